@@ -1,0 +1,1 @@
+//! Go's size-class allocator in Rust (work in progress).

@@ -1,0 +1,1 @@
+//! Graded exercises (work in progress).

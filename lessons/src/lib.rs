@@ -1,0 +1,1 @@
+//! Presentation helpers shared by the lessons (work in progress).

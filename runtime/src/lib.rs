@@ -1,0 +1,3 @@
+//! A G/M/P work-stealing task runtime (work in progress).
+
+mod loom;

@@ -1,0 +1,126 @@
+//! The one door through which the scheduler reaches threads, atomics, locks
+//! and condition variables.
+//!
+//! Normally these are `std` atomics and threads and `parking_lot` locks. Under
+//! `RUSTFLAGS="--cfg loom"` they are loom's instrumented versions, so the
+//! loom models in this crate can explore every interleaving of the park/unpark
+//! protocol, the task state machine and the run queue. Code in the scheduler
+//! must never name `std::sync` or `parking_lot` directly: whatever bypasses
+//! this module is invisible to the model checker.
+//!
+//! The lock API is parking_lot's (no poisoning, `Condvar::wait(&mut guard)`),
+//! on both sides, so scheduler code reads the same under loom.
+
+#![allow(dead_code)] // not every item is used by every configuration
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::atomic;
+    pub(crate) use std::thread;
+
+    pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
+
+    /// `UnsafeCell` with loom's closure-based API, so the same code compiles
+    /// under loom, where every access is tracked.
+    #[derive(Debug, Default)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Runs `f` with a shared raw pointer to the contents.
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Runs `f` with an exclusive raw pointer to the contents.
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// A spin-loop hint; under loom it becomes a yield to the model.
+    pub(crate) fn spin_loop() {
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic;
+    pub(crate) use loom::thread;
+
+    /// parking_lot-shaped wrapper over loom's mutex: `lock()` returns the
+    /// guard directly, since loom never poisons in a passing model.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// Guard of [`Mutex`]; holds an `Option` so that [`Condvar::wait`] can
+    /// hand the inner guard to loom and put the returned one back.
+    pub(crate) struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().expect("loom mutex poisoned")))
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
+        }
+    }
+
+    impl<T> std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_ref().expect("guard is present outside Condvar::wait")
+        }
+    }
+
+    impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0.as_mut().expect("guard is present outside Condvar::wait")
+        }
+    }
+
+    /// parking_lot-shaped wrapper over loom's condition variable.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let inner = guard.0.take().expect("guard is present");
+            guard.0 = Some(self.0.wait(inner).expect("loom mutex poisoned"));
+        }
+
+        pub(crate) fn notify_one(&self) -> bool {
+            self.0.notify_one();
+            true
+        }
+
+        pub(crate) fn notify_all(&self) -> usize {
+            self.0.notify_all();
+            0
+        }
+    }
+
+    /// Under loom a spin must yield, or the model never lets the other
+    /// thread make progress.
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+}
+
+pub(crate) use imp::*;
