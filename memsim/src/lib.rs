@@ -1,0 +1,1 @@
+//! Simulations for the memory chapter (work in progress).
