@@ -1,3 +1,5 @@
 //! A G/M/P work-stealing task runtime (work in progress).
 
 mod loom;
+mod runq;
+mod trace;
