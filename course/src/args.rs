@@ -1,0 +1,237 @@
+//! Command-line arguments, parsed by hand.
+//!
+//! The front door has five subcommands and two flags, so a parser crate
+//! would cost more compile time than it saves. Parsing is a pure function
+//! from the argument list to a [`Command`], which keeps it testable; the
+//! caller prints [`USAGE`] and exits with code 2 on an [`ArgError`].
+//!
+//! ```
+//! use course::args::{parse, Command};
+//! let cmd = parse(["--port", "3001"]).unwrap();
+//! assert_eq!(cmd, Command::Serve { port: 3001 });
+//! ```
+
+use std::fmt;
+
+/// The port `course` serves on when `--port` is not given.
+pub const DEFAULT_PORT: u16 = 3000;
+
+/// The help text printed by `--help` and after every argument error.
+pub const USAGE: &str = "\
+usage: cargo run --bin course [-- COMMAND]
+
+commands:
+  serve [--port N]      build the book and serve it on http://127.0.0.1:N (default; N = 3000)
+  build                 build the book into target/book and exit
+  list                  list the book's chapters, the lessons and the exercises
+  hint EXERCISE         print the hint for an exercise (e.g. `hint ex04`)
+  progress [--json]     run the graded tests and show which exercises are done
+  help                  print this text";
+
+/// What the user asked `course` to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Build the book, then serve it on 127.0.0.1:`port` until interrupted.
+    Serve {
+        /// The loopback port to listen on.
+        port: u16,
+    },
+    /// Build the book and exit.
+    Build,
+    /// Print chapters, lessons and exercises.
+    List,
+    /// Print the hint of one exercise.
+    Hint {
+        /// What the user typed: `ex04`, `ex04_runq`, `04` or `4`.
+        exercise: String,
+    },
+    /// Run the graded tests and print a progress table.
+    Progress {
+        /// Print JSON instead of a table.
+        json: bool,
+    },
+    /// Print usage and exit successfully.
+    Help,
+}
+
+/// A command line `course` cannot make sense of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgError(pub String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ArgError> {
+    Err(ArgError(msg.into()))
+}
+
+/// Parses the arguments that follow the program name.
+///
+/// No subcommand means `serve`. `--help`/`-h` anywhere means [`Command::Help`].
+///
+/// ```
+/// use course::args::{parse, Command};
+/// assert_eq!(parse(["progress", "--json"]).unwrap(), Command::Progress { json: true });
+/// assert!(parse(["frobnicate"]).is_err());
+/// ```
+pub fn parse<I, S>(args: I) -> Result<Command, ArgError>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Command::Help);
+    }
+    let (sub, rest) = match args.split_first() {
+        None => ("serve", &args[..]),
+        Some((first, rest)) if !first.starts_with('-') => (first.as_str(), rest),
+        Some(_) => ("serve", &args[..]),
+    };
+    match sub {
+        "serve" => parse_serve(rest),
+        "build" => no_more(rest, "build").map(|()| Command::Build),
+        "list" => no_more(rest, "list").map(|()| Command::List),
+        "help" => no_more(rest, "help").map(|()| Command::Help),
+        "hint" => match rest {
+            [] => err("`hint` needs an exercise, e.g. `hint ex04`"),
+            [one] if one.starts_with('-') => err(format!("unknown flag `{one}` for `hint`")),
+            [one] => Ok(Command::Hint {
+                exercise: one.clone(),
+            }),
+            [_, extra, ..] => err(format!("unexpected argument `{extra}` after the exercise")),
+        },
+        "progress" => {
+            let mut json = false;
+            for a in rest {
+                match a.as_str() {
+                    "--json" => json = true,
+                    other => return err(format!("unknown argument `{other}` for `progress`")),
+                }
+            }
+            Ok(Command::Progress { json })
+        }
+        other => err(format!("unknown command `{other}`")),
+    }
+}
+
+fn parse_serve(rest: &[String]) -> Result<Command, ArgError> {
+    let mut port = DEFAULT_PORT;
+    let mut i = 0;
+    while i < rest.len() {
+        let arg = rest[i].as_str();
+        let value = if arg == "--port" {
+            i += 1;
+            match rest.get(i) {
+                Some(v) => v.as_str(),
+                None => return err("`--port` needs a number, e.g. `--port 3001`"),
+            }
+        } else if let Some(v) = arg.strip_prefix("--port=") {
+            v
+        } else {
+            return err(format!("unknown argument `{arg}` for `serve`"));
+        };
+        port = match value.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => {
+                return err(format!(
+                    "`--port` wants a number from 1 to 65535, got `{value}`"
+                ));
+            }
+        };
+        i += 1;
+    }
+    Ok(Command::Serve { port })
+}
+
+fn no_more(rest: &[String], sub: &str) -> Result<(), ArgError> {
+    match rest.first() {
+        None => Ok(()),
+        Some(a) => err(format!("unexpected argument `{a}` for `{sub}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_arguments_serves_on_the_default_port() {
+        assert_eq!(
+            parse(Vec::<String>::new()).unwrap(),
+            Command::Serve { port: 3000 }
+        );
+    }
+
+    #[test]
+    fn port_is_read_in_both_spellings() {
+        assert_eq!(
+            parse(["--port", "3001"]).unwrap(),
+            Command::Serve { port: 3001 }
+        );
+        assert_eq!(
+            parse(["serve", "--port=8080"]).unwrap(),
+            Command::Serve { port: 8080 }
+        );
+    }
+
+    #[test]
+    fn bad_ports_are_rejected_with_the_value_named() {
+        for bad in [["--port", "0"], ["--port", "70000"], ["--port", "abc"]] {
+            let e = parse(bad).unwrap_err();
+            assert!(
+                e.0.contains(bad[1]),
+                "message {e:?} should name `{}`",
+                bad[1]
+            );
+        }
+        assert!(parse(["--port"]).unwrap_err().0.contains("needs a number"));
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        assert_eq!(parse(["build"]).unwrap(), Command::Build);
+        assert_eq!(parse(["list"]).unwrap(), Command::List);
+        assert_eq!(
+            parse(["hint", "ex04"]).unwrap(),
+            Command::Hint {
+                exercise: "ex04".into()
+            }
+        );
+        assert_eq!(
+            parse(["progress"]).unwrap(),
+            Command::Progress { json: false }
+        );
+        assert_eq!(
+            parse(["progress", "--json"]).unwrap(),
+            Command::Progress { json: true }
+        );
+        assert_eq!(parse(["list", "--help"]).unwrap(), Command::Help);
+        assert_eq!(parse(["help"]).unwrap(), Command::Help);
+    }
+
+    #[test]
+    fn unknown_commands_and_flags_are_errors() {
+        assert_eq!(parse(["frob"]).unwrap_err().0, "unknown command `frob`");
+        assert!(parse(["--verbose"]).unwrap_err().0.contains("--verbose"));
+        assert!(parse(["build", "now"]).unwrap_err().0.contains("now"));
+        assert!(
+            parse(["progress", "--yaml"])
+                .unwrap_err()
+                .0
+                .contains("--yaml")
+        );
+        assert!(parse(["hint"]).unwrap_err().0.contains("needs an exercise"));
+        assert!(
+            parse(["hint", "ex01", "ex02"])
+                .unwrap_err()
+                .0
+                .contains("ex02")
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The course's front door, as a library the `course` binary and its tests share.
+//!
+//! `cargo run --bin course` builds the book with mdBook (used as a library,
+//! so nothing else needs installing) and serves it on a loopback-only
+//! static server; its subcommands list the course's contents, print
+//! exercise hints and grade the exercises. Everything it lists is read from
+//! the files in the workspace, so new lessons and exercises appear by
+//! themselves:
+//!
+//! - [`args`]: the hand-written command line parser;
+//! - [`catalog`]: lessons, exercises and chapters, discovered from files;
+//! - [`book`]: building the HTML;
+//! - [`server`]: serving it;
+//! - [`checks`]: the book's integrity checks (includes, links, lessons);
+//! - [`progress`]: running the graded tests.
+//!
+//! ```
+//! let root = course::catalog::workspace_root();
+//! assert!(root.join("book.toml").is_file());
+//! ```
+
+pub mod args;
+pub mod book;
+pub mod catalog;
+pub mod checks;
+pub mod progress;
+pub mod server;
