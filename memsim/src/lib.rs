@@ -1,1 +1,33 @@
-//! Simulations for the memory chapter (work in progress).
+//! Simulations and measurements for the memory chapter of the course: garbage
+//! collection, goroutine stacks and escape analysis, and struct layout.
+//!
+//! Design. Each module is one concept of Go's memory model, rebuilt small
+//! enough to print and draw:
+//!
+//! - [`gc`]: a tri-color mark-sweep collector over the allocator's inspectable
+//!   heap, marking concurrently with a mutator under a **seeded, deterministic
+//!   interleaving** (a simulation, so that an interleaving that loses an object
+//!   can be found, replayed and drawn), with four write barriers.
+//! - [`stack`]: a **simulated** contiguous goroutine stack that starts at 2 KiB,
+//!   grows by doubling and copying (adjusting pointers into itself) and
+//!   shrinks at GC time; beside it, segmented stacks and their hot split.
+//! - [`escape`]: a small escape analysis over a toy language that reproduces
+//!   the verdicts of Go's `-gcflags=-m`.
+//! - [`futures`]: the real Rust side of "where does a task's stack live": sizes
+//!   of real futures, measured.
+//! - [`layout`]: real `size_of`/`align_of`/`offset_of!` tables, and a
+//!   false-sharing experiment on real threads.
+//!
+//! What is simulated says so in its module comment; everything else is
+//! measured on the machine that runs it.
+//!
+//! ```
+//! use memsim::gc::{run, BarrierMode, GcConfig};
+//! let outcome = run(&GcConfig::canonical(BarrierMode::Hybrid), 1);
+//! assert!(outcome.lost.is_empty());
+//! ```
+
+pub mod gc;
+pub mod layout;
+pub mod rng;
+pub mod stack;

@@ -1,0 +1,288 @@
+//! The GC's view of the heap: objects live in the allocator's inspectable
+//! [`allocator::Heap`]; this file adds what a collector needs on top.
+//!
+//! Design. An object is a real allocation from the arena and is named by its
+//! address in the arena (what Go calls a pointer). Go keeps an object's
+//! pointers inside the object and finds them with a heap bitmap; here each
+//! object's pointer slots live in a side table keyed by the address, because
+//! the lesson wants to print and draw the graph, not parse bytes.
+//!
+//! Mark bits belong to spans, as in Go (`mspan.gcmarkBits`): one bit per
+//! object slot of the span. After marking, Go swaps `gcmarkBits` into
+//! `allocBits` so that every unmarked slot becomes free in one move. The
+//! allocator's public API has no "replace the bitmap" call, so
+//! [`GcHeap::sweep`] does the same thing object by object: it frees every
+//! allocated slot whose mark bit is clear, then takes a snapshot and checks
+//! that each span's allocation bits now equal its mark bits.
+
+use super::ObjRef;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where an object sits: which span, and which slot of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanSlot {
+    /// The span's base address (its identity).
+    pub span: usize,
+    /// Object index inside the span (Go: `objIndex`).
+    pub index: usize,
+    /// Number of object slots in the span (Go: `nelems`).
+    pub slots: usize,
+}
+
+/// One span as the sweeper sees it after the fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpanBits {
+    /// The span's base address.
+    pub span: usize,
+    /// Object size of the span's size class.
+    pub object_size: usize,
+    /// Allocation bits read back from a heap snapshot.
+    pub alloc_bits: Vec<bool>,
+    /// The collector's mark bits for the span (all clear if nothing in it was marked).
+    pub mark_bits: Vec<bool>,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Objects freed (allocated but unmarked), in address order.
+    pub freed: Vec<ObjRef>,
+    /// Every span after the sweep, with both bitmaps.
+    pub spans: Vec<SpanBits>,
+}
+
+impl SweepReport {
+    /// True when every span's allocation bits equal its mark bits: the state
+    /// Go reaches by swapping `gcmarkBits` into `allocBits`.
+    pub fn alloc_bits_equal_mark_bits(&self) -> bool {
+        self.spans.iter().all(|s| s.alloc_bits == s.mark_bits)
+    }
+}
+
+/// The allocator's heap plus the collector's per-span mark bits.
+pub struct GcHeap {
+    heap: standin::Heap,
+    spans: Vec<SpanSlotTable>,
+    mark_bits: BTreeMap<usize, Vec<bool>>,
+}
+
+/// A span's address range, cached from a snapshot so that an address maps to
+/// its span without a new snapshot per lookup.
+#[derive(Debug, Clone, Copy)]
+struct SpanSlotTable {
+    base: usize,
+    object_size: usize,
+    slots: usize,
+}
+
+impl std::fmt::Debug for GcHeap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcHeap")
+            .field("spans", &self.spans.len())
+            .finish()
+    }
+}
+
+impl Default for GcHeap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GcHeap {
+    /// A fresh heap over a small arena, with no mark bits.
+    pub fn new() -> Self {
+        GcHeap {
+            heap: standin::Heap::with_arena(ARENA_BYTES),
+            spans: Vec::new(),
+            mark_bits: BTreeMap::new(),
+        }
+    }
+
+    /// Allocates an object of `size` bytes and returns its address.
+    ///
+    /// # Panics
+    /// If the arena is exhausted (the simulations use a few dozen objects).
+    pub fn alloc(&mut self, size: usize) -> ObjRef {
+        let addr = self
+            .heap
+            .alloc(size)
+            .expect("the GC simulation's arena is exhausted");
+        if self.find_span(addr).is_none() {
+            self.refresh_spans();
+        }
+        addr
+    }
+
+    fn refresh_spans(&mut self) {
+        self.spans = self
+            .heap
+            .snapshot()
+            .spans
+            .iter()
+            .map(|s| SpanSlotTable {
+                base: s.base,
+                object_size: s.object_size,
+                slots: s.alloc_bits.len(),
+            })
+            .collect();
+    }
+
+    fn find_span(&self, addr: ObjRef) -> Option<SpanSlotTable> {
+        self.spans
+            .iter()
+            .find(|s| addr >= s.base && addr < s.base + s.object_size * s.slots)
+            .copied()
+    }
+
+    /// Which span and slot `obj` occupies (Go: `spanOf` then `objIndex`).
+    ///
+    /// # Panics
+    /// If `obj` is not an address this heap handed out.
+    pub fn span_slot(&self, obj: ObjRef) -> SpanSlot {
+        let span = self
+            .find_span(obj)
+            .unwrap_or_else(|| panic!("{obj:#x} is not in any span of this heap"));
+        SpanSlot {
+            span: span.base,
+            index: (obj - span.base) / span.object_size,
+            slots: span.slots,
+        }
+    }
+
+    /// Sets `obj`'s mark bit. Returns true if it was clear (the object was white).
+    pub fn set_mark(&mut self, obj: ObjRef) -> bool {
+        let slot = self.span_slot(obj);
+        let bits = self
+            .mark_bits
+            .entry(slot.span)
+            .or_insert_with(|| vec![false; slot.slots]);
+        !std::mem::replace(&mut bits[slot.index], true)
+    }
+
+    /// Whether `obj`'s mark bit is set.
+    pub fn is_marked(&self, obj: ObjRef) -> bool {
+        let slot = self.span_slot(obj);
+        self.mark_bits
+            .get(&slot.span)
+            .is_some_and(|bits| bits[slot.index])
+    }
+
+    /// The marked objects among `objects`' keys (for printing what changed).
+    pub fn marked_set<V>(
+        &self,
+        objects: &BTreeMap<ObjRef, V>,
+    ) -> std::collections::BTreeSet<ObjRef> {
+        objects
+            .keys()
+            .copied()
+            .filter(|&o| self.is_marked(o))
+            .collect()
+    }
+
+    // ANCHOR: sweep
+    /// Frees every allocated object whose mark bit is clear, then reads the
+    /// heap back and reports each span's allocation bits beside its mark bits.
+    ///
+    /// Go does this by swapping `gcmarkBits` into `allocBits` (`mspan.sweep`);
+    /// over the allocator's public API the same end state is reached one
+    /// `free` at a time, and [`SweepReport::alloc_bits_equal_mark_bits`]
+    /// checks that it was.
+    pub fn sweep(&mut self) -> SweepReport {
+        let mut freed = Vec::new();
+        for span in self.heap.snapshot().spans {
+            let marks = self.mark_bits.get(&span.base);
+            for (index, &allocated) in span.alloc_bits.iter().enumerate() {
+                let marked = marks.is_some_and(|m| m[index]);
+                if allocated && !marked {
+                    let obj = span.base + index * span.object_size;
+                    self.heap.free(obj);
+                    freed.push(obj);
+                }
+            }
+        }
+        freed.sort_unstable();
+        let spans = self
+            .heap
+            .snapshot()
+            .spans
+            .into_iter()
+            .map(|s| SpanBits {
+                span: s.base,
+                object_size: s.object_size,
+                mark_bits: self
+                    .mark_bits
+                    .get(&s.base)
+                    .cloned()
+                    .unwrap_or_else(|| vec![false; s.alloc_bits.len()]),
+                alloc_bits: s.alloc_bits,
+            })
+            .collect();
+        SweepReport { freed, spans }
+    }
+    // ANCHOR_END: sweep
+}
+
+/// Arena size for one simulated cycle: a few spans are plenty.
+const ARENA_BYTES: usize = 256 * 1024;
+
+/// TEMPORARY stand-in with the shape of `allocator::Heap`, until it lands.
+mod standin {
+    pub struct SpanSnap {
+        pub base: usize,
+        pub object_size: usize,
+        pub alloc_bits: Vec<bool>,
+    }
+    pub struct Snapshot {
+        pub spans: Vec<SpanSnap>,
+    }
+    pub struct Heap {
+        spans: Vec<(usize, usize, Vec<bool>)>,
+        next: usize,
+    }
+    impl Heap {
+        pub fn with_arena(_bytes: usize) -> Self {
+            Heap {
+                spans: Vec::new(),
+                next: 0x1000,
+            }
+        }
+        pub fn alloc(&mut self, size: usize) -> Option<usize> {
+            for (base, sz, bits) in &mut self.spans {
+                if *sz == size {
+                    if let Some(i) = bits.iter().position(|b| !b) {
+                        bits[i] = true;
+                        return Some(*base + i * size);
+                    }
+                }
+            }
+            let base = self.next;
+            self.next += 8192;
+            let mut bits = vec![false; 8192 / size];
+            bits[0] = true;
+            self.spans.push((base, size, bits));
+            Some(base)
+        }
+        pub fn free(&mut self, addr: usize) {
+            for (base, sz, bits) in &mut self.spans {
+                if addr >= *base && addr < *base + 8192 {
+                    bits[(addr - *base) / *sz] = false;
+                }
+            }
+        }
+        pub fn snapshot(&self) -> Snapshot {
+            Snapshot {
+                spans: self
+                    .spans
+                    .iter()
+                    .map(|(b, s, bits)| SpanSnap {
+                        base: *b,
+                        object_size: *s,
+                        alloc_bits: bits.clone(),
+                    })
+                    .collect(),
+            }
+        }
+    }
+}

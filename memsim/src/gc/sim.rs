@@ -1,0 +1,761 @@
+//! The simulation: a heap graph, a mutator made of goroutines that move
+//! pointers around, the marker, and the seeded scheduler that interleaves them.
+//!
+//! Design. One GC cycle is run per seed:
+//!
+//! 1. *Setup* (the world before GC): allocate objects in the real
+//!    [`allocator::Heap`], wire random pointer slots, point globals and stack
+//!    slots at some of them. Some objects end up unreachable: real garbage.
+//! 2. *Mark start* (stop the world): turn the barrier on. Yuasa's protocol also
+//!    scans every stack here (its snapshot); that is counted as STW work.
+//! 3. *Concurrent mark*: each step, the scheduler draws from the seeded RNG
+//!    whether the marker or a random goroutine moves. The marker scans the
+//!    globals, one goroutine's stack, or one grey object. A goroutine loads a
+//!    pointer from an object into its stack, stores a stack pointer (or nil)
+//!    into an object or a global (heap writes: the barrier runs), drops a stack
+//!    slot (a stack write: no barrier, as in Go), or allocates (black).
+//! 4. *Mark termination* (stop the world), when the marker finds no work:
+//!    Dijkstra's protocol re-scans every stack and drains the work list here.
+//!    Then everything reachable from the roots must be marked; anything
+//!    reachable and unmarked is **lost**: sweep is about to free it.
+//! 5. *Sweep*: free every allocated, unmarked object; check the span bits.
+//!
+//! The number of random draws a step makes depends only on the mutator's
+//! state, never on colours, and the mutator's state does not depend on the
+//! barrier. So one seed gives the same sequence of mutator operations under
+//! every barrier mode (until their marking ends at different times): the modes
+//! are compared on the same interleaving.
+
+use super::ObjRef;
+use super::barrier::{BarrierMode, Shader};
+use super::collector::{Color, Marker, StwWork};
+use super::heap::{GcHeap, SweepReport};
+use crate::rng::SplitMix64;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The size of the simulated program. Small on purpose: losses need few
+/// objects, and the property tests run tens of thousands of cycles.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Shape {
+    /// Objects allocated before the cycle starts.
+    pub objects: usize,
+    /// Pointer slots per object.
+    pub fields: usize,
+    /// Global pointer variables (roots, written through the barrier).
+    pub globals: usize,
+    /// Goroutines (each with a stack of `slots` pointer slots).
+    pub goroutines: usize,
+    /// Pointer slots per goroutine stack (roots, written without a barrier).
+    pub slots: usize,
+    /// How many objects the mutator may allocate during marking.
+    pub max_allocs: usize,
+    /// Percent of scheduler steps given to the mutator.
+    pub mutator_percent: u32,
+    /// Mutator steps after which only the marker runs (guarantees an end).
+    pub max_mutator_steps: usize,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            objects: 6,
+            fields: 2,
+            globals: 1,
+            goroutines: 2,
+            slots: 2,
+            max_allocs: 2,
+            mutator_percent: 60,
+            max_mutator_steps: 60,
+        }
+    }
+}
+
+/// A barrier mode plus the stack protocol that goes with it.
+#[derive(Debug, Clone, Copy)]
+pub struct GcConfig {
+    /// The write barrier run on heap pointer writes during marking.
+    pub mode: BarrierMode,
+    /// Re-scan every stack at mark termination (stop the world).
+    pub rescan_stacks: bool,
+    /// Scan every stack at mark start (stop the world), before any mutator step.
+    pub snapshot_stacks: bool,
+    /// The simulated program.
+    pub shape: Shape,
+}
+
+impl GcConfig {
+    /// A mode with the protocol it needs to be correct: Dijkstra re-scans
+    /// stacks at the end, Yuasa snapshots them at the start, hybrid needs
+    /// neither, and none does nothing (and loses objects).
+    pub fn canonical(mode: BarrierMode) -> Self {
+        GcConfig {
+            mode,
+            rescan_stacks: matches!(mode, BarrierMode::Dijkstra),
+            snapshot_stacks: matches!(mode, BarrierMode::Yuasa),
+            shape: Shape::default(),
+        }
+    }
+
+    /// The mode with no stop-the-world stack work at all: concurrent stack
+    /// scans and nothing else. Correct only for the hybrid barrier.
+    pub fn bare(mode: BarrierMode) -> Self {
+        GcConfig {
+            mode,
+            rescan_stacks: false,
+            snapshot_stacks: false,
+            shape: Shape::default(),
+        }
+    }
+
+    /// A short label: the mode plus its stack protocol.
+    pub fn label(&self) -> String {
+        let mut label = self.mode.name().to_string();
+        if self.rescan_stacks {
+            label.push_str(" + stack re-scan");
+        }
+        if self.snapshot_stacks {
+            label.push_str(" + stack snapshot");
+        }
+        label
+    }
+}
+
+/// Who took a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Actor {
+    /// Building the heap before the cycle.
+    Setup,
+    /// The world is stopped (mark start or mark termination).
+    StopTheWorld,
+    /// The concurrent marker.
+    Marker,
+    /// Goroutine number `n`.
+    Mutator(usize),
+}
+
+/// One line of an interleaving.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceStep {
+    /// Step number in the cycle (setup lines are 0).
+    pub index: usize,
+    /// Who moved.
+    pub actor: Actor,
+    /// What happened, with object names (`A`, `B`, ...).
+    pub text: String,
+}
+
+/// An object in a graph picture.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphNode {
+    /// Name used in traces (`A`, `B`, ...).
+    pub name: String,
+    /// Address in the arena.
+    pub addr: ObjRef,
+    /// Colour at the time of the picture.
+    pub color: Color,
+    /// Reachable from the roots at the time of the picture.
+    pub reachable: bool,
+}
+
+/// A pointer in a graph picture: from an object or a root to an object.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphEdge {
+    /// Source: an object name, `G0.s1` (stack slot) or `global0`.
+    pub from: String,
+    /// Target object name.
+    pub to: String,
+}
+
+/// The heap graph at one moment, for drawing.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphSnapshot {
+    /// Root names (`global0`, `G0.s0`, ...) with whether their holder is scanned.
+    pub roots: Vec<(String, bool)>,
+    /// Objects.
+    pub nodes: Vec<GraphNode>,
+    /// Pointers.
+    pub edges: Vec<GraphEdge>,
+}
+
+/// What one GC cycle did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The seed that fixed the program and the interleaving.
+    pub seed: u64,
+    /// Mode and protocol.
+    pub label: String,
+    /// Reachable objects that were unmarked at termination, so freed by sweep:
+    /// the tri-color invariant broken. Empty for a correct collector.
+    pub lost: Vec<String>,
+    /// Unreachable objects freed by sweep (real garbage).
+    pub garbage_freed: usize,
+    /// Stop-the-world work.
+    pub stw: StwWork,
+    /// Objects scanned concurrently.
+    pub concurrent_objects: usize,
+    /// Scheduler steps until mark termination.
+    pub steps: usize,
+    /// Of those, mutator steps.
+    pub mutator_steps: usize,
+    /// The sweep, with every span's alloc and mark bits.
+    pub sweep: SweepReport,
+    /// The interleaving (filled by [`run_traced`] only).
+    pub trace: Vec<TraceStep>,
+    /// The graph when marking started (filled by [`run_traced`] only).
+    pub before: Option<GraphSnapshot>,
+    /// The graph at mark termination, coloured (filled by [`run_traced`] only).
+    pub after: Option<GraphSnapshot>,
+}
+
+/// Runs one GC cycle for `seed` under `config`, without recording a trace.
+pub fn run(config: &GcConfig, seed: u64) -> Outcome {
+    Cycle::new(config, seed, false).run()
+}
+
+/// Runs one GC cycle and records every step and a before/after graph.
+pub fn run_traced(config: &GcConfig, seed: u64) -> Outcome {
+    Cycle::new(config, seed, true).run()
+}
+
+fn color_word(color: Color) -> &'static str {
+    match color {
+        Color::White => "white",
+        Color::Grey => "grey",
+        Color::Black => "black",
+    }
+}
+
+/// Object sizes the setup picks from: two size classes, so two spans.
+const OBJECT_SIZES: [usize; 2] = [16, 32];
+
+struct Cycle {
+    config: GcConfig,
+    seed: u64,
+    rng: SplitMix64,
+    heap: GcHeap,
+    marker: Marker,
+    fields: BTreeMap<ObjRef, Vec<Option<ObjRef>>>,
+    names: BTreeMap<ObjRef, String>,
+    globals: Vec<Option<ObjRef>>,
+    stacks: Vec<Vec<Option<ObjRef>>>,
+    stack_scanned: Vec<bool>,
+    globals_scanned: bool,
+    marking: bool,
+    allocs_left: usize,
+    tracing: bool,
+    trace: Vec<TraceStep>,
+    step: usize,
+}
+
+impl Cycle {
+    fn new(config: &GcConfig, seed: u64, tracing: bool) -> Self {
+        let shape = config.shape;
+        Cycle {
+            config: *config,
+            seed,
+            rng: SplitMix64::new(seed),
+            heap: GcHeap::new(),
+            marker: Marker::default(),
+            fields: BTreeMap::new(),
+            names: BTreeMap::new(),
+            globals: vec![None; shape.globals],
+            stacks: vec![vec![None; shape.slots]; shape.goroutines],
+            stack_scanned: vec![false; shape.goroutines],
+            globals_scanned: false,
+            marking: false,
+            allocs_left: shape.max_allocs,
+            tracing,
+            trace: Vec::new(),
+            step: 0,
+        }
+    }
+
+    fn log(&mut self, actor: Actor, text: impl FnOnce(&Self) -> String) {
+        if self.tracing {
+            let text = text(self);
+            self.trace.push(TraceStep {
+                index: self.step,
+                actor,
+                text,
+            });
+        }
+    }
+
+    fn name(&self, obj: Option<ObjRef>) -> String {
+        match obj {
+            Some(o) => self
+                .names
+                .get(&o)
+                .cloned()
+                .unwrap_or_else(|| format!("{o:#x}")),
+            None => "nil".into(),
+        }
+    }
+
+    /// Name plus colour, e.g. `E(white)`, for the lines where colour matters.
+    fn colored(&self, obj: Option<ObjRef>) -> String {
+        match obj {
+            Some(o) => format!(
+                "{}({})",
+                self.name(Some(o)),
+                color_word(self.marker.color(&self.heap, o))
+            ),
+            None => "nil".into(),
+        }
+    }
+
+    fn names_of(&self, objs: &[ObjRef]) -> String {
+        objs.iter()
+            .map(|&o| self.name(Some(o)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn new_object(&mut self, size: usize) -> ObjRef {
+        let obj = self.heap.alloc(size);
+        let n = self.names.len();
+        let letter = (b'A' + (n % 26) as u8) as char;
+        let name = if n < 26 {
+            letter.to_string()
+        } else {
+            format!("{letter}{}", n / 26)
+        };
+        self.names.insert(obj, name);
+        self.fields
+            .insert(obj, vec![None; self.config.shape.fields]);
+        obj
+    }
+
+    fn setup(&mut self) {
+        let shape = self.config.shape;
+        let objs: Vec<ObjRef> = (0..shape.objects)
+            .map(|_| {
+                let size = OBJECT_SIZES[self.rng.below(OBJECT_SIZES.len())];
+                self.new_object(size)
+            })
+            .collect();
+        for &o in &objs {
+            for f in 0..shape.fields {
+                if self.rng.chance(50) {
+                    let target = objs[self.rng.below(objs.len())];
+                    self.fields.get_mut(&o).expect("object just allocated")[f] = Some(target);
+                }
+            }
+        }
+        for g in 0..shape.globals {
+            if self.rng.chance(70) {
+                self.globals[g] = Some(objs[self.rng.below(objs.len())]);
+            }
+        }
+        for g in 0..shape.goroutines {
+            for s in 0..shape.slots {
+                if self.rng.chance(60) {
+                    self.stacks[g][s] = Some(objs[self.rng.below(objs.len())]);
+                }
+            }
+        }
+        self.log(Actor::Setup, |c| {
+            format!(
+                "heap: {}",
+                c.fields
+                    .iter()
+                    .map(|(o, fs)| format!(
+                        "{}@{:#x}->[{}]",
+                        c.name(Some(*o)),
+                        o,
+                        fs.iter().map(|t| c.name(*t)).collect::<Vec<_>>().join(",")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        });
+        self.log(Actor::Setup, |c| c.roots_text());
+    }
+
+    fn roots_text(&self) -> String {
+        let mut parts = Vec::new();
+        for (i, g) in self.globals.iter().enumerate() {
+            parts.push(format!("global{i}={}", self.name(*g)));
+        }
+        for (g, stack) in self.stacks.iter().enumerate() {
+            let slots: Vec<String> = stack.iter().map(|s| self.name(*s)).collect();
+            parts.push(format!("G{g}.stack=[{}]", slots.join(",")));
+        }
+        format!("roots: {}", parts.join(" "))
+    }
+
+    /// Scans goroutine `g`'s stack: shade every slot, the stack becomes black.
+    fn scan_stack(&mut self, g: usize, stw: bool) -> Vec<ObjRef> {
+        let mut shaded = Vec::new();
+        for s in 0..self.stacks[g].len() {
+            if let Some(obj) = self.stacks[g][s] {
+                if self.marker.shade(&mut self.heap, obj, stw) {
+                    shaded.push(obj);
+                }
+            }
+        }
+        self.stack_scanned[g] = true;
+        shaded
+    }
+
+    fn mark_start(&mut self) {
+        self.marking = true;
+        let mut text = format!("mark start: barrier `{}` on", self.config.mode.name());
+        if self.config.snapshot_stacks {
+            for g in 0..self.stacks.len() {
+                let shaded = self.scan_stack(g, true);
+                self.marker.stw.start_stack_slots += self.stacks[g].len();
+                if self.tracing {
+                    text.push_str(&format!(
+                        "; snapshot G{g}'s stack (shades {})",
+                        self.names_of(&shaded)
+                    ));
+                }
+            }
+        }
+        self.log(Actor::StopTheWorld, |_| text);
+    }
+
+    /// One unit of concurrent mark work. Returns false when there is none.
+    fn marker_step(&mut self) -> bool {
+        let pick = self.rng.below(100);
+        let unscanned: Vec<usize> = (0..self.stacks.len())
+            .filter(|&g| !self.stack_scanned[g])
+            .collect();
+        let root_job = !self.globals_scanned || !unscanned.is_empty();
+        if root_job && (!self.marker.has_grey() || pick < 50) {
+            if !self.globals_scanned {
+                let mut shaded = Vec::new();
+                for i in 0..self.globals.len() {
+                    if let Some(obj) = self.globals[i] {
+                        if self.marker.shade(&mut self.heap, obj, false) {
+                            shaded.push(obj);
+                        }
+                    }
+                }
+                self.globals_scanned = true;
+                self.log(Actor::Marker, |c| {
+                    format!("scan globals (shades {})", c.names_of(&shaded))
+                });
+            } else {
+                let g = unscanned[pick % unscanned.len()];
+                let shaded = self.scan_stack(g, false);
+                self.log(Actor::Marker, |c| {
+                    format!(
+                        "scan G{g}'s stack (shades {}); G{g}'s stack is now black",
+                        c.names_of(&shaded)
+                    )
+                });
+            }
+            return true;
+        }
+        match self.marker.scan_one(&mut self.heap, &self.fields, false) {
+            Some((obj, shaded)) => {
+                self.log(Actor::Marker, |c| {
+                    format!(
+                        "scan {} (shades {}); {} is now black",
+                        c.name(Some(obj)),
+                        c.names_of(&shaded),
+                        c.name(Some(obj))
+                    )
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Runs the barrier for a heap write by goroutine `g` and returns a note
+    /// of what it shaded.
+    fn barrier(&mut self, g: usize, old: Option<ObjRef>, new: Option<ObjRef>) -> String {
+        let Some(barrier) = self.config.mode.function().filter(|_| self.marking) else {
+            return String::new();
+        };
+        let before: BTreeSet<ObjRef> = if self.tracing {
+            self.heap.marked_set(&self.fields)
+        } else {
+            BTreeSet::new()
+        };
+        let mut shader = Shader {
+            marker: &mut self.marker,
+            heap: &mut self.heap,
+            current_stack_grey: !self.stack_scanned[g],
+        };
+        barrier(&mut shader, old, new);
+        if !self.tracing {
+            return String::new();
+        }
+        let after = self.heap.marked_set(&self.fields);
+        let newly: Vec<ObjRef> = after.difference(&before).copied().collect();
+        if newly.is_empty() {
+            String::new()
+        } else {
+            format!(" [barrier shades {}]", self.names_of(&newly))
+        }
+    }
+
+    fn mutator_step(&mut self) {
+        let shape = self.config.shape;
+        let g = self.rng.below(shape.goroutines);
+        let kind = self.rng.below(100);
+        let held: Vec<usize> = (0..shape.slots)
+            .filter(|&s| self.stacks[g][s].is_some())
+            .collect();
+        let actor = Actor::Mutator(g);
+        match kind {
+            0..30 if !held.is_empty() => {
+                let src = held[self.rng.below(held.len())];
+                let f = self.rng.below(shape.fields);
+                let dst = self.rng.below(shape.slots);
+                let obj = self.stacks[g][src].expect("held slot");
+                let value = self.fields[&obj][f];
+                self.stacks[g][dst] = value;
+                self.log(actor, |c| {
+                    let stack = if c.stack_scanned[g] { "black" } else { "grey" };
+                    format!("s{dst} = s{src}.f{f}  (loads {} from {} into G{g}'s {stack} stack; no barrier)", c.colored(value), c.name(Some(obj)))
+                });
+            }
+            30..60 if !held.is_empty() => {
+                let dst = held[self.rng.below(held.len())];
+                let f = self.rng.below(shape.fields);
+                let src = self.rng.below(shape.slots);
+                let obj = self.stacks[g][dst].expect("held slot");
+                let old = self.fields[&obj][f];
+                let new = self.stacks[g][src];
+                let before = if self.tracing {
+                    format!(
+                        "writes {} into {}, overwrites {}",
+                        self.colored(new),
+                        self.colored(Some(obj)),
+                        self.colored(old)
+                    )
+                } else {
+                    String::new()
+                };
+                let note = self.barrier(g, old, new);
+                self.fields.get_mut(&obj).expect("live object")[f] = new;
+                self.log(actor, |c| {
+                    format!("{}.f{f} = s{src}  ({before}){note}", c.name(Some(obj)))
+                });
+            }
+            60..70 => {
+                let dst = self.rng.below(shape.slots);
+                let i = self.rng.below(shape.globals);
+                let value = self.globals[i];
+                self.stacks[g][dst] = value;
+                self.log(actor, |c| {
+                    let stack = if c.stack_scanned[g] { "black" } else { "grey" };
+                    format!(
+                        "s{dst} = global{i}  (loads {} into G{g}'s {stack} stack; no barrier)",
+                        c.colored(value)
+                    )
+                });
+            }
+            70..80 => {
+                let i = self.rng.below(shape.globals);
+                let src = self.rng.below(shape.slots);
+                let old = self.globals[i];
+                let new = self.stacks[g][src];
+                let scanned = if self.globals_scanned {
+                    "scanned"
+                } else {
+                    "unscanned"
+                };
+                let before = if self.tracing {
+                    format!(
+                        "writes {} into {scanned} global{i}, overwrites {}",
+                        self.colored(new),
+                        self.colored(old)
+                    )
+                } else {
+                    String::new()
+                };
+                let note = self.barrier(g, old, new);
+                self.globals[i] = new;
+                self.log(actor, |_| format!("global{i} = s{src}  ({before}){note}"));
+            }
+            80..90 => {
+                let s = self.rng.below(shape.slots);
+                let old = self.stacks[g][s].take();
+                self.log(actor, |c| {
+                    format!(
+                        "s{s} = nil  (drops {}; stack write, no barrier)",
+                        c.name(old)
+                    )
+                });
+            }
+            _ if self.allocs_left > 0 => {
+                self.allocs_left -= 1;
+                let dst = self.rng.below(shape.slots);
+                let size = OBJECT_SIZES[self.rng.below(OBJECT_SIZES.len())];
+                let obj = self.new_object(size);
+                if self.marking {
+                    // Go's gcmarknewobject: allocated black, nothing to scan yet.
+                    self.heap.set_mark(obj);
+                }
+                self.stacks[g][dst] = Some(obj);
+                self.log(actor, |c| {
+                    format!(
+                        "s{dst} = new object {}@{obj:#x} (allocated black)",
+                        c.name(Some(obj))
+                    )
+                });
+            }
+            _ => self.log(actor, |_| {
+                "idles (nothing to do with an empty stack)".into()
+            }),
+        }
+    }
+
+    fn reachable(&self) -> BTreeSet<ObjRef> {
+        let mut seen = BTreeSet::new();
+        let mut work: Vec<ObjRef> = self
+            .globals
+            .iter()
+            .chain(self.stacks.iter().flatten())
+            .flatten()
+            .copied()
+            .collect();
+        while let Some(o) = work.pop() {
+            if seen.insert(o) {
+                work.extend(self.fields.get(&o).into_iter().flatten().flatten().copied());
+            }
+        }
+        seen
+    }
+
+    fn graph(&self) -> GraphSnapshot {
+        let reachable = self.reachable();
+        let mut roots = Vec::new();
+        let mut edges = Vec::new();
+        for (i, g) in self.globals.iter().enumerate() {
+            let name = format!("global{i}");
+            roots.push((name.clone(), self.globals_scanned));
+            if let Some(t) = g {
+                edges.push(GraphEdge {
+                    from: name,
+                    to: self.name(Some(*t)),
+                });
+            }
+        }
+        for (g, stack) in self.stacks.iter().enumerate() {
+            for (s, slot) in stack.iter().enumerate() {
+                let name = format!("G{g}.s{s}");
+                roots.push((name.clone(), self.stack_scanned[g]));
+                if let Some(t) = slot {
+                    edges.push(GraphEdge {
+                        from: name,
+                        to: self.name(Some(*t)),
+                    });
+                }
+            }
+        }
+        let nodes = self
+            .fields
+            .iter()
+            .map(|(o, fs)| {
+                for t in fs.iter().flatten() {
+                    edges.push(GraphEdge {
+                        from: self.name(Some(*o)),
+                        to: self.name(Some(*t)),
+                    });
+                }
+                GraphNode {
+                    name: self.name(Some(*o)),
+                    addr: *o,
+                    color: self.marker.color(&self.heap, *o),
+                    reachable: reachable.contains(o),
+                }
+            })
+            .collect();
+        GraphSnapshot {
+            roots,
+            nodes,
+            edges,
+        }
+    }
+
+    fn run(mut self) -> Outcome {
+        self.setup();
+        let before = self.tracing.then(|| self.graph());
+        self.mark_start();
+        let shape = self.config.shape;
+        let mut mutator_steps = 0;
+        loop {
+            self.step += 1;
+            let mutator_turn =
+                self.rng.chance(shape.mutator_percent) && mutator_steps < shape.max_mutator_steps;
+            if mutator_turn {
+                mutator_steps += 1;
+                self.mutator_step();
+            } else if !self.marker_step() {
+                break;
+            }
+        }
+        self.mark_termination();
+        let reachable = self.reachable();
+        let lost_refs: Vec<ObjRef> = reachable
+            .iter()
+            .copied()
+            .filter(|&o| !self.heap.is_marked(o))
+            .collect();
+        let lost: Vec<String> = lost_refs.iter().map(|&o| self.name(Some(o))).collect();
+        if !lost.is_empty() {
+            self.log(Actor::StopTheWorld, |_| {
+                format!(
+                    "LOST: {} reachable but white at mark termination; sweep frees it",
+                    lost.join(", ")
+                )
+            });
+        }
+        let after = self.tracing.then(|| self.graph());
+        let sweep = self.heap.sweep();
+        for o in &sweep.freed {
+            self.fields.remove(o);
+        }
+        let garbage_freed = sweep.freed.len() - lost_refs.len();
+        Outcome {
+            seed: self.seed,
+            label: self.config.label(),
+            lost,
+            garbage_freed,
+            stw: self.marker.stw,
+            concurrent_objects: self.marker.concurrent_objects,
+            steps: self.step,
+            mutator_steps,
+            sweep,
+            trace: self.trace,
+            before,
+            after,
+        }
+    }
+
+    fn mark_termination(&mut self) {
+        let mut text = String::from("mark termination: world stopped");
+        if self.config.rescan_stacks {
+            for g in 0..self.stacks.len() {
+                let shaded = self.scan_stack(g, true);
+                self.marker.stw.termination_stack_slots += self.stacks[g].len();
+                if self.tracing {
+                    text.push_str(&format!(
+                        "; re-scan G{g}'s stack (shades {})",
+                        self.names_of(&shaded)
+                    ));
+                }
+            }
+        }
+        let mut drained = Vec::new();
+        while let Some((obj, _)) = self.marker.scan_one(&mut self.heap, &self.fields, true) {
+            drained.push(obj);
+        }
+        if self.tracing && !drained.is_empty() {
+            text.push_str(&format!(
+                "; drain {} with the world stopped",
+                self.names_of(&drained)
+            ));
+        }
+        self.marking = false;
+        self.log(Actor::StopTheWorld, |_| text);
+    }
+}
