@@ -1,1 +1,17 @@
-//! Graded exercises (work in progress).
+//! Graded exercises of the course.
+//!
+//! Each module is one exercise. What you edit is in `exercises/src/`; a
+//! reference solution with the same public API is in `exercises/solutions/`,
+//! selected by the `solutions` feature; the graded tests are in
+//! `exercises/tests/`. Grade your work with `cargo test -p exercises` (all) or
+//! `cargo test -p exercises --test ex04_runq` (one), and read a hint with
+//! `cargo run --bin course -- hint ex04`.
+
+#[cfg(not(feature = "solutions"))] pub mod ex03_error_chains;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex03_error_chains.rs"] pub mod ex03_error_chains;
+#[cfg(not(feature = "solutions"))] pub mod ex04_runq;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex04_runq.rs"] pub mod ex04_runq;
+#[cfg(not(feature = "solutions"))] pub mod ex05_findrunnable;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex05_findrunnable.rs"] pub mod ex05_findrunnable;
+#[cfg(not(feature = "solutions"))] pub mod ex08_next_free_fast;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex08_next_free_fast.rs"] pub mod ex08_next_free_fast;

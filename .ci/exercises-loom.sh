@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The loom models of the loom-graded exercise (ex04, Go's run queue), run
+# against the reference solution. A learner runs the same command without
+# `--features solutions` to model-check their own ring. Under `--cfg loom`
+# the ring shrinks to 4 slots; a separate target directory keeps the loom
+# build from invalidating the normal one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
+cargo test -p exercises --features solutions --release --test ex04_runq
