@@ -13,5 +13,9 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex04_runq.rs"] pub mod ex04_runq;
 #[cfg(not(feature = "solutions"))] pub mod ex05_findrunnable;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex05_findrunnable.rs"] pub mod ex05_findrunnable;
+#[cfg(not(feature = "solutions"))] pub mod ex07_size_classes;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex07_size_classes.rs"] pub mod ex07_size_classes;
 #[cfg(not(feature = "solutions"))] pub mod ex08_next_free_fast;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex08_next_free_fast.rs"] pub mod ex08_next_free_fast;
+#[cfg(not(feature = "solutions"))] pub mod ex09_central;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex09_central.rs"] pub mod ex09_central;
