@@ -1,0 +1,348 @@
+//! The shared tiers behind every cache: the page heap, one central list per
+//! size class, the statistics and the heap profile (in Go these all hang off
+//! `mheap_`). Both faces of the allocator drive one `Backend`: `SpanAlloc`
+//! a process-wide `static` one, `Heap` its own over a fixed arena.
+//!
+//! This file also holds what every free needs regardless of face: the
+//! remote-free push (with the unpark of a parked full span), the large-object
+//! path, the cache-less small-object path, and the event hook lessons use to
+//! follow an allocation through the tiers (`EventSink`; the global allocator
+//! passes `NoEvents`, which compiles to nothing).
+
+use serde::Serialize;
+
+use crate::central::Central;
+use crate::checked;
+use crate::page_heap::{PageHeap, RunOutcome};
+use crate::profile::Profiler;
+use crate::size_class::{NUM_CLASSES, PAGE_SIZE};
+use crate::span::{Span, SpanState};
+use crate::stats::Counters;
+
+/// Something that happened inside the allocator, recorded by a [`Heap`]
+/// (crate::Heap) for lessons. Addresses are offsets from the arena's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event")]
+pub enum HeapEvent {
+    /// An allocation served from the thread cache's span with no lock (Go's
+    /// `nextFreeFast` succeeding in `mallocgc`).
+    CacheHit {
+        /// Size class.
+        class: usize,
+        /// Offset of the object.
+        offset: usize,
+    },
+    /// The cache's span for `class` had no space left after collecting its
+    /// remote frees; it goes back to the central list.
+    SpanHandedBack {
+        /// Size class.
+        class: usize,
+        /// Offset of the span.
+        span: usize,
+        /// True if every object is allocated (parked on the full list).
+        full: bool,
+    },
+    /// The cache got a span from the central list (Go's `mcache.refill`).
+    CacheRefill {
+        /// Size class.
+        class: usize,
+        /// Offset of the span.
+        span: usize,
+        /// True if the span came fresh from the page heap, false if from the
+        /// central partial list.
+        fresh: bool,
+    },
+    /// The central list had no span with space and took pages from the page
+    /// heap (Go's `mcentral.grow`).
+    CentralGrow {
+        /// Size class.
+        class: usize,
+        /// Offset of the new span.
+        span: usize,
+        /// Pages in the span.
+        pages: usize,
+    },
+    /// The page heap reserved a new arena from the OS.
+    PageHeapGrow {
+        /// Pages that were wanted.
+        pages: usize,
+    },
+    /// A large object (> 32 KiB) got its own span from the page heap.
+    LargeAlloc {
+        /// Offset of the object.
+        offset: usize,
+        /// Pages in its span.
+        pages: usize,
+    },
+    /// A large object's pages went back to the page heap.
+    LargeFree {
+        /// Offset of the object.
+        offset: usize,
+        /// Pages in its span.
+        pages: usize,
+    },
+    /// A free into the cache's own span: a bit cleared, no lock, no atomic.
+    LocalFree {
+        /// Size class.
+        class: usize,
+        /// Offset of the object.
+        offset: usize,
+    },
+    /// A free into a span the cache does not own: the object was pushed onto
+    /// that span's atomic remote-free list.
+    RemoteFree {
+        /// Size class.
+        class: usize,
+        /// Offset of the object.
+        offset: usize,
+    },
+    /// The first remote free into a parked full span moved it to the central
+    /// partial list.
+    SpanUnparked {
+        /// Size class.
+        class: usize,
+        /// Offset of the span.
+        span: usize,
+    },
+    /// A span with no allocated object went back to the page heap.
+    SpanReturned {
+        /// Size class it served.
+        class: usize,
+        /// Offset of the span.
+        span: usize,
+        /// Pages in it.
+        pages: usize,
+    },
+    /// The scavenger returned a free run's pages to the OS.
+    Scavenged {
+        /// Offset of the run.
+        offset: usize,
+        /// Pages in it.
+        pages: usize,
+    },
+    /// The heap profile sampled this allocation.
+    Sampled {
+        /// Size class (0 for a large object).
+        class: usize,
+        /// Offset of the object.
+        offset: usize,
+    },
+}
+
+/// Receives events; `ON` lets the compiler drop all event code for
+/// [`NoEvents`].
+pub(crate) trait EventSink {
+    /// Whether events are wanted at all.
+    const ON: bool;
+    /// Records an event built by `make` (absolute addresses).
+    fn record(&mut self, e: HeapEvent);
+    /// Records `make()` if events are on.
+    #[inline(always)]
+    fn emit(&mut self, make: impl FnOnce() -> HeapEvent) {
+        if Self::ON {
+            self.record(make());
+        }
+    }
+}
+
+/// The sink of the global allocator: records nothing.
+pub(crate) struct NoEvents;
+
+impl EventSink for NoEvents {
+    const ON: bool = false;
+    #[inline(always)]
+    fn record(&mut self, _: HeapEvent) {}
+}
+
+/// Page heap, central lists, statistics and profile (see module doc).
+pub(crate) struct Backend {
+    pub(crate) pages: PageHeap,
+    /// Index 0 unused (class 0 = large objects).
+    pub(crate) central: [Central; NUM_CLASSES + 1],
+    pub(crate) counters: Counters,
+    pub(crate) profile: Profiler,
+}
+
+impl Backend {
+    /// The process-wide backend of `SpanAlloc`.
+    #[cfg(not(loom))]
+    pub(crate) const fn new_global() -> Backend {
+        Backend {
+            pages: PageHeap::new_growable(),
+            central: [const { Central::new() }; NUM_CLASSES + 1],
+            counters: Counters::new(),
+            profile: Profiler::new(),
+        }
+    }
+
+    /// A backend over a fixed arena of `bytes`.
+    pub(crate) fn new_fixed(bytes: usize, scavenge_threshold: usize) -> Option<Backend> {
+        Some(Backend {
+            pages: PageHeap::new_fixed(bytes, scavenge_threshold)?,
+            central: core::array::from_fn(|_| Central::new()),
+            counters: Counters::new(),
+            profile: Profiler::new(),
+        })
+    }
+
+    /// Frees `addr` of a small-object span the freeing cache does not own:
+    /// pushes it on the span's remote list, and if that unparked a full span,
+    /// tells the central list.
+    ///
+    /// # Safety
+    /// `addr` is an allocated object of `s`, given up by the caller.
+    #[inline]
+    pub(crate) unsafe fn remote_free<E: EventSink>(&self, s: *mut Span, addr: usize, ev: &mut E) {
+        // SAFETY: the caller's contract.
+        let span = unsafe { &*s };
+        let class = span.class;
+        ev.emit(|| HeapEvent::RemoteFree { class, offset: addr });
+        // SAFETY: as above.
+        if unsafe { span.push_remote(addr) } {
+            self.central[class].unpark(class, s, ev);
+        }
+    }
+
+    /// Allocates a large object of `size` bytes aligned to `align`, straight
+    /// from the page heap. Returns 0 when out of memory.
+    pub(crate) fn alloc_large<E: EventSink>(&self, size: usize, align: usize, ev: &mut E) -> usize {
+        let Some(npages) = size.checked_next_multiple_of(PAGE_SIZE).map(|b| b / PAGE_SIZE) else {
+            return 0;
+        };
+        let align_pages = align.div_ceil(PAGE_SIZE).max(1);
+        let Some(out) = self.take_pages(npages.max(1), align_pages, ev) else { return 0 };
+        // SAFETY: the span is ours until we hand out its address.
+        let start = unsafe { (*out.span).start };
+        ev.emit(|| HeapEvent::LargeAlloc { offset: start, pages: npages });
+        self.counters.large_alloc(npages * PAGE_SIZE);
+        start
+    }
+
+    /// Takes a run of pages for a new span or large object: from free pages
+    /// if any fit; else sweeps the central lists for spans that became free
+    /// (their pages may be what is missing) and tries again, growing the heap
+    /// if it can. Must not be called with a central lock held.
+    pub(crate) fn take_pages<E: EventSink>(&self, npages: usize, align_pages: usize, ev: &mut E) -> Option<RunOutcome> {
+        {
+            let mut heap = self.pages.lock();
+            if let Some(out) = self.pages.alloc_run_no_grow(&mut heap, npages, align_pages) {
+                return Some(out);
+            }
+        }
+        self.sweep_all(ev);
+        let mut heap = self.pages.lock();
+        let out = self.pages.alloc_run(&mut heap, npages, align_pages);
+        if let Some(o) = &out {
+            if o.grew {
+                ev.emit(|| HeapEvent::PageHeapGrow { pages: npages });
+            }
+        }
+        self.drain_scavenge_log(&mut heap, ev);
+        out
+    }
+
+    /// Sweeps every central list (see `Central::sweep`); returns spans freed.
+    pub(crate) fn sweep_all<E: EventSink>(&self, ev: &mut E) -> usize {
+        let mut n = 0;
+        for class in 1..=NUM_CLASSES {
+            n += self.central[class].sweep(class, &self.pages, &self.counters, ev);
+        }
+        let mut heap = self.pages.lock();
+        self.drain_scavenge_log(&mut heap, ev);
+        n
+    }
+
+    /// Frees the large object at `addr` whose span is `s`.
+    ///
+    /// # Safety
+    /// `s` is the span the page heap maps `addr` to.
+    pub(crate) unsafe fn free_large<E: EventSink>(&self, s: *mut Span, addr: usize, ev: &mut E) {
+        let mut heap = self.pages.lock();
+        // SAFETY: under the heap lock the state of s is stable; a Large span
+        // starting at addr is a live large object the caller gives up.
+        unsafe {
+            if (*s).local().state != SpanState::Large || (*s).start != addr {
+                drop(heap);
+                checked::bad_large_free(addr);
+                return;
+            }
+            let pages = (*s).npages;
+            self.counters.large_free(pages * PAGE_SIZE);
+            ev.emit(|| HeapEvent::LargeFree { offset: addr, pages });
+            self.pages.free_run(&mut heap, s);
+        }
+        self.drain_scavenge_log(&mut heap, ev);
+    }
+
+    /// Turns the page heap's record of scavenged runs into events.
+    pub(crate) fn drain_scavenge_log<E: EventSink>(
+        &self,
+        heap: &mut crate::page_heap::Inner,
+        ev: &mut E,
+    ) {
+        for i in 0..heap.scavenged_log_len {
+            let (offset, pages) = heap.scavenged_log[i];
+            ev.emit(|| HeapEvent::Scavenged { offset, pages });
+        }
+        heap.scavenged_log_len = 0;
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::size_class::TABLES;
+    use crate::sync::Ordering;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// The remote-free path: the owner of a span allocates from it and
+    /// collects, while another thread frees one of its objects remotely.
+    /// The span is handed back full (parked) in some interleavings, and the
+    /// remote free must then unpark it; in every interleaving the freed
+    /// object is found again exactly once and the counts add up.
+    #[test]
+    fn loom_remote_free_races_owner_collect_and_park() {
+        loom::model(|| {
+            let backend = Arc::new(Backend::new_fixed(16 * PAGE_SIZE, usize::MAX).unwrap());
+            let class = 66; // 2 objects per span
+            let b = &*backend;
+            let s = b.central[class].cache_span(class, b, 1, &mut NoEvents);
+            // SAFETY: cache 1 (this thread) owns s.
+            let (x, y) = unsafe { ((*s).next_free().unwrap(), (*s).next_free().unwrap()) };
+            assert_eq!(TABLES.objects[class], 2);
+            // SAFETY: as above.
+            let (ax, _ay) = unsafe { ((*s).object_addr(x), (*s).object_addr(y)) };
+            let sp = s as usize;
+            let remote = {
+                let backend = backend.clone();
+                thread::spawn(move || {
+                    // SAFETY: ax is live and this thread frees it.
+                    unsafe { backend.remote_free(sp as *mut Span, ax, &mut NoEvents) };
+                })
+            };
+            // The owner: collect what has arrived, else hand the full span back.
+            // SAFETY: this thread owns s until uncache_span.
+            unsafe {
+                let got = (*s).collect_remote(&mut |_| panic!("double free"));
+                assert!(got <= 1);
+                assert_eq!((*s).alloc_count(), 2 - got);
+                b.central[class].uncache_span(class, s, &b.pages, &b.counters, &mut NoEvents);
+            }
+            remote.join().unwrap();
+            let (partial, full) = b.central[class].lens();
+            // SAFETY: after the join no thread touches s; we inspect it.
+            let pending = unsafe { (*s).remote.load(Ordering::Relaxed) & !crate::span::PARKED };
+            if full == 1 {
+                panic!("a span with a pending free stayed on the full list");
+            }
+            assert_eq!(partial, 1);
+            // Whoever owns it next finds a free object.
+            let s2 = b.central[class].cache_span(class, b, 2, &mut NoEvents);
+            // SAFETY: cache 2 owns s2.
+            unsafe { assert!((*s2).next_free().is_some(), "pending={pending:#x}") };
+            // SAFETY: nothing is used afterwards.
+            unsafe { b.pages.release_all() };
+        });
+    }
+}

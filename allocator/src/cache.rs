@@ -1,0 +1,257 @@
+//! The thread cache (Go's `mcache`): one span per size class, owned by one
+//! thread, so that most allocations and frees take no lock and no atomic
+//! read-modify-write.
+//!
+//! Allocation (Go's `mallocgc` small path): look up the class's span, take a
+//! free object with `Span::next_free` (a trailing-zero count on
+//! `alloc_cache`), count it, subtract its size from the profile's sample
+//! countdown. Only when the span is exhausted does the cache do more
+//! (`refill`, Go's `mcache.refill`): collect the span's remote frees and
+//! rewind over objects freed behind `free_index`; if that finds nothing, hand
+//! the span back to the central list and take one with space.
+//!
+//! Free: find the object's span through the page map. If this cache owns the
+//! span, clear its bit: no lock, no atomic. Otherwise push the object onto
+//! the span's remote-free list (one compare-and-swap, see `span.rs`).
+//!
+//! ## Why per-span remote-free lists (mimalloc's way) rather than Go's batching
+//!
+//! Go never frees explicitly: the garbage collector's sweeper finds free
+//! objects in bulk, so its mcache needs no free path at all. An explicit
+//! allocator has to give every cross-thread free a place to go. Batching
+//! frees in the freeing thread and returning them in groups under the
+//! central lock (tcmalloc's transfer caches) delays reuse, keeps memory in
+//! the wrong thread and needs per-class buffers in every cache. A per-span
+//! lock-free stack costs one CAS per remote free, never blocks, never takes a
+//! global lock, returns the object to the span it belongs to at once, and the
+//! owner collects a whole list with one swap when it runs out of space. The
+//! only lock on the free side is taken once per span per fill cycle, by the
+//! free that unparks a full span (see `central.rs`).
+//!
+//! The cache also keeps the per-class counters (flushed to the shared ones
+//! on slow paths, see `stats.rs`) and the profile's countdown
+//! (`profile.rs`), so neither costs an atomic on the fast path.
+
+use core::ptr;
+use core::sync::atomic::Ordering as StatOrdering;
+
+use crate::backend::{Backend, EventSink, HeapEvent};
+use crate::checked;
+use crate::profile::next_gap;
+use crate::size_class::{NUM_CLASSES, TABLES};
+use crate::span::Span;
+use crate::sync::Ordering;
+
+/// Flush a class's free count to the shared counters every this many frees.
+const FREE_FLUSH_MASK: u64 = 1023;
+
+#[derive(Clone, Copy)]
+struct ClassCount {
+    allocs: u64,
+    frees: u64,
+    flushed_allocs: u64,
+    flushed_frees: u64,
+}
+
+/// A thread cache (Go's `mcache`). See the module documentation.
+pub struct Cache {
+    /// The span each class allocates from (Go's `mcache.alloc`); null until
+    /// the first allocation of the class. Index 0 unused.
+    alloc: [*mut Span; NUM_CLASSES + 1],
+    counts: [ClassCount; NUM_CLASSES + 1],
+    /// Bytes left before the next profile sample.
+    next_sample: isize,
+    rng: u64,
+    sampling_armed: bool,
+    /// Lifecycle flag used by the thread-local wrapper in `global.rs`.
+    pub(crate) state: u8,
+}
+
+impl Cache {
+    /// An empty cache.
+    pub(crate) const fn new() -> Cache {
+        Cache {
+            alloc: [ptr::null_mut(); NUM_CLASSES + 1],
+            counts: [ClassCount { allocs: 0, frees: 0, flushed_allocs: 0, flushed_frees: 0 };
+                NUM_CLASSES + 1],
+            next_sample: 0,
+            rng: 0x2545_f491_4f6c_dd1d,
+            sampling_armed: false,
+            state: 0,
+        }
+    }
+
+    /// The identity recorded as the owner of this cache's spans.
+    #[inline(always)]
+    fn id(&self) -> usize {
+        self as *const Cache as usize
+    }
+
+    /// Mixes `seed` into the sampling generator (each thread should sample
+    /// at different points).
+    pub(crate) fn seed(&mut self, seed: u64) {
+        self.rng ^= seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.rng |= 1;
+    }
+
+    /// The span this cache allocates `class` from (for inspection).
+    pub(crate) fn span(&self, class: usize) -> *mut Span {
+        self.alloc[class]
+    }
+
+    /// Allocates an object of `class` (Go's `mallocgc` small path). Returns 0
+    /// when out of memory.
+    #[inline(always)]
+    pub(crate) fn alloc<E: EventSink>(&mut self, b: &Backend, class: usize, ev: &mut E) -> usize {
+        let s = self.alloc[class];
+        if !s.is_null() {
+            // SAFETY: this cache owns every span in `alloc`.
+            if let Some(i) = unsafe { (*s).next_free() } {
+                // SAFETY: as above.
+                let addr = unsafe { (*s).object_addr(i) };
+                self.taken(b, class, s, addr, ev);
+                ev.emit(|| HeapEvent::CacheHit { class, offset: addr });
+                return addr;
+            }
+        }
+        self.refill(b, class, ev)
+    }
+
+    /// Bookkeeping for an object just taken: count it and run the sampler.
+    #[inline(always)]
+    fn taken<E: EventSink>(&mut self, b: &Backend, class: usize, s: *mut Span, addr: usize, ev: &mut E) {
+        self.counts[class].allocs += 1;
+        self.next_sample -= TABLES.size[class] as isize;
+        if self.next_sample < 0 {
+            self.sample(b, class, TABLES.size[class], s, addr, ev);
+        }
+    }
+
+    /// The sample countdown expired: record (unless this is the first draw)
+    /// and draw the next gap.
+    #[cold]
+    #[inline(never)]
+    fn sample<E: EventSink>(&mut self, b: &Backend, class: usize, size: usize, s: *mut Span, addr: usize, ev: &mut E) {
+        let rate = b.profile.rate();
+        if self.sampling_armed && rate != 0 {
+            b.profile.record(addr, class, size, s);
+            ev.emit(|| HeapEvent::Sampled { class, offset: addr });
+        }
+        self.sampling_armed = true;
+        self.next_sample = next_gap(&mut self.rng, rate);
+    }
+
+    /// Restarts the sample countdown (after the rate changed).
+    pub(crate) fn reset_sampling(&mut self, rate: usize) {
+        self.sampling_armed = true;
+        self.next_sample = next_gap(&mut self.rng, rate);
+    }
+
+    /// Runs the sampler for a large object of `size` bytes at `addr`.
+    pub(crate) fn tick_large<E: EventSink>(&mut self, b: &Backend, size: usize, addr: usize, ev: &mut E) {
+        self.next_sample -= size as isize;
+        if self.next_sample < 0 {
+            let s = b.pages.span_of(addr);
+            self.sample(b, 0, size, s, addr, ev);
+        }
+    }
+
+    /// The span for `class` is exhausted, or missing: Go's `mcache.refill`.
+    #[cold]
+    #[inline(never)]
+    fn refill<E: EventSink>(&mut self, b: &Backend, class: usize, ev: &mut E) -> usize {
+        let old = self.alloc[class];
+        if !old.is_null() {
+            // SAFETY: this cache owns `old` until it hands it back.
+            unsafe {
+                let span = &*old;
+                span.collect_remote(&mut |addr| checked::double_free(addr, class));
+                if let Some(i) = span.rewind_and_next_free() {
+                    // Still the cache's own span, and still no lock taken.
+                    let addr = span.object_addr(i);
+                    self.taken(b, class, old, addr, ev);
+                    ev.emit(|| HeapEvent::CacheHit { class, offset: addr });
+                    return addr;
+                }
+                self.alloc[class] = ptr::null_mut();
+                b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+            }
+        }
+        self.flush_class(b, class);
+        let s = b.central[class].cache_span(class, b, self.id(), ev);
+        if s.is_null() {
+            return 0;
+        }
+        self.alloc[class] = s;
+        // SAFETY: the central list just gave this cache the span, with space.
+        unsafe {
+            match (*s).next_free() {
+                Some(i) => {
+                    let addr = (*s).object_addr(i);
+                    self.taken(b, class, s, addr, ev);
+                    addr
+                }
+                None => 0,
+            }
+        }
+    }
+
+    /// Frees the object at `addr` of the small-object span `s`.
+    ///
+    /// # Safety
+    /// `addr` is an allocated object of `s` that the caller gives up.
+    #[inline(always)]
+    pub(crate) unsafe fn free<E: EventSink>(&mut self, b: &Backend, s: *mut Span, addr: usize, ev: &mut E) {
+        // SAFETY: s is a live small-object span (caller's contract).
+        let span = unsafe { &*s };
+        let class = span.class;
+        if span.sampled.load(StatOrdering::Relaxed) != 0 {
+            b.profile.on_free(addr, s);
+        }
+        self.counts[class].frees += 1;
+        if span.owner.load(Ordering::Relaxed) == self.id() {
+            // SAFETY: this cache owns the span, so its bits are ours.
+            if !unsafe { span.free_local(span.object_index(addr)) } {
+                checked::double_free(addr, class);
+            }
+            ev.emit(|| HeapEvent::LocalFree { class, offset: addr });
+        } else {
+            // SAFETY: the caller gives up addr, an object of s.
+            unsafe { b.remote_free(s, addr, ev) };
+        }
+        if self.counts[class].frees & FREE_FLUSH_MASK == 0 {
+            self.flush_class(b, class);
+        }
+    }
+
+    /// Adds this cache's counts for `class` to the shared counters.
+    pub(crate) fn flush_class(&mut self, b: &Backend, class: usize) {
+        let c = &mut self.counts[class];
+        b.counters.add(class, c.allocs - c.flushed_allocs, c.frees - c.flushed_frees);
+        c.flushed_allocs = c.allocs;
+        c.flushed_frees = c.frees;
+    }
+
+    /// Counts not yet flushed, per class (for `Heap::stats`).
+    pub(crate) fn unflushed(&self) -> [(u64, u64); NUM_CLASSES + 1] {
+        let mut out = [(0, 0); NUM_CLASSES + 1];
+        for (o, c) in out.iter_mut().zip(self.counts.iter()) {
+            *o = (c.allocs - c.flushed_allocs, c.frees - c.flushed_frees);
+        }
+        out
+    }
+
+    /// Hands every span back to the central lists and flushes the counters
+    /// (thread exit, Go's `freemcache` / `mcache.releaseAll`).
+    pub(crate) fn release_all<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
+        for class in 1..=NUM_CLASSES {
+            let s = self.alloc[class];
+            if !s.is_null() {
+                self.alloc[class] = ptr::null_mut();
+                // SAFETY: this cache owns s and gives it up.
+                unsafe { b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev) };
+            }
+            self.flush_class(b, class);
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! The real allocator: `SpanAlloc`, a `GlobalAlloc` over one process-wide
+//! backend (page heap + central lists), with a thread cache per thread.
+//!
+//! ```text
+//!   alloc(layout) ── class_for_layout ──┬─ small: thread cache ─(span empty)─> central ─> page heap ─> mmap
+//!                                       └─ large (> 32 KiB or aligned beyond a page): page heap
+//!   dealloc(ptr)  ── page map: span ────┬─ span owned by this thread's cache: clear a bit
+//!                                       ├─ another thread's / central's span: push on its remote list
+//!                                       └─ large: page heap (coalesce, maybe scavenge)
+//! ```
+//!
+//! Every `SpanAlloc` value shares the one backend, as a Go process has one
+//! `mheap`: `SpanAlloc::new()` and `SpanAlloc::without_thread_cache()` differ
+//! only in the path they take. The second sends every small allocation and
+//! free through the central lock of its class, which makes it a classic
+//! single-lock-per-class allocator to compare the cache against.
+//!
+//! ## The thread cache's lifecycle
+//!
+//! The cache lives in a `thread_local!` with a `const` initialiser and no
+//! destructor, so reaching it is a plain thread-pointer access and it stays
+//! valid while the thread's other destructors run. A second thread-local, a
+//! guard with a `Drop`, is touched once per thread, when the cache is first
+//! used; registering its destructor may allocate, so the cache is marked
+//! "busy" meanwhile and any allocation made during registration takes the
+//! cache-less path instead of recursing into a half-made cache. When the
+//! thread exits, the guard's destructor marks the cache dead and hands all
+//! its spans back to the central lists; allocations made after that (by
+//! other destructors) take the cache-less path too. Nothing in these paths
+//! panics: errors found by checked mode abort with a message.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::ptr;
+
+use crate::backend::{Backend, NoEvents};
+use crate::cache::Cache;
+use crate::checked::{self, CHECKED};
+use crate::profile::HeapProfile;
+use crate::size_class::{PAGE_SIZE, TABLES, class_for_layout};
+use crate::span::Span;
+use crate::stats::AllocStats;
+
+/// The process-wide backend (Go's `mheap_`).
+static BACKEND: Backend = Backend::new_global();
+
+const FRESH: u8 = 0;
+const ACTIVE: u8 = 1;
+const BUSY: u8 = 2;
+const DEAD: u8 = 3;
+
+thread_local! {
+    static CACHE: UnsafeCell<Cache> = const { UnsafeCell::new(Cache::new()) };
+    static EXIT_GUARD: ExitGuard = const { ExitGuard };
+}
+
+/// Flushes the thread's cache when the thread exits.
+struct ExitGuard;
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        let _ = CACHE.try_with(|c| {
+            // SAFETY: the cache belongs to this thread, and no allocator call
+            // is running on it (destructors run between user code).
+            let cache = unsafe { &mut *c.get() };
+            cache.state = DEAD;
+            cache.release_all(&BACKEND, &mut NoEvents);
+        });
+    }
+}
+
+/// This thread's cache if it is usable, else `None` (being set up, or the
+/// thread is exiting).
+#[inline(always)]
+fn thread_cache() -> Option<*mut Cache> {
+    let c = CACHE.try_with(|c| c.get()).ok()?;
+    // SAFETY: the cache is this thread's; reading its state is a plain read.
+    if unsafe { (*c).state } == ACTIVE { Some(c) } else { activate(c) }
+}
+
+#[cold]
+#[inline(never)]
+fn activate(c: *mut Cache) -> Option<*mut Cache> {
+    // SAFETY: c is this thread's cache and nothing else holds a reference.
+    let cache = unsafe { &mut *c };
+    if cache.state != FRESH {
+        return None;
+    }
+    cache.state = BUSY;
+    cache.seed(c as u64);
+    // Registering the exit guard's destructor may allocate: BUSY sends any
+    // such allocation to the cache-less path.
+    if EXIT_GUARD.try_with(|_| ()).is_ok() {
+        cache.state = ACTIVE;
+        Some(c)
+    } else {
+        cache.state = DEAD;
+        None
+    }
+}
+
+/// Go's allocator as a Rust global allocator.
+///
+/// ```
+/// use allocator::SpanAlloc;
+/// use std::alloc::{GlobalAlloc, Layout};
+///
+/// static ALLOC: SpanAlloc = SpanAlloc::new();
+/// let layout = Layout::from_size_align(100, 8).unwrap();
+/// // SAFETY: a non-zero layout; the pointer is freed with the same layout.
+/// unsafe {
+///     let p = ALLOC.alloc(layout);
+///     assert!(!p.is_null());
+///     p.write_bytes(0xAB, 100);
+///     ALLOC.dealloc(p, layout);
+/// }
+/// ```
+///
+/// As the program's allocator: `#[global_allocator] static A: SpanAlloc =
+/// SpanAlloc::new();` (see the crate documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanAlloc {
+    use_cache: bool,
+}
+
+impl Default for SpanAlloc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpanAlloc {
+    /// The allocator with thread caches (Go's mcache tier on).
+    pub const fn new() -> Self {
+        SpanAlloc { use_cache: true }
+    }
+
+    /// The same allocator with the thread-cache tier switched off: every
+    /// small allocation and free takes its size class's central lock. The
+    /// "single lock" baseline the thread cache is measured against.
+    pub const fn without_thread_cache() -> Self {
+        SpanAlloc { use_cache: false }
+    }
+
+    /// Whether this value uses thread caches.
+    pub const fn uses_thread_cache(&self) -> bool {
+        self.use_cache
+    }
+
+    /// Statistics of the process-wide heap (shared by every `SpanAlloc`).
+    /// Flushes the calling thread's counters first; other running threads'
+    /// counts may lag (see `stats.rs`).
+    pub fn stats(&self) -> AllocStats {
+        if let Some(c) = thread_cache() {
+            // SAFETY: this thread's cache, not otherwise borrowed now.
+            let cache = unsafe { &mut *c };
+            for class in 1..=crate::size_class::NUM_CLASSES {
+                cache.flush_class(&BACKEND, class);
+            }
+        }
+        let pages = BACKEND.pages.stats();
+        BACKEND.counters.read(pages, &[(0, 0); crate::size_class::NUM_CLASSES + 1])
+    }
+
+    /// The sampling heap profile (Go's `runtime.MemProfile`).
+    pub fn profile(&self) -> HeapProfile {
+        BACKEND.profile.read()
+    }
+
+    /// Sets the mean bytes between profile samples (Go's
+    /// `runtime.MemProfileRate`; 0 turns sampling off, 1 samples everything).
+    /// Other threads pick the new rate up at their next sample.
+    pub fn set_profile_rate(&self, bytes: usize) {
+        BACKEND.profile.set_rate(bytes);
+        if let Some(c) = thread_cache() {
+            // SAFETY: this thread's cache, not otherwise borrowed now.
+            unsafe { (*c).reset_sampling(bytes) };
+        }
+    }
+
+    /// Hands the calling thread's cached spans back to the central lists and
+    /// flushes its counters, as thread exit does.
+    pub fn flush_thread_cache(&self) {
+        if let Some(c) = thread_cache() {
+            // SAFETY: this thread's cache, not otherwise borrowed now.
+            unsafe { (*c).release_all(&BACKEND, &mut NoEvents) };
+        }
+    }
+
+    /// Returns every free page to the OS now (Go's `debug.FreeOSMemory`).
+    /// Returns the bytes released.
+    pub fn scavenge(&self) -> usize {
+        BACKEND.sweep_all(&mut NoEvents);
+        let mut heap = BACKEND.pages.lock();
+        BACKEND.pages.scavenge(&mut heap, 0) * PAGE_SIZE
+    }
+}
+
+#[inline]
+fn alloc_uncached(class: usize) -> *mut u8 {
+    let addr = BACKEND.central[class].alloc_locked(class, &BACKEND.pages, &BACKEND.counters);
+    if addr != 0 {
+        BACKEND.counters.add(class, 1, 0);
+        if BACKEND.profile.uncached_tick(TABLES.size[class]) {
+            BACKEND.profile.record(addr, class, TABLES.size[class], BACKEND.pages.span_of(addr));
+        }
+    }
+    addr as *mut u8
+}
+
+/// # Safety
+/// `addr` is a live object of the small-object span `s`.
+#[inline]
+unsafe fn free_uncached(s: *mut Span, addr: usize) {
+    // SAFETY: caller's contract.
+    let span = unsafe { &*s };
+    let class = span.class;
+    if span.sampled.load(core::sync::atomic::Ordering::Relaxed) != 0 {
+        BACKEND.profile.on_free(addr, s);
+    }
+    BACKEND.counters.add(class, 0, 1);
+    // SAFETY: caller's contract.
+    unsafe {
+        if !BACKEND.central[class].free_locked(class, s, addr, &BACKEND.pages, &BACKEND.counters) {
+            BACKEND.remote_free(s, addr, &mut NoEvents);
+        }
+    }
+}
+
+fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
+    let addr = BACKEND.alloc_large(size, align, &mut NoEvents);
+    if addr != 0 {
+        let cache = if a.use_cache { thread_cache() } else { None };
+        match cache {
+            // SAFETY: this thread's cache, not otherwise borrowed now.
+            Some(c) => unsafe { (*c).tick_large(&BACKEND, size, addr, &mut NoEvents) },
+            None => {
+                if BACKEND.profile.uncached_tick(size) {
+                    BACKEND.profile.record(addr, 0, size, BACKEND.pages.span_of(addr));
+                }
+            }
+        }
+    }
+    addr as *mut u8
+}
+
+/// Checks a small-object free in checked mode (see `checked.rs`).
+#[inline(never)]
+fn check_small_free(span: &Span, addr: usize, layout: Layout) {
+    if !span.is_object_start(addr) {
+        checked::foreign(addr, Some(span.class));
+    }
+    if class_for_layout(layout.size(), layout.align()) != Some(span.class) {
+        checked::wrong_layout(addr, span.class, layout.size(), layout.align());
+    }
+}
+
+// SAFETY: alloc returns null or a block of at least layout.size() bytes at
+// layout.align(), not in use elsewhere (a fresh object of a class whose size
+// and alignment cover the layout, or whole pages with the alignment); dealloc
+// and realloc accept exactly what alloc returned, identified through the
+// page map.
+unsafe impl GlobalAlloc for SpanAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match class_for_layout(layout.size(), layout.align()) {
+            Some(class) => {
+                if self.use_cache {
+                    if let Some(c) = thread_cache() {
+                        // SAFETY: this thread's cache; the allocator does not
+                        // re-enter itself while it is borrowed.
+                        return unsafe { (*c).alloc(&BACKEND, class, &mut NoEvents) as *mut u8 };
+                    }
+                }
+                alloc_uncached(class)
+            }
+            None => alloc_large(self, layout.size(), layout.align()),
+        }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let addr = ptr as usize;
+        let s = BACKEND.pages.span_of(addr);
+        if s.is_null() {
+            checked::foreign(addr, None);
+        }
+        // SAFETY: the page map only holds spans of this heap, never freed.
+        let span = unsafe { &*s };
+        if span.class == 0 {
+            if CHECKED {
+                let pages = layout.size().div_ceil(PAGE_SIZE).max(1);
+                if span.start == addr && span.npages != pages {
+                    checked::wrong_layout(addr, 0, layout.size(), layout.align());
+                }
+            }
+            // SAFETY: s is what the page map holds for addr; free_large checks
+            // the span under the heap lock.
+            unsafe { BACKEND.free_large(s, addr, &mut NoEvents) };
+            return;
+        }
+        if CHECKED {
+            check_small_free(span, addr, layout);
+        }
+        if self.use_cache {
+            if let Some(c) = thread_cache() {
+                // SAFETY: ptr is a live object of s (GlobalAlloc contract),
+                // and the cache is this thread's.
+                unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
+                return;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { free_uncached(s, addr) };
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old = class_for_layout(layout.size(), layout.align());
+        let new = class_for_layout(new_size, layout.align());
+        if old.is_some() && old == new {
+            // Same class: the object already has room.
+            return ptr;
+        }
+        if old.is_none() && new.is_none() {
+            let s = BACKEND.pages.span_of(ptr as usize);
+            // SAFETY: ptr is a live large object, so s is its span.
+            if !s.is_null() && unsafe { (*s).npages } == new_size.div_ceil(PAGE_SIZE).max(1) {
+                return ptr;
+            }
+        }
+        // SAFETY: the GlobalAlloc contract makes the new layout valid.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: a valid layout.
+        let fresh = unsafe { self.alloc(new_layout) };
+        if !fresh.is_null() {
+            // SAFETY: both blocks are at least min(old, new) bytes and
+            // distinct; the old one is live until dealloc below.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr, fresh, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        fresh
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    static A: SpanAlloc = SpanAlloc::new();
+    static U: SpanAlloc = SpanAlloc::without_thread_cache();
+
+    fn roundtrip(a: &SpanAlloc, size: usize, align: usize) {
+        let layout = Layout::from_size_align(size, align).unwrap();
+        // SAFETY: each pointer is checked, filled within its size, freed once
+        // with its layout.
+        unsafe {
+            let p = a.alloc(layout);
+            assert!(!p.is_null(), "alloc {size}/{align} failed");
+            assert_eq!(p as usize % align, 0, "alloc {size}/{align} misaligned");
+            p.write_bytes(0x5A, size);
+            if size > 0 {
+                assert_eq!(*p.add(size - 1), 0x5A);
+            }
+            a.dealloc(p, layout);
+        }
+    }
+
+    #[test]
+    fn every_size_and_alignment_layout_allows() {
+        for a in [&A, &U] {
+            for size in [0, 1, 7, 8, 9, 24, 100, 1000, 4096, 8192, 32 * 1024, 32 * 1024 + 1, 300_000] {
+                for align_log in 0..=16 {
+                    roundtrip(a, size, 1 << align_log);
+                }
+            }
+            roundtrip(a, 10, 1 << 22);
+        }
+    }
+
+    #[test]
+    fn distinct_live_objects_keep_their_contents() {
+        let layout = Layout::from_size_align(48, 8).unwrap();
+        let n = 5000;
+        // SAFETY: all pointers are live until freed once at the end.
+        unsafe {
+            let ptrs: Vec<*mut u8> = (0..n).map(|_| A.alloc(layout)).collect();
+            for (i, &p) in ptrs.iter().enumerate() {
+                p.cast::<u64>().write(i as u64);
+            }
+            let mut sorted: Vec<usize> = ptrs.iter().map(|&p| p as usize).collect();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(sorted.len(), n, "an object was handed out twice");
+            for (i, &p) in ptrs.iter().enumerate() {
+                assert_eq!(p.cast::<u64>().read(), i as u64, "object {i} overwritten");
+                A.dealloc(p, layout);
+            }
+        }
+    }
+
+    #[test]
+    fn realloc_stays_in_place_within_a_class_and_moves_across() {
+        let layout = Layout::from_size_align(20, 8).unwrap();
+        // SAFETY: pointers are used within their sizes and freed once.
+        unsafe {
+            let p = A.alloc(layout);
+            p.write_bytes(7, 20);
+            let q = A.realloc(p, layout, 24);
+            assert_eq!(q, p, "20 -> 24 bytes stays in class 3");
+            let r = A.realloc(q, Layout::from_size_align(24, 8).unwrap(), 4000);
+            assert_ne!(r, q);
+            assert_eq!(std::slice::from_raw_parts(r, 20), &[7u8; 20][..], "contents lost in move");
+            let big = A.realloc(r, Layout::from_size_align(4000, 8).unwrap(), 100_000);
+            assert_eq!(*big.add(19), 7);
+            let same = A.realloc(big, Layout::from_size_align(100_000, 8).unwrap(), 100_001);
+            assert_eq!(same, big, "same page count stays in place");
+            A.dealloc(same, Layout::from_size_align(100_001, 8).unwrap());
+        }
+    }
+
+    #[test]
+    fn cross_thread_frees_return_objects_to_their_spans() {
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        let threads = 4;
+        let per = 20_000;
+        let barrier = Arc::new(Barrier::new(threads));
+        // Each thread allocates, then frees the objects of its neighbour.
+        let (tx, rx): (Vec<_>, Vec<_>) = (0..threads).map(|_| std::sync::mpsc::channel::<Vec<usize>>()).unzip();
+        let mut rx: Vec<Option<_>> = rx.into_iter().map(Some).collect();
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let to = tx[(t + 1) % threads].clone();
+                let from = rx[t].take().unwrap();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    // SAFETY: objects are written within their size, and each
+                    // is freed exactly once by the receiving thread.
+                    unsafe {
+                        let mine: Vec<usize> = (0..per)
+                            .map(|i| {
+                                let p = A.alloc(layout);
+                                p.cast::<usize>().write(i ^ t);
+                                p as usize
+                            })
+                            .collect();
+                        barrier.wait();
+                        to.send(mine).unwrap();
+                        let theirs = from.recv().unwrap();
+                        let owner = (t + threads - 1) % threads;
+                        for (i, p) in theirs.into_iter().enumerate() {
+                            assert_eq!((p as *const usize).read(), i ^ owner, "object corrupted");
+                            A.dealloc(p as *mut u8, layout);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn stats_count_this_threads_allocations() {
+        let layout = Layout::from_size_align(3000, 8).unwrap(); // class 40
+        let class = class_for_layout(3000, 8).unwrap();
+        let before = A.stats();
+        // SAFETY: allocated and freed with the same layout.
+        let ptrs: Vec<*mut u8> = (0..10).map(|_| unsafe { A.alloc(layout) }).collect();
+        let mid = A.stats();
+        for p in ptrs {
+            // SAFETY: as above.
+            unsafe { A.dealloc(p, layout) };
+        }
+        let after = A.stats();
+        let (b, m, a) = (before.class(class).unwrap(), mid.class(class).unwrap(), after.class(class).unwrap());
+        // Other tests run in parallel threads, so only lower bounds hold.
+        assert!(m.allocs >= b.allocs + 10, "allocs {} -> {}", b.allocs, m.allocs);
+        assert!(a.frees >= b.frees + 10, "frees {} -> {}", b.frees, a.frees);
+        assert!(mid.pages.mapped_bytes >= crate::page_heap::ARENA_BYTES);
+        let json = serde_json::to_string(&after).unwrap();
+        assert!(json.contains("\"in_use_bytes\""));
+    }
+}

@@ -1,0 +1,162 @@
+//! The allocator's only contact with the operating system: reserving address
+//! space, giving physical pages back, and writing a message to stderr without
+//! allocating.
+//!
+//! Go's runtime has the same thin layer (`sysReserve`, `sysMap`, `sysUnused`
+//! in mem_linux.go). Memory is reserved with `mmap(PROT_READ | PROT_WRITE,
+//! MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)`: Linux commits a page only when
+//! it is first touched, so a 64 MiB arena costs nothing until it is used.
+//! Returning idle pages (Go's scavenger) is `madvise(MADV_DONTNEED)`: the
+//! range stays mapped, and reads back as zeros when touched again.
+
+use core::ptr;
+
+/// Reserves `bytes` of zeroed, read-write, lazily committed memory, or returns
+/// null if the OS refuses.
+pub(crate) fn reserve(bytes: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping at an address of the kernel's
+    // choosing touches no existing memory; the result is checked below.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p.cast()
+    }
+}
+
+/// Reserves `bytes` aligned to `align` (a power of two, at least the OS page):
+/// over-reserves by `align` and unmaps the unaligned head and tail.
+pub(crate) fn reserve_aligned(bytes: usize, align: usize) -> *mut u8 {
+    let Some(total) = bytes.checked_add(align) else {
+        return ptr::null_mut();
+    };
+    let raw = reserve(total);
+    if raw.is_null() {
+        return raw;
+    }
+    let start = raw as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = total - head - bytes;
+    if head > 0 {
+        release(raw, head);
+    }
+    if tail > 0 {
+        release((aligned + bytes) as *mut u8, tail);
+    }
+    aligned as *mut u8
+}
+
+/// Unmaps a range obtained from [`reserve`] (or a page-aligned part of one).
+pub(crate) fn release(p: *mut u8, bytes: usize) {
+    // SAFETY: callers pass a page-aligned range that they reserved and no
+    // longer use; munmap of such a range cannot affect other memory.
+    unsafe {
+        libc::munmap(p.cast(), bytes);
+    }
+}
+
+/// Tells the OS that the pages of `[p, p + bytes)` are idle: their physical
+/// memory is freed now and they read back as zeros (Go's `sysUnused`).
+pub(crate) fn discard(p: *mut u8, bytes: usize) {
+    // SAFETY: the range is page-aligned, inside a private anonymous mapping we
+    // own, and holds no live objects; MADV_DONTNEED only drops its contents.
+    unsafe {
+        libc::madvise(p.cast(), bytes, libc::MADV_DONTNEED);
+    }
+}
+
+/// Writes `parts` to stderr with `write(2)` and no allocation: the allocator
+/// cannot call `eprintln!`, which may allocate through the allocator itself.
+pub(crate) fn write_stderr(parts: &[&[u8]]) {
+    for part in parts {
+        let mut rest = *part;
+        while !rest.is_empty() {
+            // SAFETY: `rest` is a valid byte slice for the length passed.
+            let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+            if n <= 0 {
+                return;
+            }
+            rest = &rest[n as usize..];
+        }
+    }
+}
+
+/// Formats `value` as `0x...` hexadecimal into `buf`, returning the used part.
+pub(crate) fn hex(value: usize, buf: &mut [u8; 18]) -> &[u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut i = buf.len();
+    let mut v = value;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[v & 15];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    i -= 1;
+    buf[i] = b'x';
+    i -= 1;
+    buf[i] = b'0';
+    &buf[i..]
+}
+
+/// Formats `value` in decimal into `buf`, returning the used part.
+pub(crate) fn dec(value: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let mut v = value;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_is_zeroed_aligned_and_discard_zeroes_again() {
+        let align = 1 << 22;
+        let p = reserve_aligned(1 << 20, align);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % align, 0, "reservation not aligned to 4 MiB");
+        // SAFETY: p points to 1 MiB of read-write memory we reserved.
+        unsafe {
+            assert_eq!(*p.add(4096), 0);
+            *p.add(4096) = 7;
+            assert_eq!(*p.add(4096), 7);
+        }
+        discard(p, 1 << 20);
+        // SAFETY: still mapped after madvise; reads back as zero.
+        unsafe { assert_eq!(*p.add(4096), 0, "MADV_DONTNEED should zero the page") };
+        release(p, 1 << 20);
+    }
+
+    #[test]
+    fn number_formatting() {
+        let mut b = [0; 18];
+        assert_eq!(hex(0x1f2e, &mut b), b"0x1f2e");
+        let mut b = [0; 18];
+        assert_eq!(hex(0, &mut b), b"0x0");
+        let mut d = [0; 20];
+        assert_eq!(dec(1234567, &mut d), b"1234567");
+        let mut d = [0; 20];
+        assert_eq!(dec(usize::MAX, &mut d), b"18446744073709551615");
+    }
+}

@@ -1,0 +1,909 @@
+//! The page heap (Go's `mheap`): memory from the OS, handed out as spans,
+//! runs of whole 8 KiB pages.
+//!
+//! ## Arenas
+//!
+//! Memory is reserved from the OS in *arenas* (Go's `heapArena`): 64 MiB
+//! aligned to 64 MiB (or a multiple, for a huge object). Reserving costs only
+//! address space; Linux commits a page when it is first touched. A `Heap`
+//! for lessons instead gets exactly one arena of the size it asked for and
+//! never grows, so its layout is deterministic.
+//!
+//! ## Address → span in O(1)
+//!
+//! Freeing a pointer needs its span. Every arena has a *page map* (Go's
+//! `heapArena.spans`): one word per page, pointing at the span that holds the
+//! page. All pages of an in-use span point at it; a free run sets only its
+//! first and last page, which is all coalescing needs. Finding the arena of
+//! an address is one more load: a flat table indexed by `address >> 26`
+//! (Go's `arenas` map, one level here), reserved once as 32 MiB of lazily
+//! committed address space covering a 48-bit address space.
+//!
+//! ## Free runs
+//!
+//! Free runs are spans too, in free lists by length: one list per length of
+//! 1..=127 pages, and one list for longer runs searched best-fit (the layout
+//! Go's mheap used before its radix-tree page allocator). Allocating takes
+//! the smallest run that fits and splits off the rest; freeing merges the run
+//! with free neighbours found through the page map, so free memory never
+//! stays cut into pieces that could be whole.
+//!
+//! ## Giving memory back (a scavenger-lite)
+//!
+//! Free pages still hold physical memory until told otherwise. When the free
+//! pages not yet returned pass a threshold, the heap returns the biggest free
+//! runs to the OS with `madvise(MADV_DONTNEED)` until half the threshold is
+//! left (Go's background scavenger does this gradually, against a goal; we do
+//! it at once, under the heap lock, since it is rare).
+//!
+//! ## Metadata
+//!
+//! The allocator cannot allocate its own bookkeeping through itself, so span
+//! and arena structures come from a `FixAlloc` (Go's `fixalloc`): fixed-size
+//! slots bump-allocated from mmapped chunks, recycled through a free list.
+//!
+//! All of this sits behind one lock (Go's `mheap_.lock`). Lock order: a
+//! central list's lock may be held while taking this one, never the reverse.
+
+use core::ptr;
+use core::sync::atomic::{AtomicUsize as MapWord, Ordering as MapOrdering};
+
+use crate::os;
+use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
+use crate::span::{ListKind, Span, SpanState};
+use crate::sync::{Mutex, MutexGuard};
+
+/// log2 of the arena size (64 MiB, as Go on 64-bit Linux).
+pub(crate) const ARENA_SHIFT: usize = 26;
+/// Bytes per arena.
+pub const ARENA_BYTES: usize = 1 << ARENA_SHIFT;
+/// Address bits covered by the arena table; higher addresses are foreign.
+const ADDRESS_BITS: usize = 48;
+const TABLE_ENTRIES: usize = 1 << (ADDRESS_BITS - ARENA_SHIFT);
+/// Runs of up to this many pages have exact-length free lists.
+const SMALL_RUN_LISTS: usize = 128;
+/// Default threshold of dirty free memory before the scavenger runs.
+pub(crate) const DEFAULT_SCAVENGE_THRESHOLD: usize = 64 << 20;
+const FIXALLOC_CHUNK: usize = 256 << 10;
+
+/// One reservation from the OS (Go's `heapArena`).
+pub(crate) struct Arena {
+    pub(crate) base: usize,
+    pub(crate) npages: usize,
+    /// `npages` words: the span holding each page (see module doc).
+    page_map: *const MapWord,
+    next: *mut Arena,
+}
+
+impl Arena {
+    /// The span recorded for page `page` of this arena (may be stale for the
+    /// middle pages of a free run).
+    #[inline(always)]
+    fn span_at(&self, page: usize) -> *mut Span {
+        debug_assert!(page < self.npages);
+        // SAFETY: page < npages, and page_map holds npages words for the
+        // arena's whole life.
+        unsafe { (*self.page_map.add(page)).load(MapOrdering::Relaxed) as *mut Span }
+    }
+
+    fn set_span(&self, page: usize, span: *mut Span) {
+        // SAFETY: as in span_at.
+        unsafe { (*self.page_map.add(page)).store(span as usize, MapOrdering::Relaxed) }
+    }
+
+    fn end(&self) -> usize {
+        self.base + self.npages * PAGE_SIZE
+    }
+}
+
+/// Fixed-size slot allocator over mmapped chunks (Go's `fixalloc`).
+struct FixAlloc {
+    slot: usize,
+    free: *mut usize,
+    cur: usize,
+    end: usize,
+    /// Chunks, linked through their first word, for `release_all`.
+    chunks: *mut usize,
+}
+
+impl FixAlloc {
+    const fn new(slot: usize) -> Self {
+        FixAlloc { slot, free: ptr::null_mut(), cur: 0, end: 0, chunks: ptr::null_mut() }
+    }
+
+    fn alloc(&mut self) -> *mut u8 {
+        if !self.free.is_null() {
+            let p = self.free;
+            // SAFETY: free slots hold the next free slot in their first word.
+            self.free = unsafe { *p as *mut usize };
+            return p.cast();
+        }
+        if self.cur + self.slot > self.end {
+            let chunk = os::reserve(FIXALLOC_CHUNK);
+            if chunk.is_null() {
+                return ptr::null_mut();
+            }
+            // SAFETY: the chunk is fresh, mapped and 8-aligned.
+            unsafe { *(chunk as *mut usize) = self.chunks as usize };
+            self.chunks = chunk.cast();
+            // Slots start after the link word, 64-byte aligned.
+            self.cur = chunk as usize + 64;
+            self.end = chunk as usize + FIXALLOC_CHUNK;
+        }
+        let p = self.cur;
+        self.cur += self.slot;
+        p as *mut u8
+    }
+
+    fn free(&mut self, p: *mut u8) {
+        // SAFETY: p is a slot from this FixAlloc that its caller no longer uses.
+        unsafe { *(p as *mut usize) = self.free as usize };
+        self.free = p.cast();
+    }
+
+    fn release_all(&mut self) {
+        let mut c = self.chunks;
+        while !c.is_null() {
+            // SAFETY: every chunk begins with the link to the next one.
+            let next = unsafe { *c } as *mut usize;
+            os::release(c.cast(), FIXALLOC_CHUNK);
+            c = next;
+        }
+        *self = FixAlloc::new(self.slot);
+    }
+}
+
+/// An intrusive doubly linked list of spans (Go's `mSpanList`).
+pub(crate) struct SpanList {
+    pub(crate) head: *mut Span,
+    pub(crate) len: usize,
+}
+
+impl SpanList {
+    pub(crate) const fn new() -> Self {
+        SpanList { head: ptr::null_mut(), len: 0 }
+    }
+
+    /// Pushes `s` at the front and records `kind` in it.
+    ///
+    /// # Safety
+    /// The caller owns `s` and the list; `s` is on no list.
+    pub(crate) unsafe fn push(&mut self, s: *mut Span, kind: ListKind) {
+        // SAFETY: the caller owns s and the list, so their link fields are ours.
+        unsafe {
+            let l = (*s).local();
+            debug_assert_eq!(l.list, ListKind::None);
+            l.list = kind;
+            l.prev = ptr::null_mut();
+            l.next = self.head;
+            if !self.head.is_null() {
+                (*self.head).local().prev = s;
+            }
+        }
+        self.head = s;
+        self.len += 1;
+    }
+
+    /// Unlinks `s`, which is on this list.
+    ///
+    /// # Safety
+    /// The caller owns the list; `s` is on it.
+    pub(crate) unsafe fn remove(&mut self, s: *mut Span) {
+        // SAFETY: s and its neighbours are on this list, owned by the caller.
+        unsafe {
+            let l = (*s).local();
+            let (prev, next) = (l.prev, l.next);
+            if prev.is_null() {
+                self.head = next;
+            } else {
+                (*prev).local().next = next;
+            }
+            if !next.is_null() {
+                (*next).local().prev = prev;
+            }
+            l.next = ptr::null_mut();
+            l.prev = ptr::null_mut();
+            l.list = ListKind::None;
+        }
+        self.len -= 1;
+    }
+
+    /// Removes and returns the first span, or null.
+    ///
+    /// # Safety
+    /// The caller owns the list.
+    pub(crate) unsafe fn pop(&mut self) -> *mut Span {
+        let s = self.head;
+        if !s.is_null() {
+            // SAFETY: s is on this list.
+            unsafe { self.remove(s) };
+        }
+        s
+    }
+}
+
+/// A free run, for snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FreeRunInfo {
+    pub(crate) start: usize,
+    pub(crate) pages: usize,
+    pub(crate) scavenged: bool,
+}
+
+/// Page-level counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PageHeapStats {
+    /// Bytes of address space reserved from the OS (all arenas).
+    pub mapped_bytes: usize,
+    /// Bytes in spans handed out (small-object spans and large objects).
+    pub in_use_bytes: usize,
+    /// Bytes in free runs.
+    pub free_bytes: usize,
+    /// Bytes of free runs returned to the OS by the scavenger.
+    pub released_bytes: usize,
+    /// Times the scavenger returned a run to the OS.
+    pub scavenges: usize,
+    /// Arenas reserved.
+    pub arenas: usize,
+}
+
+/// What `alloc_run` did, for the event log.
+pub(crate) struct RunOutcome {
+    pub(crate) span: *mut Span,
+    /// The heap reserved a new arena to satisfy the request.
+    pub(crate) grew: bool,
+}
+
+pub(crate) struct Inner {
+    free_small: [SpanList; SMALL_RUN_LISTS],
+    free_large: SpanList,
+    arenas: *mut Arena,
+    spans: FixAlloc,
+    arena_structs: FixAlloc,
+    stats: PageHeapStats,
+    dirty_pages: usize,
+    scavenge_threshold_pages: usize,
+    /// Fixed heaps never grow.
+    fixed: bool,
+    /// Scavenged runs since the last `take_scavenged` (for the event log).
+    pub(crate) scavenged_log: [(usize, usize); 8],
+    pub(crate) scavenged_log_len: usize,
+}
+
+// SAFETY: the raw pointers in Inner point into memory owned by the page heap
+// and are only used under its lock.
+unsafe impl Send for Inner {}
+
+/// The page heap (Go's `mheap`). See the module documentation.
+pub struct PageHeap {
+    inner: Mutex<Inner>,
+    /// Flat arena table (`TABLE_ENTRIES` words) for growable heaps, created on
+    /// first growth; 0 until then.
+    table: MapWord,
+    /// For a fixed heap: its only arena.
+    fixed_arena: MapWord,
+}
+
+// SAFETY: all mutable state is behind the mutex or in atomics.
+unsafe impl Sync for PageHeap {}
+// SAFETY: as above.
+unsafe impl Send for PageHeap {}
+
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $name($($args)*) -> $ret $body
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $name($($args)*) -> $ret $body
+    };
+}
+pub(crate) use const_unless_loom;
+
+const fn new_inner(fixed: bool, threshold: usize) -> Inner {
+    Inner {
+        free_small: [const { SpanList::new() }; SMALL_RUN_LISTS],
+        free_large: SpanList::new(),
+        arenas: ptr::null_mut(),
+        spans: FixAlloc::new(size_of::<Span>().next_multiple_of(64)),
+        arena_structs: FixAlloc::new(size_of::<Arena>().next_multiple_of(16)),
+        stats: PageHeapStats {
+            mapped_bytes: 0,
+            in_use_bytes: 0,
+            free_bytes: 0,
+            released_bytes: 0,
+            scavenges: 0,
+            arenas: 0,
+        },
+        dirty_pages: 0,
+        scavenge_threshold_pages: threshold / PAGE_SIZE,
+        fixed,
+        scavenged_log: [(0, 0); 8],
+        scavenged_log_len: 0,
+    }
+}
+
+impl PageHeap {
+    const_unless_loom! {
+        /// A growable page heap that reserves arenas from the OS as needed.
+        pub(crate) fn new_growable() -> PageHeap {
+            PageHeap {
+                inner: Mutex::new(new_inner(false, DEFAULT_SCAVENGE_THRESHOLD)),
+                table: MapWord::new(0),
+                fixed_arena: MapWord::new(0),
+            }
+        }
+    }
+
+    /// A page heap over one fresh reservation of `bytes` (a whole number of
+    /// pages), which never grows. Returns `None` if the OS refuses.
+    pub(crate) fn new_fixed(bytes: usize, scavenge_threshold: usize) -> Option<PageHeap> {
+        let heap = PageHeap {
+            inner: Mutex::new(new_inner(true, scavenge_threshold)),
+            table: MapWord::new(0),
+            fixed_arena: MapWord::new(0),
+        };
+        {
+            let mut inner = heap.inner.lock();
+            let arena = Self::reserve_arena(&mut inner, bytes, PAGE_SIZE)?;
+            heap.fixed_arena.store(arena as usize, MapOrdering::Release);
+            heap.add_arena_run(&mut inner, arena);
+        }
+        Some(heap)
+    }
+
+    /// Locks the heap.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock()
+    }
+
+    /// The arena holding `addr`, or null.
+    #[inline(always)]
+    fn arena_of(&self, addr: usize) -> *const Arena {
+        let fixed = self.fixed_arena.load(MapOrdering::Relaxed) as *const Arena;
+        if !fixed.is_null() {
+            // SAFETY: the fixed arena lives as long as the heap.
+            let a = unsafe { &*fixed };
+            return if addr >= a.base && addr < a.end() { fixed } else { ptr::null() };
+        }
+        let table = self.table.load(MapOrdering::Acquire) as *const MapWord;
+        if table.is_null() || addr >> ADDRESS_BITS != 0 {
+            return ptr::null();
+        }
+        // SAFETY: the table has TABLE_ENTRIES words and the index is below
+        // that because addr < 2^ADDRESS_BITS.
+        unsafe { (*table.add(addr >> ARENA_SHIFT)).load(MapOrdering::Relaxed) as *const Arena }
+    }
+
+    /// The span whose pages hold `addr`, or null if no arena holds it. For
+    /// addresses inside free runs the result may be stale: callers that may
+    /// see foreign pointers check the span's range and state.
+    #[inline(always)]
+    pub(crate) fn span_of(&self, addr: usize) -> *mut Span {
+        let a = self.arena_of(addr);
+        if a.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: arenas are never freed while the heap lives, and addr is
+        // inside this one, so the page index is in range.
+        unsafe { (*a).span_at((addr - (*a).base) >> PAGE_SHIFT) }
+    }
+
+    /// Base address and length of a fixed heap's arena.
+    pub(crate) fn fixed_region(&self) -> Option<(usize, usize)> {
+        let a = self.fixed_arena.load(MapOrdering::Relaxed) as *const Arena;
+        // SAFETY: the fixed arena lives as long as the heap.
+        (!a.is_null()).then(|| unsafe { ((*a).base, (*a).npages * PAGE_SIZE) })
+    }
+
+    /// Reserves an arena of at least `bytes` aligned to `align`.
+    fn reserve_arena(inner: &mut Inner, bytes: usize, align: usize) -> Option<*mut Arena> {
+        let bytes = bytes.checked_next_multiple_of(PAGE_SIZE)?;
+        let npages = bytes / PAGE_SIZE;
+        let base = os::reserve_aligned(bytes, align);
+        if base.is_null() {
+            return None;
+        }
+        let map = os::reserve(npages * size_of::<usize>());
+        let slot = inner.arena_structs.alloc() as *mut Arena;
+        if map.is_null() || slot.is_null() {
+            os::release(base, bytes);
+            if !map.is_null() {
+                os::release(map, npages * size_of::<usize>());
+            }
+            return None;
+        }
+        // SAFETY: slot is a fresh FixAlloc slot sized and aligned for Arena.
+        unsafe {
+            slot.write(Arena {
+                base: base as usize,
+                npages,
+                page_map: map as *const MapWord,
+                next: inner.arenas,
+            })
+        };
+        inner.arenas = slot;
+        inner.stats.mapped_bytes += bytes;
+        inner.stats.arenas += 1;
+        Some(slot)
+    }
+
+    /// Makes the whole of a new arena one free run.
+    fn add_arena_run(&self, inner: &mut Inner, arena: *mut Arena) {
+        // SAFETY: the arena was just created and is valid.
+        let (base, npages) = unsafe { ((*arena).base, (*arena).npages) };
+        let s = Self::new_span(inner, base, npages, SpanState::Free);
+        if s.is_null() {
+            return;
+        }
+        inner.stats.free_bytes += npages * PAGE_SIZE;
+        // Fresh memory is untouched: count it as already returned to the OS.
+        // SAFETY: s is fresh and ours.
+        unsafe { (*s).local().scavenged = true };
+        inner.stats.released_bytes += npages * PAGE_SIZE;
+        self.insert_free(inner, s);
+    }
+
+    /// Grows a growable heap by an arena of at least `npages` pages.
+    fn grow(&self, inner: &mut Inner, npages: usize) -> bool {
+        if inner.fixed {
+            return false;
+        }
+        let Some(bytes) = (npages * PAGE_SIZE).checked_next_multiple_of(ARENA_BYTES) else {
+            return false;
+        };
+        let mut table = self.table.load(MapOrdering::Acquire) as *mut MapWord;
+        if table.is_null() {
+            table = os::reserve(TABLE_ENTRIES * size_of::<usize>()) as *mut MapWord;
+            if table.is_null() {
+                return false;
+            }
+            self.table.store(table as usize, MapOrdering::Release);
+        }
+        let Some(arena) = Self::reserve_arena(inner, bytes, ARENA_BYTES) else {
+            return false;
+        };
+        // SAFETY: arena is valid; it is ARENA_BYTES aligned, so each 64 MiB
+        // chunk has its own table slot, below TABLE_ENTRIES unless the OS put
+        // it above 2^48 (then it stays unregistered and unused).
+        unsafe {
+            let base = (*arena).base;
+            if (base + bytes - 1) >> ADDRESS_BITS != 0 {
+                return false;
+            }
+            for chunk in 0..bytes >> ARENA_SHIFT {
+                (*table.add((base >> ARENA_SHIFT) + chunk))
+                    .store(arena as usize, MapOrdering::Release);
+            }
+        }
+        self.add_arena_run(inner, arena);
+        true
+    }
+
+    fn new_span(inner: &mut Inner, start: usize, npages: usize, state: SpanState) -> *mut Span {
+        let s = inner.spans.alloc() as *mut Span;
+        if !s.is_null() {
+            // SAFETY: a fresh slot sized and aligned (64) for a Span.
+            unsafe { s.write(Span::new(start, npages, state)) };
+        }
+        s
+    }
+
+    fn arena_for_span(&self, s: *mut Span) -> &Arena {
+        // SAFETY: a span's pages are always inside one live arena.
+        unsafe { &*self.arena_of((*s).start) }
+    }
+
+    /// Inserts a free run into its list and records its ends in the page map.
+    fn insert_free(&self, inner: &mut Inner, s: *mut Span) {
+        // SAFETY: s is a free run owned by the heap lock, which we hold.
+        unsafe {
+            let a = self.arena_for_span(s);
+            let first = ((*s).start - a.base) >> PAGE_SHIFT;
+            let n = (*s).npages;
+            a.set_span(first, s);
+            a.set_span(first + n - 1, s);
+            if !(*s).local().scavenged {
+                inner.dirty_pages += n;
+            }
+            if n < SMALL_RUN_LISTS {
+                inner.free_small[n].push(s, ListKind::Free);
+            } else {
+                inner.free_large.push(s, ListKind::Free);
+            }
+        }
+    }
+
+    fn remove_free(&self, inner: &mut Inner, s: *mut Span) {
+        // SAFETY: s is on a free list of this heap, under the lock we hold.
+        unsafe {
+            let n = (*s).npages;
+            if !(*s).local().scavenged {
+                inner.dirty_pages -= n;
+            }
+            if n < SMALL_RUN_LISTS {
+                inner.free_small[n].remove(s);
+            } else {
+                inner.free_large.remove(s);
+            }
+        }
+    }
+
+    /// Finds the smallest free run of at least `npages` (lowest address among
+    /// equals in the large list), removes it from its list, or null.
+    fn take_fit(&self, inner: &mut Inner, npages: usize) -> *mut Span {
+        for n in npages..SMALL_RUN_LISTS {
+            let s = inner.free_small[n].head;
+            if !s.is_null() {
+                self.remove_free(inner, s);
+                return s;
+            }
+        }
+        let mut best: *mut Span = ptr::null_mut();
+        let mut cur = inner.free_large.head;
+        while !cur.is_null() {
+            // SAFETY: cur is on the large free list, which the lock protects.
+            unsafe {
+                let better = best.is_null()
+                    || (*cur).npages < (*best).npages
+                    || ((*cur).npages == (*best).npages && (*cur).start < (*best).start);
+                if (*cur).npages >= npages && better {
+                    best = cur;
+                }
+                cur = (*cur).local().next;
+            }
+        }
+        if !best.is_null() {
+            self.remove_free(inner, best);
+        }
+        best
+    }
+
+    /// Allocates a span of `npages` pages whose start is a multiple of
+    /// `align_pages` pages (1 for none), growing the heap if needed. The span
+    /// comes back `Large`, owned by the caller and registered in the page
+    /// map; `init_small` turns it into a small-object span.
+    pub(crate) fn alloc_run(
+        &self,
+        inner: &mut Inner,
+        npages: usize,
+        align_pages: usize,
+    ) -> Option<RunOutcome> {
+        self.alloc_run_inner(inner, npages, align_pages, true)
+    }
+
+    /// Like `alloc_run`, but fails instead of growing the heap.
+    pub(crate) fn alloc_run_no_grow(&self, inner: &mut Inner, npages: usize, align_pages: usize) -> Option<RunOutcome> {
+        self.alloc_run_inner(inner, npages, align_pages, false)
+    }
+
+    fn alloc_run_inner(
+        &self,
+        inner: &mut Inner,
+        npages: usize,
+        align_pages: usize,
+        may_grow: bool,
+    ) -> Option<RunOutcome> {
+        let want = npages.checked_add(align_pages - 1)?;
+        let mut grew = false;
+        let mut run = self.take_fit(inner, want);
+        if run.is_null() {
+            if !may_grow || !self.grow(inner, want) {
+                return None;
+            }
+            grew = true;
+            run = self.take_fit(inner, want);
+            if run.is_null() {
+                return None;
+            }
+        }
+        // SAFETY: run is a free run we just unlinked; we own it under the lock.
+        unsafe {
+            let scavenged = (*run).local().scavenged;
+            let align = align_pages * PAGE_SIZE;
+            let head = ((*run).start.next_multiple_of(align) - (*run).start) / PAGE_SIZE;
+            if head > 0 {
+                // Give the unaligned head back as its own free run.
+                let rest = Self::new_span(inner, (*run).start + head * PAGE_SIZE, (*run).npages - head, SpanState::Free);
+                if rest.is_null() {
+                    self.insert_free(inner, run);
+                    return None;
+                }
+                (*rest).local().scavenged = scavenged;
+                (*run).npages = head;
+                self.insert_free(inner, run);
+                run = rest;
+            }
+            if (*run).npages > npages {
+                let tail_start = (*run).start + npages * PAGE_SIZE;
+                let tail = Self::new_span(inner, tail_start, (*run).npages - npages, SpanState::Free);
+                if tail.is_null() {
+                    self.insert_free(inner, run);
+                    return None;
+                }
+                (*tail).local().scavenged = scavenged;
+                self.insert_free(inner, tail);
+            }
+            let start = (*run).start;
+            (*run).local().scavenged = false;
+            (*run).local().state = SpanState::Large;
+            (*run).npages = npages;
+            (*run).class = 0;
+            (*run).elem_size = npages * PAGE_SIZE;
+            (*run).nelems = 1;
+            let a = self.arena_for_span(run);
+            let first = (start - a.base) >> PAGE_SHIFT;
+            for p in first..first + npages {
+                a.set_span(p, run);
+            }
+            let bytes = npages * PAGE_SIZE;
+            inner.stats.in_use_bytes += bytes;
+            inner.stats.free_bytes -= bytes;
+            if scavenged {
+                inner.stats.released_bytes -= bytes;
+            }
+            Some(RunOutcome { span: run, grew })
+        }
+    }
+
+    /// Returns a span's pages to the heap, merging with free neighbours, and
+    /// runs the scavenger if dirty free memory passed the threshold.
+    ///
+    /// # Safety
+    /// `s` came from `alloc_run` of this heap and nobody uses it any more.
+    pub(crate) unsafe fn free_run(&self, inner: &mut Inner, s: *mut Span) {
+        let a = self.arena_for_span(s);
+        let bytes;
+        let mut s = s;
+        // SAFETY: s is ours (caller's contract); neighbours found through the
+        // page map are checked to be free runs of this arena, which the lock
+        // we hold protects.
+        unsafe {
+            bytes = (*s).npages * PAGE_SIZE;
+            {
+                let l = (*s).local();
+                l.state = SpanState::Free;
+                l.scavenged = false;
+            }
+            (*s).class = 0;
+            let first = ((*s).start - a.base) >> PAGE_SHIFT;
+            if first > 0 {
+                let prev = a.span_at(first - 1);
+                if !prev.is_null()
+                    && (*prev).local().state == SpanState::Free
+                    && (*prev).local().list == ListKind::Free
+                    && (*prev).end() == (*s).start
+                {
+                    self.remove_free(inner, prev);
+                    if (*prev).local().scavenged {
+                        // The merged run counts as dirty from now on.
+                        inner.stats.released_bytes -= (*prev).npages * PAGE_SIZE;
+                    }
+                    (*prev).npages += (*s).npages;
+                    inner.spans.free(s.cast());
+                    s = prev;
+                    (*s).local().scavenged = false;
+                }
+            }
+            let after = ((*s).end() - a.base) >> PAGE_SHIFT;
+            if after < a.npages {
+                let next = a.span_at(after);
+                if !next.is_null()
+                    && (*next).local().state == SpanState::Free
+                    && (*next).local().list == ListKind::Free
+                    && (*next).start == (*s).end()
+                {
+                    self.remove_free(inner, next);
+                    if (*next).local().scavenged {
+                        // The merged run counts as dirty: its released part
+                        // is no longer tracked as released.
+                        inner.stats.released_bytes -= (*next).npages * PAGE_SIZE;
+                    }
+                    (*s).npages += (*next).npages;
+                    inner.spans.free(next.cast());
+                }
+            }
+        }
+        inner.stats.in_use_bytes -= bytes;
+        inner.stats.free_bytes += bytes;
+        self.insert_free(inner, s);
+        if inner.dirty_pages > inner.scavenge_threshold_pages {
+            self.scavenge(inner, inner.scavenge_threshold_pages / 2);
+        }
+    }
+
+    /// Returns dirty free runs to the OS, biggest first, until at most
+    /// `keep_pages` dirty free pages remain (Go's scavenger). Returns pages
+    /// released.
+    pub(crate) fn scavenge(&self, inner: &mut Inner, keep_pages: usize) -> usize {
+        let mut released = 0;
+        let lists = SMALL_RUN_LISTS + 1;
+        for i in 0..lists {
+            // Largest runs first: the large list, then lengths 127 down to 1.
+            let mut cur = if i == 0 { inner.free_large.head } else { inner.free_small[SMALL_RUN_LISTS - i].head };
+            while !cur.is_null() && inner.dirty_pages > keep_pages {
+                // SAFETY: free runs are protected by the heap lock we hold;
+                // their pages hold no live object, so discarding is safe.
+                unsafe {
+                    let l = (*cur).local();
+                    if !l.scavenged {
+                        os::discard((*cur).start as *mut u8, (*cur).npages * PAGE_SIZE);
+                        l.scavenged = true;
+                        inner.dirty_pages -= (*cur).npages;
+                        inner.stats.released_bytes += (*cur).npages * PAGE_SIZE;
+                        inner.stats.scavenges += 1;
+                        released += (*cur).npages;
+                        if inner.scavenged_log_len < inner.scavenged_log.len() {
+                            inner.scavenged_log[inner.scavenged_log_len] = ((*cur).start, (*cur).npages);
+                            inner.scavenged_log_len += 1;
+                        }
+                    }
+                    cur = l.next;
+                }
+            }
+        }
+        released
+    }
+
+    /// Counters.
+    pub(crate) fn stats(&self) -> PageHeapStats {
+        self.inner.lock().stats
+    }
+
+    /// Visits every span of a fixed heap in address order: in-use spans and
+    /// free runs. Single-threaded inspection only.
+    pub(crate) fn for_each_span(&self, mut f: impl FnMut(*mut Span)) {
+        let _guard = self.inner.lock();
+        let a = self.fixed_arena.load(MapOrdering::Relaxed) as *const Arena;
+        if a.is_null() {
+            return;
+        }
+        // SAFETY: the fixed arena lives as long as the heap.
+        let a = unsafe { &*a };
+        let mut page = 0;
+        while page < a.npages {
+            let s = a.span_at(page);
+            if s.is_null() {
+                break;
+            }
+            f(s);
+            // SAFETY: every page of a fixed arena belongs to a span whose first
+            // page is the one we are on (the walk starts at page 0 and steps
+            // by whole spans).
+            page += unsafe { (*s).npages };
+        }
+    }
+
+    /// Unmaps everything: the arenas, their page maps and the metadata.
+    ///
+    /// # Safety
+    /// Nothing allocated from this heap may be used afterwards.
+    pub(crate) unsafe fn release_all(&self) {
+        let mut inner = self.inner.lock();
+        let mut a = inner.arenas;
+        while !a.is_null() {
+            // SAFETY: arenas form a list of live arena structs we created.
+            unsafe {
+                os::release((*a).base as *mut u8, (*a).npages * PAGE_SIZE);
+                os::release((*a).page_map as *mut u8, (*a).npages * size_of::<usize>());
+                a = (*a).next;
+            }
+        }
+        inner.arenas = ptr::null_mut();
+        inner.spans.release_all();
+        inner.arena_structs.release_all();
+        let table = self.table.swap(0, MapOrdering::AcqRel);
+        if table != 0 {
+            os::release(table as *mut u8, TABLE_ENTRIES * size_of::<usize>());
+        }
+        self.fixed_arena.store(0, MapOrdering::Relaxed);
+    }
+}
+
+/// Free runs of a fixed heap in address order (snapshot helper).
+pub(crate) fn free_run_info(s: *mut Span) -> FreeRunInfo {
+    // SAFETY: called during single-threaded inspection with the span valid.
+    unsafe { FreeRunInfo { start: (*s).start, pages: (*s).npages, scavenged: (*s).local_ref().scavenged } }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn runs(h: &PageHeap) -> Vec<(usize, usize, bool)> {
+        let base = h.fixed_region().unwrap().0;
+        let mut v = vec![];
+        h.for_each_span(|s| {
+            // SAFETY: single-threaded test.
+            unsafe { v.push((((*s).start - base) / PAGE_SIZE, (*s).npages, (*s).local_ref().state == SpanState::Free)) }
+        });
+        v
+    }
+
+    #[test]
+    fn fixed_heap_splits_and_coalesces_runs() {
+        let h = PageHeap::new_fixed(64 * PAGE_SIZE, usize::MAX).unwrap();
+        let mut inner = h.lock();
+        let a = h.alloc_run(&mut inner, 3, 1).unwrap().span;
+        let b = h.alloc_run(&mut inner, 5, 1).unwrap().span;
+        let c = h.alloc_run(&mut inner, 2, 1).unwrap().span;
+        drop(inner);
+        assert_eq!(runs(&h), vec![(0, 3, false), (3, 5, false), (8, 2, false), (10, 54, true)]);
+        // Every page of an in-use span maps to it; foreign addresses map to null.
+        let base = h.fixed_region().unwrap().0;
+        for p in 3..8 {
+            assert_eq!(h.span_of(base + p * PAGE_SIZE + 17), b);
+        }
+        assert!(h.span_of(base - 1).is_null());
+        assert!(h.span_of(base + 64 * PAGE_SIZE).is_null());
+        let mut inner = h.lock();
+        // SAFETY: the spans came from this heap and are unused.
+        unsafe {
+            h.free_run(&mut inner, b);
+            drop(inner);
+            assert_eq!(runs(&h), vec![(0, 3, false), (3, 5, true), (8, 2, false), (10, 54, true)]);
+            let mut inner = h.lock();
+            h.free_run(&mut inner, a);
+            drop(inner);
+            assert_eq!(runs(&h), vec![(0, 8, true), (8, 2, false), (10, 54, true)]);
+            let mut inner = h.lock();
+            h.free_run(&mut inner, c);
+            drop(inner);
+            assert_eq!(runs(&h), vec![(0, 64, true)], "everything merged back into one run");
+            let st = h.stats();
+            assert_eq!((st.in_use_bytes, st.free_bytes), (0, 64 * PAGE_SIZE));
+            h.release_all();
+        }
+    }
+
+    #[test]
+    fn aligned_runs_and_exhaustion() {
+        let h = PageHeap::new_fixed(64 * PAGE_SIZE, usize::MAX).unwrap();
+        let base = h.fixed_region().unwrap().0;
+        let mut inner = h.lock();
+        let _one = h.alloc_run(&mut inner, 1, 1).unwrap();
+        let al = h.alloc_run(&mut inner, 2, 4).unwrap().span;
+        // SAFETY: al is a live span of this heap.
+        let start = unsafe { (*al).start };
+        assert_eq!(start % (4 * PAGE_SIZE), 0, "run not 4-page aligned");
+        assert!(start >= base);
+        assert!(h.alloc_run(&mut inner, 100, 1).is_none(), "a fixed heap must not grow");
+        drop(inner);
+        // SAFETY: nothing is used afterwards.
+        unsafe { h.release_all() };
+    }
+
+    #[test]
+    fn scavenger_returns_dirty_free_pages() {
+        let h = PageHeap::new_fixed(32 * PAGE_SIZE, 4 * PAGE_SIZE).unwrap();
+        let mut inner = h.lock();
+        let s = h.alloc_run(&mut inner, 8, 1).unwrap().span;
+        // SAFETY: s is ours; we dirty its pages and free it.
+        unsafe {
+            let p = (*s).start as *mut u8;
+            p.write_bytes(0xAB, 8 * PAGE_SIZE);
+            h.free_run(&mut inner, s);
+            assert_eq!(*p, 0, "scavenged page should read back as zero");
+        }
+        assert!(inner.stats.scavenges >= 1);
+        assert!(inner.dirty_pages <= 2);
+        drop(inner);
+        // SAFETY: nothing is used afterwards.
+        unsafe { h.release_all() };
+    }
+
+    #[test]
+    fn growable_heap_reserves_aligned_arenas_and_finds_spans() {
+        let h = PageHeap::new_growable();
+        let mut inner = h.lock();
+        let big = h.alloc_run(&mut inner, (ARENA_BYTES / PAGE_SIZE) + 3, 1).unwrap();
+        assert!(big.grew);
+        let small = h.alloc_run(&mut inner, 1, 1).unwrap().span;
+        drop(inner);
+        // SAFETY: live spans of this heap.
+        unsafe {
+            assert_eq!(h.span_of((*big.span).start + ARENA_BYTES + 5), big.span);
+            assert_eq!(h.span_of((*small).start), small);
+            h.release_all();
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The sampling heap profile (Go's `runtime.MemProfile` behind
+//! `runtime.MemProfileRate`, what `pprof` reads as allocs and inuse).
+//!
+//! Recording every allocation would cost more than the allocation itself, so
+//! the profile samples: on average one sample per `rate` bytes allocated
+//! (512 KiB by default, Go's `MemProfileRate`). The gap to the next sample is
+//! drawn from an exponential distribution with that mean, so that every byte
+//! has the same chance of being sampled whatever the allocation pattern (a
+//! fixed stride would always hit, or always miss, a periodic pattern).
+//!
+//! Keeping the cost off the fast path: each thread cache holds a countdown of
+//! bytes until its next sample (`Cache::next_sample`); the fast path only
+//! subtracts the object's size and tests the sign. When it goes negative the
+//! slow path records the sample and draws a new gap.
+//!
+//! A sample of an object of `size` bytes stands for `1 / (1 - e^(-size/rate))`
+//! objects, the inverse of its chance to be sampled; the profile reports
+//! those scaled estimates, as pprof does, beside the raw sample counts.
+//!
+//! Alloc and in-use are kept apart, as pprof's `alloc_space` and
+//! `inuse_space`: a sampled object adds to both when allocated, and leaves
+//! in-use when freed. To know on free that an object was sampled, the
+//! profile keeps a table of sampled addresses, and each span counts its
+//! sampled objects (`Span::sampled`), so frees of unsampled objects (almost
+//! all) never look at the table. Go attaches a "special" record to the span
+//! for the same reason.
+//!
+//! Buckets are per size class (pprof's are per stack; capturing stacks inside
+//! an allocator needs an unwinder that does not allocate, which this crate
+//! does not have).
+
+use core::ptr;
+use core::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::os;
+use crate::page_heap::const_unless_loom;
+use crate::size_class::NUM_CLASSES;
+use crate::span::Span;
+use crate::sync::Mutex;
+
+/// Go's default `MemProfileRate`: one sample per 512 KiB on average.
+pub const DEFAULT_PROFILE_RATE: usize = 512 * 1024;
+
+/// Sampled addresses the profile tracks for in-use figures at once; beyond
+/// that, samples still count as allocated but not as in use (`untracked`).
+const TABLE_SLOTS: usize = 1 << 15;
+
+/// One bucket of the profile (pprof's sample for one stack; here one class).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ProfileRecord {
+    /// Size class, 0 for large objects.
+    pub class: usize,
+    /// Bytes per object of the class (0 for large objects, whose sizes vary).
+    pub object_size: usize,
+    /// Estimated objects allocated (pprof `alloc_objects`).
+    pub alloc_objects: u64,
+    /// Estimated bytes allocated (pprof `alloc_space`).
+    pub alloc_bytes: u64,
+    /// Estimated objects still live (pprof `inuse_objects`).
+    pub inuse_objects: u64,
+    /// Estimated bytes still live (pprof `inuse_space`).
+    pub inuse_bytes: u64,
+    /// Samples taken in this bucket.
+    pub sampled_allocs: u64,
+    /// Of those, samples whose object is still live.
+    pub sampled_inuse: u64,
+}
+
+/// The heap profile: what `SpanAlloc::profile` and `Heap::profile` return.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HeapProfile {
+    /// Mean bytes between samples (0: profiling off).
+    pub sample_rate: usize,
+    /// Samples taken.
+    pub samples: u64,
+    /// Samples not tracked for in-use figures because the table was full.
+    pub untracked: u64,
+    /// Buckets with at least one sample, class order, large objects first.
+    pub records: Vec<ProfileRecord>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Bucket {
+    alloc_objects: f64,
+    alloc_bytes: f64,
+    inuse_objects: f64,
+    inuse_bytes: f64,
+    sampled_allocs: u64,
+    sampled_inuse: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    addr: usize,
+    class: usize,
+    objects: f64,
+    bytes: f64,
+}
+
+struct Inner {
+    /// TABLE_SLOTS slots, mmapped at the first sample; addr 0 = empty.
+    slots: *mut Slot,
+    len: usize,
+    buckets: [Bucket; NUM_CLASSES + 1],
+    samples: u64,
+    untracked: u64,
+}
+
+// SAFETY: the slot table is private memory used only under the mutex.
+unsafe impl Send for Inner {}
+
+/// The profile's shared state.
+pub(crate) struct Profiler {
+    rate: AtomicUsize,
+    inner: Mutex<Inner>,
+    /// Countdown and random state for the cache-less tier, which has no
+    /// cache to hold them.
+    uncached_next: AtomicIsize,
+    uncached_rng: AtomicU64,
+}
+
+const EMPTY_BUCKET: Bucket = Bucket {
+    alloc_objects: 0.0,
+    alloc_bytes: 0.0,
+    inuse_objects: 0.0,
+    inuse_bytes: 0.0,
+    sampled_allocs: 0,
+    sampled_inuse: 0,
+};
+
+/// Advances a xorshift64* generator.
+pub(crate) fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// Bytes until the next sample: exponential with mean `rate` (Go's
+/// `fastexprand`). `rate == 0` means never.
+pub(crate) fn next_gap(state: &mut u64, rate: usize) -> isize {
+    if rate == 0 {
+        return isize::MAX;
+    }
+    // Uniform in (0, 1]: 53 random bits, shifted off zero.
+    let u = ((next_random(state) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let gap = -u.ln() * rate as f64;
+    if gap >= isize::MAX as f64 { isize::MAX } else { gap as isize }
+}
+
+fn home(addr: usize) -> usize {
+    ((addr as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - TABLE_SLOTS.trailing_zeros())) as usize
+}
+
+impl Profiler {
+    const_unless_loom! {
+        pub(crate) fn new() -> Profiler {
+            Profiler {
+                rate: AtomicUsize::new(DEFAULT_PROFILE_RATE),
+                inner: Mutex::new(Inner {
+                    slots: ptr::null_mut(),
+                    len: 0,
+                    buckets: [EMPTY_BUCKET; NUM_CLASSES + 1],
+                    samples: 0,
+                    untracked: 0,
+                }),
+                uncached_next: AtomicIsize::new(DEFAULT_PROFILE_RATE as isize),
+                uncached_rng: AtomicU64::new(0x853c_49e6_748f_ea9b),
+            }
+        }
+    }
+
+    /// Mean bytes between samples.
+    pub(crate) fn rate(&self) -> usize {
+        self.rate.load(Ordering::Relaxed)
+    }
+
+    /// Sets the mean bytes between samples (0 turns sampling off).
+    pub(crate) fn set_rate(&self, rate: usize) {
+        self.rate.store(rate, Ordering::Relaxed);
+        let mut rng = self.uncached_rng.load(Ordering::Relaxed) | 1;
+        self.uncached_next.store(next_gap(&mut rng, rate), Ordering::Relaxed);
+        self.uncached_rng.store(rng, Ordering::Relaxed);
+    }
+
+    /// The cache-less tier's countdown: true if this allocation of `size`
+    /// bytes is to be sampled.
+    pub(crate) fn uncached_tick(&self, size: usize) -> bool {
+        let before = self.uncached_next.fetch_sub(size as isize, Ordering::Relaxed);
+        if before >= size as isize {
+            return false;
+        }
+        let mut rng = self.uncached_rng.load(Ordering::Relaxed) | 1;
+        self.uncached_next.store(next_gap(&mut rng, self.rate()), Ordering::Relaxed);
+        self.uncached_rng.store(rng, Ordering::Relaxed);
+        self.rate() != 0
+    }
+
+    /// Records a sampled allocation of `size` bytes at `addr` in span `s`.
+    pub(crate) fn record(&self, addr: usize, class: usize, size: usize, s: *mut Span) {
+        let rate = self.rate().max(1) as f64;
+        let scale = 1.0 / (1.0 - (-(size as f64) / rate).exp());
+        let mut inner = self.inner.lock();
+        inner.samples += 1;
+        let b = &mut inner.buckets[class];
+        b.sampled_allocs += 1;
+        b.alloc_objects += scale;
+        b.alloc_bytes += scale * size as f64;
+        if inner.slots.is_null() {
+            inner.slots = os::reserve(TABLE_SLOTS * size_of::<Slot>()).cast();
+        }
+        if inner.slots.is_null() || inner.len >= TABLE_SLOTS * 3 / 4 {
+            inner.untracked += 1;
+            return;
+        }
+        let b = &mut inner.buckets[class];
+        b.sampled_inuse += 1;
+        b.inuse_objects += scale;
+        b.inuse_bytes += scale * size as f64;
+        let mut i = home(addr);
+        // SAFETY: slots has TABLE_SLOTS entries, i is masked below that, and
+        // the table is never full (len < 3/4), so probing ends.
+        unsafe {
+            while (*inner.slots.add(i)).addr != 0 {
+                i = (i + 1) & (TABLE_SLOTS - 1);
+            }
+            *inner.slots.add(i) = Slot { addr, class, objects: scale, bytes: scale * size as f64 };
+            (*s).sampled.fetch_add(1, Ordering::Relaxed);
+        }
+        inner.len += 1;
+    }
+
+    /// A sampled object at `addr` of span `s` is being freed (called only when
+    /// `s.sampled != 0`): remove it from in-use.
+    pub(crate) fn on_free(&self, addr: usize, s: *mut Span) {
+        let mut inner = self.inner.lock();
+        if inner.slots.is_null() {
+            return;
+        }
+        let slots = inner.slots;
+        let mut i = home(addr);
+        // SAFETY: as in record; the loop stops at an empty slot.
+        unsafe {
+            loop {
+                let slot = *slots.add(i);
+                if slot.addr == 0 {
+                    return; // this object was not sampled
+                }
+                if slot.addr == addr {
+                    break;
+                }
+                i = (i + 1) & (TABLE_SLOTS - 1);
+            }
+            let slot = *slots.add(i);
+            let b = &mut inner.buckets[slot.class];
+            b.sampled_inuse -= 1;
+            b.inuse_objects -= slot.objects;
+            b.inuse_bytes -= slot.bytes;
+            (*s).sampled.fetch_sub(1, Ordering::Relaxed);
+            inner.len -= 1;
+            // Backward-shift deletion keeps every probe chain unbroken.
+            let mut hole = i;
+            let mut j = i;
+            loop {
+                (*slots.add(hole)).addr = 0;
+                loop {
+                    j = (j + 1) & (TABLE_SLOTS - 1);
+                    let a = (*slots.add(j)).addr;
+                    if a == 0 {
+                        return;
+                    }
+                    let k = home(a);
+                    // Move j into the hole unless its home lies cyclically
+                    // in (hole, j].
+                    let stays = if hole <= j { hole < k && k <= j } else { hole < k || k <= j };
+                    if !stays {
+                        *slots.add(hole) = *slots.add(j);
+                        hole = j;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The profile as pprof would summarise it by bucket.
+    pub(crate) fn read(&self) -> HeapProfile {
+        let (buckets, samples, untracked) = {
+            let inner = self.inner.lock();
+            (inner.buckets, inner.samples, inner.untracked)
+        };
+        let records = buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.sampled_allocs > 0)
+            .map(|(class, b)| ProfileRecord {
+                class,
+                object_size: crate::size_class::TABLES.size[class],
+                alloc_objects: b.alloc_objects.round() as u64,
+                alloc_bytes: b.alloc_bytes.round() as u64,
+                inuse_objects: b.inuse_objects.max(0.0).round() as u64,
+                inuse_bytes: b.inuse_bytes.max(0.0).round() as u64,
+                sampled_allocs: b.sampled_allocs,
+                sampled_inuse: b.sampled_inuse,
+            })
+            .collect();
+        HeapProfile { sample_rate: self.rate(), samples, untracked, records }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_are_exponential_with_the_requested_mean() {
+        let mut rng = 42u64;
+        let n = 200_000;
+        let rate = DEFAULT_PROFILE_RATE;
+        let gaps: Vec<f64> = (0..n).map(|_| next_gap(&mut rng, rate) as f64).collect();
+        let mean = gaps.iter().sum::<f64>() / n as f64;
+        assert!((mean / rate as f64 - 1.0).abs() < 0.02, "mean gap {mean}, wanted about {rate}");
+        // An exponential has P(gap > mean) = 1/e.
+        let above = gaps.iter().filter(|&&g| g > rate as f64).count() as f64 / n as f64;
+        assert!((above - (-1f64).exp()).abs() < 0.01, "P(gap > mean) = {above}");
+        assert_eq!(next_gap(&mut rng, 0), isize::MAX, "rate 0 means never");
+    }
+}

@@ -1,0 +1,551 @@
+//! A span (Go's `mspan`): a run of 8 KiB pages, cut into equal objects of one
+//! size class, or holding one large object, or sitting free in the page heap.
+//!
+//! ## Finding a free object
+//!
+//! `alloc_bits` has one bit per object, 1 for allocated. Scanning it bit by
+//! bit would be slow, so, as in Go, the span keeps `alloc_cache`: the
+//! *complement* of the bitmap word that holds `free_index`, shifted so that
+//! bit 0 stands for object `free_index`. A free object is then one
+//! trailing-zero count away: `free_index + alloc_cache.trailing_zeros()`
+//! (Go's `nextFreeFast`). Taking it shifts the cache right past that bit and
+//! moves `free_index` after it; when `free_index` reaches the next multiple
+//! of 64 the cache is refilled from the next bitmap word (Go's
+//! `refillAllocCache`). When `free_index` runs off the end, the span is full
+//! as far as this pass knows; objects freed behind `free_index` are found by
+//! rewinding `free_index` to 0 (Go finds them when the sweeper rebuilds the
+//! bitmap; we free explicitly, so we rewind instead).
+//!
+//! ## Who may touch what
+//!
+//! A span's allocation state (`SpanLocal`: bitmap, cache, counts, list
+//! links) has exactly one owner at a time: the thread cache that holds the
+//! span, or, while the span sits on a central list or in the page heap, the
+//! lock of that list. Nothing else touches it, so the fast paths need no
+//! atomics. The owner is recorded in `owner` (a cache's address, 0 for "a
+//! lock"), which any thread may read.
+//!
+//! A thread that frees an object of a span it does not own pushes the object
+//! onto the span's `remote` list: an intrusive lock-free stack (the object's
+//! first word holds the next pointer), one compare-and-swap per free, as in
+//! mimalloc's `thread_free` list. The owner takes the whole list with one
+//! swap when it needs space (`collect_remote`). Bit 0 of the list head is the
+//! `PARKED` flag: a full span handed back to its central list is parked there
+//! with the flag set, and the first remote free that clears the flag moves it
+//! to the central partial list (see `central.rs`). Objects are at least 8
+//! bytes and 8-aligned, so bit 0 of a real pointer is always 0.
+
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::AtomicUsize as PlainAtomicUsize;
+
+use crate::size_class::{MAX_OBJECTS_PER_SPAN, PAGE_SIZE, TABLES, object_index};
+use crate::sync::{AtomicUsize, Ordering};
+
+/// Words of the allocation bitmap: enough for the 1024 objects of class 1.
+const BITMAP_WORDS: usize = MAX_OBJECTS_PER_SPAN / 64;
+
+/// Flag in bit 0 of `Span::remote`: the span is parked on its central full
+/// list and the next remote free must move it to the partial list.
+pub(crate) const PARKED: usize = 1;
+
+/// What a span is being used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SpanState {
+    /// A run of free pages in the page heap (Go's `mSpanFree`).
+    Free,
+    /// Objects of one size class (Go's `mSpanInUse` with a size class).
+    Small,
+    /// One large object (Go's size class 0).
+    Large,
+}
+
+/// Which list, if any, a span is linked into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListKind {
+    /// Not on a list: held by a thread cache, or a large object.
+    None,
+    /// A central partial list: has (or will have) free objects.
+    Partial,
+    /// A central full list.
+    Full,
+    /// A page heap free list.
+    Free,
+}
+
+/// The part of a span only its current owner touches (see the module doc).
+pub(crate) struct SpanLocal {
+    pub(crate) next: *mut Span,
+    pub(crate) prev: *mut Span,
+    pub(crate) list: ListKind,
+    pub(crate) state: SpanState,
+    /// Index where the search for a free object resumes (Go's `freeindex`).
+    pub(crate) free_index: usize,
+    /// Complement of the bitmap from `free_index` to the end of its word
+    /// (Go's `allocCache`).
+    pub(crate) alloc_cache: u64,
+    /// Objects allocated and not yet freed to the owner (Go's `allocCount`);
+    /// objects waiting on the remote list still count.
+    pub(crate) alloc_count: usize,
+    /// One bit per object, 1 = allocated (Go's `allocBits`).
+    pub(crate) alloc_bits: [u64; BITMAP_WORDS],
+    /// For free runs: the pages were returned to the OS by the scavenger.
+    pub(crate) scavenged: bool,
+}
+
+/// A span (Go's `mspan`). Lives in the page heap's metadata memory, never in
+/// the pages it describes. Fields other than `local` are set when the span is
+/// (re)initialised and are read-only while it is in use.
+pub struct Span {
+    /// Address of the first byte (Go's `startAddr`).
+    pub(crate) start: usize,
+    /// Length in 8 KiB pages (Go's `npages`).
+    pub(crate) npages: usize,
+    /// Size class, 0 for a large object or a free run.
+    pub(crate) class: usize,
+    /// Bytes per object (Go's `elemsize`).
+    pub(crate) elem_size: usize,
+    /// Objects in the span (Go's `nelems`).
+    pub(crate) nelems: usize,
+    /// Owner-only state; see [`Span::local`].
+    local: UnsafeCell<SpanLocal>,
+    /// Address of the owning cache, 0 when a lock owns the span.
+    pub(crate) owner: AtomicUsize,
+    /// Head of the remote-free stack, with [`PARKED`] in bit 0.
+    pub(crate) remote: AtomicUsize,
+    /// Objects of this span that the heap profile sampled; checked on free so
+    /// that unsampled frees skip the profile. Statistics, not protocol: a
+    /// plain atomic outside the loom facade.
+    pub(crate) sampled: PlainAtomicUsize,
+}
+
+// SAFETY: the owner-only state behind `local` is reached only through the
+// unsafe `local()` accessor, whose contract (one owner at a time, handed over
+// through a lock or an atomic) makes cross-thread use sound; the remaining
+// fields are atomics or immutable while shared.
+unsafe impl Sync for Span {}
+// SAFETY: as above; a span holds no thread-bound data.
+unsafe impl Send for Span {}
+
+impl Span {
+    /// A span of `npages` pages at `start`, in state `state`.
+    pub(crate) fn new(start: usize, npages: usize, state: SpanState) -> Span {
+        Span {
+            start,
+            npages,
+            class: 0,
+            elem_size: npages * PAGE_SIZE,
+            nelems: 1,
+            local: UnsafeCell::new(SpanLocal {
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                list: ListKind::None,
+                state,
+                free_index: 0,
+                alloc_cache: 0,
+                alloc_count: 0,
+                alloc_bits: [0; BITMAP_WORDS],
+                scavenged: false,
+            }),
+            owner: AtomicUsize::new(0),
+            remote: AtomicUsize::new(0),
+            sampled: PlainAtomicUsize::new(0),
+        }
+    }
+
+    /// Exclusive access to the owner-only state.
+    ///
+    /// # Safety
+    /// The caller must be the span's current owner: the cache that holds it,
+    /// the holder of the central or page-heap lock whose list holds it, or the
+    /// sole user of a span not yet published. No other reference returned by
+    /// this function may be alive.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub(crate) unsafe fn local(&self) -> &mut SpanLocal {
+        // SAFETY: exclusivity is the caller's contract above.
+        unsafe { &mut *self.local.get() }
+    }
+
+    /// Shared read of the owner-only state, for single-threaded inspection.
+    ///
+    /// # Safety
+    /// No owner may be mutating the span concurrently.
+    pub(crate) unsafe fn local_ref(&self) -> &SpanLocal {
+        // SAFETY: no concurrent writer, per the caller's contract.
+        unsafe { &*self.local.get() }
+    }
+
+    /// Turns a fresh in-use span into a span of `class` with every object free.
+    ///
+    /// # Safety
+    /// The caller owns the span and nobody else can see it yet.
+    pub(crate) unsafe fn init_small(&mut self, class: usize) {
+        self.class = class;
+        self.elem_size = TABLES.size[class];
+        self.nelems = TABLES.objects[class];
+        let l = self.local.get_mut();
+        l.state = SpanState::Small;
+        l.free_index = 0;
+        l.alloc_count = 0;
+        l.alloc_bits = [0; BITMAP_WORDS];
+        l.alloc_cache = !0;
+        self.owner = AtomicUsize::new(0);
+        self.remote = AtomicUsize::new(0);
+        self.sampled = PlainAtomicUsize::new(0);
+    }
+
+    /// Address of object `index`.
+    #[inline(always)]
+    pub(crate) fn object_addr(&self, index: usize) -> usize {
+        self.start + index * self.elem_size
+    }
+
+    /// Index of the object at `addr`, by divMagic. `addr` must be in the span.
+    #[inline(always)]
+    pub(crate) fn object_index(&self, addr: usize) -> usize {
+        object_index(self.class, addr - self.start)
+    }
+
+    /// Whether `addr` is the start of an object of this small span.
+    pub(crate) fn is_object_start(&self, addr: usize) -> bool {
+        addr >= self.start
+            && addr < self.start + self.nelems * self.elem_size
+            && (addr - self.start) % self.elem_size == 0
+    }
+
+    /// End address (exclusive) of the span's pages.
+    pub(crate) fn end(&self) -> usize {
+        self.start + self.npages * PAGE_SIZE
+    }
+
+    /// Pushes the object at `addr` onto the remote-free stack. Returns true if
+    /// the span was parked full and this call unparked it: the caller must then
+    /// tell the central list (see `Central::unpark`).
+    ///
+    /// # Safety
+    /// `addr` is an allocated object of this span, which the caller gives up.
+    pub(crate) unsafe fn push_remote(&self, addr: usize) -> bool {
+        let mut head = self.remote.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the object is at least 8 bytes, 8-aligned, and ours to
+            // reuse now that it is freed: its first word becomes the link.
+            unsafe { (addr as *mut usize).write(head & !PARKED) };
+            match self.remote.compare_exchange_weak(
+                head,
+                addr,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return head & PARKED != 0,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Tries to set [`PARKED`] on an empty remote list; fails (returns false)
+    /// if remote frees are waiting, which the owner should collect instead.
+    pub(crate) fn try_park(&self) -> bool {
+        let mut head = self.remote.load(Ordering::Relaxed);
+        loop {
+            if head & !PARKED != 0 {
+                return false;
+            }
+            match self.remote.compare_exchange(head, PARKED, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Takes every remotely freed object and frees it locally; returns how
+    /// many were collected. Clears [`PARKED`].
+    ///
+    /// With `on_bad` the caller learns of a double free found in the list
+    /// (an object whose bit is already clear); the object is skipped.
+    ///
+    /// # Safety
+    /// The caller owns the span (see [`Span::local`]).
+    pub(crate) unsafe fn collect_remote(&self, on_bad: &mut dyn FnMut(usize)) -> usize {
+        if self.remote.load(Ordering::Relaxed) & !PARKED == 0 {
+            return 0;
+        }
+        let mut node = self.remote.swap(0, Ordering::Acquire) & !PARKED;
+        let mut n = 0;
+        while node != 0 {
+            // SAFETY: every node on the list is a freed object of this span
+            // whose first word was written by `push_remote` before the
+            // Release CAS that our Acquire swap synchronises with.
+            let next = unsafe { (node as *const usize).read() };
+            // SAFETY: the caller owns the span.
+            if unsafe { self.free_local(self.object_index(node)) } {
+                n += 1;
+            } else {
+                on_bad(node);
+            }
+            node = next;
+        }
+        n
+    }
+
+    /// Marks object `index` free. Returns false (and changes nothing) if it was
+    /// not allocated: a double free.
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn free_local(&self, index: usize) -> bool {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let word = index / 64;
+        let mask = 1u64 << (index % 64);
+        if l.alloc_bits[word] & mask == 0 {
+            return false;
+        }
+        l.alloc_bits[word] &= !mask;
+        l.alloc_count -= 1;
+        // An object freed inside the cache's window becomes visible at once;
+        // one behind free_index waits for the next rewind.
+        if index >= l.free_index && word == l.free_index / 64 {
+            l.alloc_cache |= 1u64 << (index - l.free_index);
+        }
+        true
+    }
+
+    /// Takes a free object (Go's `nextFreeFast`, falling into
+    /// `nextFreeIndex`), without rewinding: `None` when no free object lies at
+    /// or after `free_index`.
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn next_free(&self) -> Option<usize> {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let bit = l.alloc_cache.trailing_zeros() as usize;
+        let index = l.free_index + bit;
+        if bit < 64 && index < self.nelems {
+            take(l, index, self.nelems);
+            return Some(index);
+        }
+        next_free_index(l, self.nelems)
+    }
+
+    /// Restarts the search at object 0 (finding objects freed behind
+    /// `free_index`) and takes a free object, if any.
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn rewind_and_next_free(&self) -> Option<usize> {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        if l.alloc_count >= self.nelems {
+            return None;
+        }
+        l.free_index = 0;
+        l.alloc_cache = !l.alloc_bits[0];
+        next_free_index(l, self.nelems)
+    }
+
+    /// Whether every object is allocated (pending remote frees not counted).
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn is_full(&self) -> bool {
+        // SAFETY: ownership is the caller's contract.
+        unsafe { self.local().alloc_count >= self.nelems }
+    }
+
+    /// Objects allocated (pending remote frees still count).
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    pub(crate) unsafe fn alloc_count(&self) -> usize {
+        // SAFETY: ownership is the caller's contract.
+        unsafe { self.local().alloc_count }
+    }
+}
+
+/// Marks `index` allocated and advances the cache past it.
+#[inline(always)]
+fn take(l: &mut SpanLocal, index: usize, nelems: usize) {
+    let bit = index - l.free_index;
+    l.alloc_bits[index / 64] |= 1u64 << (index % 64);
+    l.alloc_count += 1;
+    // Two shifts, since bit + 1 may be 64.
+    l.alloc_cache = (l.alloc_cache >> bit) >> 1;
+    l.free_index = index + 1;
+    if l.free_index % 64 == 0 && l.free_index < nelems {
+        l.alloc_cache = !l.alloc_bits[l.free_index / 64];
+    }
+}
+
+/// Go's `nextFreeIndex`: walks the bitmap a word at a time from
+/// `free_index`, refilling the cache, and takes the first free object.
+#[inline(never)]
+fn next_free_index(l: &mut SpanLocal, nelems: usize) -> Option<usize> {
+    loop {
+        if l.free_index >= nelems {
+            return None;
+        }
+        let bit = l.alloc_cache.trailing_zeros() as usize;
+        if bit == 64 {
+            // Nothing free in the rest of this word: refill from the next.
+            let next_word = l.free_index / 64 + 1;
+            l.free_index = next_word * 64;
+            if l.free_index >= nelems {
+                l.free_index = nelems;
+                return None;
+            }
+            l.alloc_cache = !l.alloc_bits[next_word];
+            continue;
+        }
+        let index = l.free_index + bit;
+        if index >= nelems {
+            l.free_index = nelems;
+            l.alloc_cache = 0;
+            return None;
+        }
+        take(l, index, nelems);
+        return Some(index);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn span_of(class: usize) -> Span {
+        let mut s = Span::new(0x10_0000, TABLES.pages[class], SpanState::Small);
+        // SAFETY: the span is local to the test.
+        unsafe { s.init_small(class) };
+        s
+    }
+
+    #[test]
+    fn allocates_every_object_once_in_order_then_reports_full() {
+        for class in [1, 3, 5, 10, 35, 67] {
+            let s = span_of(class);
+            for want in 0..s.nelems {
+                // SAFETY: the test owns the span.
+                assert_eq!(unsafe { s.next_free() }, Some(want), "class {class}");
+            }
+            // SAFETY: as above.
+            unsafe {
+                assert_eq!(s.next_free(), None, "class {class} should be full");
+                assert!(s.is_full());
+                assert_eq!(s.rewind_and_next_free(), None);
+            }
+        }
+    }
+
+    #[test]
+    fn frees_in_window_are_reused_at_once_and_behind_after_rewind() {
+        let s = span_of(1); // 1024 objects
+        // SAFETY: the test owns the span throughout.
+        unsafe {
+            for _ in 0..10 {
+                s.next_free().unwrap();
+            }
+            // Object 3 is behind free_index (10): invisible until a rewind.
+            assert!(s.free_local(3));
+            assert!(!s.free_local(3), "second free of 3 must be refused");
+            // Object 12 is not allocated yet: freeing it is a double free.
+            assert!(!s.free_local(12));
+            assert_eq!(s.next_free(), Some(10));
+            // Allocate through the rest of the span.
+            for want in 11..1024 {
+                assert_eq!(s.next_free(), Some(want));
+            }
+            assert_eq!(s.next_free(), None);
+            assert_eq!(s.rewind_and_next_free(), Some(3));
+            assert_eq!(s.next_free(), None);
+            // Free 700 (word 10) and 701 after rewinding into that word.
+            assert!(s.free_local(700));
+            assert!(s.free_local(130));
+            assert_eq!(s.rewind_and_next_free(), Some(130));
+            assert!(s.free_local(140), "140 is in the window now");
+            assert_eq!(s.next_free(), Some(140));
+            assert_eq!(s.next_free(), Some(700));
+            assert_eq!(s.next_free(), None);
+        }
+    }
+
+    #[test]
+    fn alloc_cache_is_the_shifted_complement_of_the_bitmap() {
+        let s = span_of(1);
+        // SAFETY: the test owns the span.
+        unsafe {
+            for _ in 0..5 {
+                s.next_free();
+            }
+            let l = s.local_ref();
+            assert_eq!(l.free_index, 5);
+            assert_eq!(l.alloc_bits[0], 0b11111);
+            assert_eq!(l.alloc_cache, !0u64 >> 5);
+        }
+    }
+
+    #[test]
+    fn random_alloc_free_matches_a_model() {
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for class in [1, 2, 9, 40] {
+            let s = span_of(class);
+            let mut live = vec![false; s.nelems];
+            for _ in 0..20_000 {
+                if rand() % 3 != 0 {
+                    // SAFETY: the test owns the span.
+                    let got = unsafe { s.next_free().or_else(|| s.rewind_and_next_free()) };
+                    match got {
+                        Some(i) => {
+                            assert!(!live[i], "class {class}: object {i} handed out twice");
+                            live[i] = true;
+                        }
+                        None => assert!(live.iter().all(|&b| b), "class {class}: space lost"),
+                    }
+                } else {
+                    let i = (rand() as usize) % s.nelems;
+                    // SAFETY: as above.
+                    assert_eq!(unsafe { s.free_local(i) }, live[i], "class {class} free {i}");
+                    live[i] = false;
+                }
+                // SAFETY: as above.
+                assert_eq!(unsafe { s.alloc_count() }, live.iter().filter(|&&b| b).count());
+            }
+        }
+    }
+
+    #[test]
+    fn remote_frees_are_collected_and_parking_needs_an_empty_list() {
+        let class = 6; // 64-byte objects, 128 per span
+        let mem = vec![0u64; 8192 / 8];
+        let mut s = Span::new(mem.as_ptr() as usize, 1, SpanState::Small);
+        // SAFETY: the span describes `mem`, which the test owns.
+        unsafe {
+            s.init_small(class);
+            let a = s.next_free().unwrap();
+            let b = s.next_free().unwrap();
+            assert!(s.try_park(), "an empty remote list can be parked");
+            assert!(s.push_remote(s.object_addr(a)), "first push unparks");
+            assert!(!s.push_remote(s.object_addr(b)));
+            assert!(!s.try_park(), "pending frees forbid parking");
+            let mut bad = vec![];
+            assert_eq!(s.collect_remote(&mut |p| bad.push(p)), 2);
+            assert!(bad.is_empty());
+            assert_eq!(s.alloc_count(), 0);
+            // A double free through the remote list is reported on collection.
+            let c = s.next_free().unwrap();
+            s.push_remote(s.object_addr(c));
+            s.push_remote(s.object_addr(a));
+            assert_eq!(s.collect_remote(&mut |p| bad.push(p)), 1);
+            assert_eq!(bad, vec![s.object_addr(a)]);
+        }
+        drop(mem);
+    }
+}
