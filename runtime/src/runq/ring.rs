@@ -663,13 +663,15 @@ mod loom_tests {
     use super::*;
     use crate::loom::{Arc, thread};
 
-    /// Runs a thief against `victim` once: steals into a ring of its own and
-    /// returns everything it got.
-    fn steal_once(victim: &Ring<usize>) -> Vec<usize> {
+    /// Runs a thief against `victim`: steals into a ring of its own
+    /// `times` times, running (collecting) everything it got each time.
+    fn steal(victim: &Ring<usize>, times: usize) -> Vec<usize> {
         let mine = Ring::new();
         let mut got = Vec::new();
-        got.extend(victim.steal_into(&mine));
-        got.extend(std::iter::from_fn(|| mine.pop()));
+        for _ in 0..times {
+            got.extend(victim.steal_into(&mine));
+            got.extend(std::iter::from_fn(|| mine.pop()));
+        }
         got
     }
 
@@ -693,7 +695,7 @@ mod loom_tests {
 
             let thief = {
                 let ring = ring.clone();
-                thread::spawn(move || steal_once(&ring))
+                thread::spawn(move || steal(&ring, 2))
             };
 
             let mut seen = Vec::new();
@@ -720,7 +722,7 @@ mod loom_tests {
 
             let thief = {
                 let ring = ring.clone();
-                thread::spawn(move || steal_once(&ring))
+                thread::spawn(move || steal(&ring, 1))
             };
 
             let mut seen = Vec::new();
@@ -737,6 +739,39 @@ mod loom_tests {
     }
 
     #[test]
+    fn loom_two_ps_steal_from_each_other() {
+        // Each thread owns one ring and steals from the other: a thief's
+        // writes into its own ring race with the other thief reading it.
+        loom::model(|| {
+            let rings = Arc::new([Ring::new(), Ring::new()]);
+            for i in 0..2 {
+                rings[0].push_back(i, &mut |_| unreachable!("room for 2"));
+                rings[1].push_back(2 + i, &mut |_| unreachable!("room for 2"));
+            }
+            let other = {
+                let rings = rings.clone();
+                thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    seen.extend(rings[1].pop());
+                    seen.extend(rings[0].steal_into(&rings[1]));
+                    seen.extend(std::iter::from_fn(|| rings[1].pop()));
+                    seen
+                })
+            };
+            let mut seen = Vec::new();
+            seen.extend(rings[0].pop());
+            seen.extend(rings[1].steal_into(&rings[0]));
+            seen.extend(std::iter::from_fn(|| rings[0].pop()));
+
+            seen.extend(other.join().unwrap());
+            for ring in rings.iter() {
+                seen.extend(std::iter::from_fn(|| ring.pop()));
+            }
+            assert_each_once(seen, 4);
+        });
+    }
+
+    #[test]
     fn loom_two_thieves_and_owner_pop() {
         loom::model(|| {
             let ring = Arc::new(Ring::new());
@@ -746,7 +781,7 @@ mod loom_tests {
             let thieves: Vec<_> = (0..2)
                 .map(|_| {
                     let ring = ring.clone();
-                    thread::spawn(move || steal_once(&ring))
+                    thread::spawn(move || steal(&ring, 1))
                 })
                 .collect();
             let mut seen = Vec::new();
