@@ -1,5 +1,73 @@
-//! A G/M/P work-stealing task runtime (work in progress).
+//! A G/M/P work-stealing task runtime: Go's scheduler, in Rust, built to be
+//! read.
+//!
+//! * A **G** is a task: a future in one heap cell with an atomic state word
+//!   (`task/`). [`spawn`] creates one (Go's `go` statement).
+//! * An **M** is an OS thread running the scheduler loop (`m.rs`,
+//!   `scheduler/find.rs`). Ms are started on demand and parked when idle.
+//! * A **P** is the right to run Gs (`p.rs`): `procs` of them (Go's
+//!   GOMAXPROCS), each with a 256-slot local run queue and a `runnext` slot.
+//!   An M runs Gs only while it holds a P.
+//!
+//! Around them, as in Go's `proc.go`: a global run queue checked every 61
+//! ticks, work stealing (half a victim's queue), a bounded number of spinning
+//! Ms, cooperative preemption by poll budget and by `sysmon`, blocking calls
+//! that hand their P to another M ([`syscall`]), timers ([`sleep`],
+//! [`timeout`]), counters ([`Metrics`]), Go's schedtrace line, and an event
+//! trace exported as Chrome Trace Event JSON ([`Trace`]).
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let rt = runtime::Runtime::builder().procs(2).build()?;
+//! let v = rt.block_on(async {
+//!     let h = runtime::spawn(async { 1 + 1 });       // a new G
+//!     runtime::yield_now().await;                      // always yields
+//!     runtime::preempt_point().await;                  // yields only when asked to
+//!     runtime::sleep(Duration::from_millis(1)).await;  // a timer readies the G
+//!     let r = runtime::timeout(Duration::from_millis(5), std::future::pending::<()>()).await;
+//!     assert!(r.is_err());                             // Err(Elapsed)
+//!     let n = runtime::syscall(|| 40);                 // P handed off while blocked
+//!     h.await.unwrap() + n
+//! });
+//! assert_eq!(v, 42);
+//! let m: runtime::Metrics = rt.metrics();
+//! assert_eq!(m.procs, 2);
+//! # Ok::<(), runtime::BuildError>(())
+//! ```
+//!
+//! Build with `.trace(true)` to record events and read them with
+//! [`Runtime::trace`]; choose Go's ring as the local run queue with
+//! `.run_queue(RunQueueKind::GoRing)`; set `RUNTIME_SCHEDTRACE=1000` to print
+//! a schedtrace line every second (or call [`Runtime::schedtrace_line`]).
+//!
+//! Every atomic, lock, condition variable and thread goes through the
+//! `loom` facade module, so the protocols are model-checked under
+//! `RUSTFLAGS="--cfg loom"`.
 
+mod builder;
+mod context;
+mod coop;
 mod loom;
+mod m;
+mod metrics;
+mod p;
+mod park;
 mod runq;
+mod runtime;
+mod schedtrace;
+mod scheduler;
+mod sysmon;
+mod task;
+mod timer;
 mod trace;
+
+pub use builder::{BuildError, Builder, MAX_PROCS};
+pub use coop::{PreemptPoint, YieldNow, preempt_point, yield_now};
+pub use metrics::Metrics;
+pub use runq::RunQueueKind;
+pub use runtime::{Runtime, spawn, syscall};
+pub use schedtrace::SCHEDTRACE_ENV;
+pub use task::{JoinError, JoinHandle};
+pub use timer::{Elapsed, Sleep, Timeout, sleep, sleep_until, timeout};
+pub use trace::{EventKind, GRun, StopReason, Trace, TraceEvent};

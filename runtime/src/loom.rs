@@ -21,6 +21,24 @@ mod imp {
 
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
 
+    /// Waits on `cv` until notified or until `deadline`, whichever comes
+    /// first. (Under loom there is no clock: the wait is untimed.)
+    pub(crate) fn wait_until<T>(
+        cv: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: std::time::Instant,
+    ) {
+        let _ = cv.wait_until(guard, deadline);
+    }
+
+    /// Starts a named OS thread (an M or sysmon).
+    pub(crate) fn spawn_named<F>(name: String, f: F) -> std::io::Result<thread::JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        thread::Builder::new().name(name).spawn(f)
+    }
+
     /// `UnsafeCell` with loom's closure-based API, so the same code compiles
     /// under loom, where every access is tracked.
     #[derive(Debug, Default)]
@@ -81,13 +99,17 @@ mod imp {
     impl<T> std::ops::Deref for MutexGuard<'_, T> {
         type Target = T;
         fn deref(&self) -> &T {
-            self.0.as_ref().expect("guard is present outside Condvar::wait")
+            self.0
+                .as_ref()
+                .expect("guard is present outside Condvar::wait")
         }
     }
 
     impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
         fn deref_mut(&mut self) -> &mut T {
-            self.0.as_mut().expect("guard is present outside Condvar::wait")
+            self.0
+                .as_mut()
+                .expect("guard is present outside Condvar::wait")
         }
     }
 
@@ -114,6 +136,24 @@ mod imp {
             self.0.notify_all();
             0
         }
+    }
+
+    /// Under loom there is no clock, so a timed wait is an untimed one: a
+    /// model must never rely on a timeout to make progress.
+    pub(crate) fn wait_until<T>(
+        cv: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        _deadline: std::time::Instant,
+    ) {
+        cv.wait(guard);
+    }
+
+    /// Starts a loom thread; the name is kept for symmetry.
+    pub(crate) fn spawn_named<F>(name: String, f: F) -> std::io::Result<thread::JoinHandle<()>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        thread::Builder::new().name(name).spawn(f)
     }
 
     /// Under loom a spin must yield, or the model never lets the other

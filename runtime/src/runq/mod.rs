@@ -1,1 +1,157 @@
+//! A P's local run queue, with two interchangeable backends.
+//!
+//! Go's P owns `runq`, a 256-slot ring that only the P's owner pushes to and
+//! pops from, and that other Ps steal half of when they run dry. The
+//! scheduler here talks to [`LocalQueue`], which is one of:
+//!
+//! * [`RunQueueKind::CrossbeamDeque`] (the default): a crossbeam-deque
+//!   `Worker` (FIFO) with its `Stealer`. crossbeam's deque grows without
+//!   bound, so this module enforces Go's cap itself: at 256 queued Gs, the
+//!   oldest half plus the new G move to the global queue (Go's
+//!   `runqputslow`). Its `steal_batch_with_limit_and_pop` takes about half.
+//! * [`RunQueueKind::GoRing`]: Go's own ring (`ring.rs`): `runqput`,
+//!   `runqget`, `runqsteal` over a fixed array with a packed head, written
+//!   against the loom facade so the loom models can check it.
+//!
+//! Both take tasks in FIFO order, so a lesson sees the same schedule either
+//! way. The `runnext` slot is not here: it belongs to the P (`p.rs`).
+
 pub(crate) mod ring;
+
+use crossbeam_deque::{Steal, Stealer, Worker};
+
+use crate::loom::UnsafeCell;
+use crate::task::Notified;
+use ring::{RING_CAPACITY, Ring};
+
+/// Which data structure backs each P's local run queue.
+///
+/// ```
+/// use runtime::{RunQueueKind, Runtime};
+/// let rt = Runtime::builder().procs(2).run_queue(RunQueueKind::GoRing).build().unwrap();
+/// assert_eq!(rt.block_on(async { runtime::spawn(async { 5 }).await.unwrap() }), 5);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum RunQueueKind {
+    /// crossbeam-deque's work-stealing deque, capped at 256 by the runtime.
+    #[default]
+    CrossbeamDeque,
+    /// Go's 256-slot ring with `runqput` / `runqget` / `runqsteal`.
+    GoRing,
+}
+
+/// Go's `len(p.runq)`: how many Gs fit in a local queue before overflow.
+pub(crate) const LOCAL_CAPACITY: usize = RING_CAPACITY;
+
+/// One P's local run queue.
+pub(crate) enum LocalQueue {
+    Deque {
+        worker: UnsafeCell<Worker<Notified>>,
+        stealer: Stealer<Notified>,
+    },
+    Ring(Ring<Notified>),
+}
+
+// SAFETY: the `Worker` is only touched by the M that owns the P (see the
+// `unsafe fn`s below); everything else goes through the Sync `Stealer`.
+unsafe impl Sync for LocalQueue {}
+
+impl LocalQueue {
+    pub(crate) fn new(kind: RunQueueKind) -> Self {
+        match kind {
+            RunQueueKind::CrossbeamDeque => {
+                let worker = Worker::new_fifo();
+                let stealer = worker.stealer();
+                LocalQueue::Deque {
+                    worker: UnsafeCell::new(worker),
+                    stealer,
+                }
+            }
+            RunQueueKind::GoRing => LocalQueue::Ring(Ring::new()),
+        }
+    }
+
+    /// Go's `runqput` (tail part): queue `task`; on a full queue send half of
+    /// it plus `task` to `overflow` (the global queue, Go's `runqputslow`).
+    ///
+    /// # Safety
+    /// Only the M that currently owns this queue's P may call this.
+    pub(crate) unsafe fn push_back(&self, task: Notified, overflow: &mut dyn FnMut(Vec<Notified>)) {
+        match self {
+            LocalQueue::Deque { worker, .. } => worker.with(|w| {
+                // SAFETY: the caller owns the P, hence the Worker.
+                let w = unsafe { &*w };
+                if w.len() >= LOCAL_CAPACITY {
+                    let mut batch = Vec::with_capacity(LOCAL_CAPACITY / 2 + 1);
+                    while batch.len() < LOCAL_CAPACITY / 2 {
+                        match w.pop() {
+                            Some(t) => batch.push(t),
+                            None => break,
+                        }
+                    }
+                    batch.push(task);
+                    overflow(batch);
+                } else {
+                    w.push(task);
+                }
+            }),
+            LocalQueue::Ring(r) => r.push_back(task, overflow),
+        }
+    }
+
+    /// Go's `runqget` (ring part): the oldest queued G.
+    ///
+    /// # Safety
+    /// Only the M that currently owns this queue's P may call this.
+    pub(crate) unsafe fn pop(&self) -> Option<Notified> {
+        match self {
+            // SAFETY: the caller owns the P, hence the Worker.
+            LocalQueue::Deque { worker, .. } => worker.with(|w| unsafe { &*w }.pop()),
+            LocalQueue::Ring(r) => r.pop(),
+        }
+    }
+
+    /// Go's `runqsteal`: moves about half of this queue into `dst` and
+    /// returns one G to run now, with how many Gs moved in all.
+    ///
+    /// # Safety
+    /// The caller must own `dst`'s P; `self` may belong to any P.
+    pub(crate) unsafe fn steal_into(&self, dst: &LocalQueue) -> Option<(Notified, usize)> {
+        match (self, dst) {
+            (LocalQueue::Deque { stealer, .. }, LocalQueue::Deque { worker, .. }) => {
+                worker.with(|w| {
+                    // SAFETY: the caller owns dst's P, hence its Worker.
+                    let w = unsafe { &*w };
+                    let before = w.len();
+                    loop {
+                        match stealer.steal_batch_with_limit_and_pop(w, LOCAL_CAPACITY / 2) {
+                            Steal::Success(t) => return Some((t, w.len() - before + 1)),
+                            Steal::Empty => return None,
+                            Steal::Retry => crate::loom::spin_loop(),
+                        }
+                    }
+                })
+            }
+            (LocalQueue::Ring(src), LocalQueue::Ring(d)) => {
+                let before = d.len();
+                src.steal_into(d).map(|t| (t, d.len() - before + 1))
+            }
+            _ => unreachable!("all Ps of a runtime use the same run-queue kind"),
+        }
+    }
+
+    /// How many Gs are queued (any thread; a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            LocalQueue::Deque { stealer, .. } => stealer.len(),
+            LocalQueue::Ring(r) => r.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            LocalQueue::Deque { stealer, .. } => stealer.is_empty(),
+            LocalQueue::Ring(r) => r.is_empty(),
+        }
+    }
+}

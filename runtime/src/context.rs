@@ -1,0 +1,108 @@
+//! The thread-local "who am I": which runtime, which M, which P.
+//!
+//! Go reaches the current G through a register (`getg()`), and from it the M
+//! (`g.m`) and P (`m.p`). Here each M thread (and each thread inside
+//! `block_on`) installs a [`Context`] on its stack and points a thread-local
+//! at it. `spawn`, wakers, `preempt_point` and `syscall` look it up to find
+//! their P without any shared state.
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::loom::Arc;
+use crate::m::MHandle;
+use crate::scheduler::Shared;
+use crate::trace::StopReason;
+
+/// Poll budget per time slice (tokio's coop budget; Go uses 10 ms of time).
+pub(crate) const BUDGET: u32 = 128;
+
+/// The state of one M, visible to code running on it.
+pub(crate) struct Context {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) m: Arc<MHandle>,
+    /// The P this M holds (Go's `m.p`), if any.
+    pub(crate) p: Cell<Option<usize>>,
+    /// Go's `m.spinning`: looking for work to steal.
+    pub(crate) spinning: Cell<bool>,
+    /// Polls and preemption points left in this time slice.
+    pub(crate) budget: Cell<u32>,
+    /// Why the running G is about to return `Pending` (set by yield_now and
+    /// preempt_point; `Block` otherwise).
+    pub(crate) stop_reason: Cell<StopReason>,
+    /// The G being polled (0 while polling a `block_on` root future).
+    pub(crate) current_g: Cell<u64>,
+    /// The root future's wake flag, on a thread inside `block_on`.
+    pub(crate) root: Option<std::sync::Arc<crate::runtime::RootWaker>>,
+    /// The root future was the last thing polled (fairness between it and Gs).
+    pub(crate) root_just_ran: Cell<bool>,
+    /// xorshift state for picking steal victims (Go's `cheaprand`).
+    rng: Cell<u64>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Context> = const { Cell::new(ptr::null()) };
+}
+
+impl Context {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        m: Arc<MHandle>,
+        root: Option<std::sync::Arc<crate::runtime::RootWaker>>,
+    ) -> Self {
+        let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        Context {
+            shared,
+            m,
+            p: Cell::new(None),
+            spinning: Cell::new(false),
+            budget: Cell::new(BUDGET),
+            stop_reason: Cell::new(StopReason::Block),
+            current_g: Cell::new(0),
+            root,
+            root_just_ran: Cell::new(false),
+            rng: Cell::new(seed),
+        }
+    }
+
+    /// A cheap random number (xorshift64).
+    pub(crate) fn rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// Makes this the current thread's context until the guard drops.
+    pub(crate) fn enter(&self) -> EnterGuard {
+        let prev = CURRENT.with(|c| c.replace(self as *const Context));
+        EnterGuard { prev }
+    }
+}
+
+/// Restores the previous context when dropped.
+pub(crate) struct EnterGuard {
+    prev: *const Context,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// Runs `f` with the current thread's context, if it is inside a runtime.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+    let ptr = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
+    // SAFETY: a non-null pointer was set by `enter` from a Context that lives
+    // on this thread's stack until its guard resets the pointer, and it is
+    // only ever used from this thread.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// True if this thread is running inside a runtime (an M or `block_on`).
+pub(crate) fn in_runtime() -> bool {
+    with_current(|c| c.is_some())
+}

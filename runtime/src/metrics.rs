@@ -1,0 +1,134 @@
+//! Counters: what the scheduler did, for lessons and tests.
+//!
+//! Hot counters (polls, spawns, steals, preemptions) live in each P and are
+//! bumped by the P's owner without a locked instruction; rare ones (parks,
+//! hand-offs, timers) are shared atomics. [`Runtime::metrics`] sums them into
+//! a [`Metrics`] snapshot, which serialises with serde, so a lesson can
+//! print it as JSON. The figures are read without stopping the world, so a
+//! snapshot taken while Gs run is approximately, not exactly, consistent.
+//!
+//! [`Runtime::metrics`]: crate::Runtime::metrics
+
+use serde::Serialize;
+
+use crate::loom::atomic::{AtomicU64, Ordering};
+use crate::scheduler::Shared;
+
+/// Counters shared by all Ms (events too rare to be worth per-P slots).
+#[derive(Default)]
+pub(crate) struct SharedCounters {
+    pub(crate) spawned_remote: AtomicU64,
+    pub(crate) global_pushes: AtomicU64,
+    pub(crate) handoffs: AtomicU64,
+    pub(crate) retakes: AtomicU64,
+    pub(crate) timers_fired: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) unparks: AtomicU64,
+    pub(crate) threads_started: AtomicU64,
+    pub(crate) preempt_requests: AtomicU64,
+}
+
+/// A snapshot of the runtime's counters (see [`Runtime::metrics`]).
+///
+/// [`Runtime::metrics`]: crate::Runtime::metrics
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Metrics {
+    /// Number of Ps (Go's GOMAXPROCS).
+    pub procs: usize,
+    /// Ps in the idle list (Go's `sched.npidle`).
+    pub idle_procs: usize,
+    /// Ms alive: scheduler threads, including threads inside `block_on`,
+    /// not counting sysmon (Go's `mcount()` minus sysmon).
+    pub threads: usize,
+    /// Ms parked in the idle list (Go's `sched.nmidle`).
+    pub idle_threads: usize,
+    /// Ms spinning, looking for work to steal (Go's `sched.nmspinning`).
+    pub spinning_threads: usize,
+    /// M threads ever started (Go's `newm` calls).
+    pub threads_started: u64,
+    /// Gs spawned.
+    pub tasks_spawned: u64,
+    /// Gs that ran to completion (or panicked).
+    pub tasks_completed: u64,
+    /// Gs alive: spawned, not yet completed (Go's `runtime.NumGoroutine`).
+    pub tasks_alive: usize,
+    /// Polls of Gs (each is one run of a G on a P).
+    pub polls: u64,
+    /// Successful steals (Go's `runqsteal` that got something).
+    pub steals: u64,
+    /// Gs moved by those steals.
+    pub stolen_tasks: u64,
+    /// Gs pushed onto the global queue (remote wakes, local overflow).
+    pub global_queue_pushes: u64,
+    /// Of those, Gs moved there by a full local queue (Go's `runqputslow`).
+    pub local_overflows: u64,
+    /// Gs waiting in the global queue now (Go's `sched.runqsize`).
+    pub global_queue_len: usize,
+    /// Gs waiting in each P's local queue now, `runnext` included.
+    pub local_queue_lens: Vec<usize>,
+    /// `yield_now` calls.
+    pub yields: u64,
+    /// Gs that yielded at a preemption point because their budget was spent.
+    pub preemptions_budget: u64,
+    /// Gs that yielded at a preemption point because sysmon asked them to.
+    pub preemptions_sysmon: u64,
+    /// Times sysmon flagged a P whose G ran for more than 10 ms.
+    pub preempt_requests: u64,
+    /// `syscall` calls made on an M holding a P.
+    pub syscalls: u64,
+    /// Ps handed to another M because they had work (Go's `handoffp`).
+    pub handoffs: u64,
+    /// Ps taken by sysmon from an M blocked in a syscall (Go's `retake`).
+    pub retakes: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
+    /// Timers registered and pending now.
+    pub timers_pending: usize,
+    /// Times an M parked (idle, or waiting for a P).
+    pub parks: u64,
+    /// Times an idle M was woken and handed a P.
+    pub unparks: u64,
+}
+
+pub(crate) fn collect(shared: &Shared) -> Metrics {
+    let sum = |f: fn(&crate::p::PCounters) -> &AtomicU64| -> u64 {
+        shared
+            .ps
+            .iter()
+            .map(|p| f(&p.counters).load(Ordering::Relaxed))
+            .sum()
+    };
+    let c = &shared.counters;
+    let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let spawned = sum(|c| &c.spawned) + r(&c.spawned_remote);
+    let completed = sum(|c| &c.completed);
+    Metrics {
+        procs: shared.procs(),
+        idle_procs: shared.npidle.load(Ordering::Relaxed),
+        threads: shared.nthreads.load(Ordering::Relaxed),
+        idle_threads: shared.nmidle.load(Ordering::Relaxed),
+        spinning_threads: shared.nmspinning.load(Ordering::Relaxed),
+        threads_started: r(&c.threads_started),
+        tasks_spawned: spawned,
+        tasks_completed: completed,
+        tasks_alive: shared.owned.len(),
+        polls: sum(|c| &c.polls),
+        steals: sum(|c| &c.steals),
+        stolen_tasks: sum(|c| &c.stolen),
+        global_queue_pushes: r(&c.global_pushes),
+        local_overflows: sum(|c| &c.global_pushes),
+        global_queue_len: shared.global_len.load(Ordering::Relaxed),
+        local_queue_lens: shared.ps.iter().map(|p| p.runq_len()).collect(),
+        yields: sum(|c| &c.yields),
+        preemptions_budget: sum(|c| &c.preempt_budget),
+        preemptions_sysmon: sum(|c| &c.preempt_sysmon),
+        preempt_requests: r(&c.preempt_requests),
+        syscalls: sum(|c| &c.syscalls),
+        handoffs: r(&c.handoffs),
+        retakes: r(&c.retakes),
+        timers_fired: r(&c.timers_fired),
+        timers_pending: shared.timers.len(),
+        parks: r(&c.parks),
+        unparks: r(&c.unparks),
+    }
+}

@@ -1,0 +1,378 @@
+//! The public face: [`Runtime`], [`spawn`], [`syscall`].
+//!
+//! A `Runtime` owns the Ps, sysmon and (lazily started) Ms. `block_on`
+//! turns the calling thread into an M for the duration of the call: it must
+//! hold a P to poll the root future, exactly like a G, and runs other Gs
+//! while the root waits. So on `procs(1)` only one thing runs at a time,
+//! root included, and the root future need not be `Send`. (Go's `main` is a
+//! goroutine on a P in the same way.) The root future always runs on the
+//! calling thread; Gs run on whichever M holds a P.
+//!
+//! Dropping the runtime shuts it down: every M finishes its current poll and
+//! exits, sysmon exits, the threads are joined, and every task still alive
+//! has its future dropped (its JoinHandle then reports a cancelled
+//! `JoinError`). A G that never returns from a poll (a loop with no
+//! `.await`) would block the drop, as it blocks its P.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Poll, Wake, Waker};
+
+use crate::Builder;
+use crate::builder::BuildError;
+use crate::context::{BUDGET, Context, in_runtime, with_current};
+use crate::loom::Arc;
+use crate::loom::atomic::{AtomicBool, Ordering};
+use crate::m::MHandle;
+use crate::metrics::Metrics;
+use crate::p::bump;
+use crate::scheduler::{Config, Next, Shared};
+use crate::task::JoinHandle;
+use crate::trace::{EventKind, StopReason, Trace};
+
+/// A G/M/P runtime: `procs` Ps, Ms started on demand, one sysmon thread.
+///
+/// ```
+/// let rt = runtime::Runtime::builder().procs(2).build().unwrap();
+/// let total = rt.block_on(async {
+///     let handles: Vec<_> = (0..10u64).map(|i| runtime::spawn(async move { i * i })).collect();
+///     let mut total = 0;
+///     for h in handles {
+///         total += h.await.unwrap();
+///     }
+///     total
+/// });
+/// assert_eq!(total, 285);
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    sysmon: Option<crate::loom::thread::JoinHandle<()>>,
+}
+
+/// The root future's waker: sets a flag and unparks the `block_on` thread.
+pub(crate) struct RootWaker {
+    woken: AtomicBool,
+    m: Arc<MHandle>,
+}
+
+impl RootWaker {
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for RootWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if !self.woken.swap(true, Ordering::SeqCst) {
+            self.m.parker.unpark();
+        }
+    }
+}
+
+impl Runtime {
+    /// A [`Builder`] to configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn start(
+        b: Builder,
+        schedtrace: Option<std::time::Duration>,
+    ) -> Result<Runtime, BuildError> {
+        let shared = Arc::new(Shared::new(Config {
+            procs: b.procs,
+            run_queue: b.run_queue,
+            trace: b.trace,
+            schedtrace,
+            spawn_threads: true,
+        }));
+        let s2 = shared.clone();
+        let sysmon =
+            crate::loom::spawn_named("runtime-sysmon".into(), move || crate::sysmon::run(s2))
+                .map_err(BuildError::Thread)?;
+        Ok(Runtime {
+            shared,
+            sysmon: Some(sysmon),
+        })
+    }
+
+    /// Runs `future` to completion on the calling thread, which becomes an
+    /// M of this runtime until it returns (see the module docs): it holds a
+    /// P while it polls `future` and runs other Gs while `future` waits.
+    ///
+    /// # Panics
+    /// If called from inside a runtime (a task, or another `block_on`):
+    /// blocking an M on a future would stall its P. `.await` the future, or
+    /// `spawn` it and await the JoinHandle. A panic of `future` itself
+    /// propagates to the caller.
+    ///
+    /// ```
+    /// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+    /// assert_eq!(rt.block_on(async { 40 + 2 }), 42);
+    /// ```
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if in_runtime() {
+            panic!(
+                "Runtime::block_on was called from inside a runtime (a task or another block_on): \
+                 that would block this M and its P. Use `.await` on the future instead, \
+                 or runtime::spawn it and await the JoinHandle."
+            );
+        }
+        let shared = &self.shared;
+        let m = Arc::new(MHandle::new(shared.new_m_id()));
+        shared.nthreads.fetch_add(1, Ordering::SeqCst);
+        let root = std::sync::Arc::new(RootWaker {
+            woken: AtomicBool::new(true),
+            m: m.clone(),
+        });
+        let ctx = Context::new(shared.clone(), m, Some(root.clone()));
+        let _enter = ctx.enter();
+        let _leave = Leave(&ctx);
+        let waker = Waker::from(root.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = pin!(future);
+        let pid = shared.acquire_p_blocking(&ctx);
+        shared.acquirep(&ctx, pid);
+        loop {
+            match shared.find_runnable(&ctx) {
+                Next::Root => {
+                    if ctx.spinning.get() {
+                        shared.reset_spinning(&ctx);
+                    }
+                    root.woken.store(false, Ordering::SeqCst);
+                    // The root's poll is a time slice of its own.
+                    let pid = ctx.p.get().expect("the root is polled holding a P");
+                    let p = &shared.ps[pid];
+                    bump(&p.schedtick);
+                    p.preempt.store(false, Ordering::Relaxed);
+                    ctx.budget.set(BUDGET - 1);
+                    ctx.current_g.set(0);
+                    ctx.stop_reason.set(StopReason::Block);
+                    ctx.root_just_ran.set(true);
+                    let tracing = shared.trace.enabled();
+                    if tracing {
+                        shared
+                            .trace
+                            .record(Some(pid), ctx.m.id, EventKind::GoStart { g: 0 });
+                    }
+                    let polled = future.as_mut().poll(&mut cx);
+                    if tracing {
+                        let reason = if polled.is_ready() {
+                            StopReason::Done
+                        } else {
+                            ctx.stop_reason.get()
+                        };
+                        shared.trace.record(
+                            ctx.p.get(),
+                            ctx.m.id,
+                            EventKind::GoStop { g: 0, reason },
+                        );
+                    }
+                    if let Poll::Ready(v) = polled {
+                        return v;
+                    }
+                }
+                Next::Run(task, inherit) => {
+                    if ctx.spinning.get() {
+                        shared.reset_spinning(&ctx);
+                    }
+                    shared.execute(&ctx, task, inherit);
+                }
+                Next::Exit => unreachable!("a runtime cannot shut down while block_on borrows it"),
+            }
+        }
+    }
+
+    /// Spawns a G from outside the runtime (or inside it); see [`spawn`].
+    /// From a thread that is not an M, the G goes to the global queue.
+    ///
+    /// ```
+    /// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+    /// let h = rt.spawn(async { "done" });
+    /// assert_eq!(rt.block_on(h).unwrap(), "done");
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future)
+    }
+
+    /// A snapshot of the scheduler's counters.
+    ///
+    /// ```
+    /// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+    /// rt.block_on(async { runtime::spawn(async {}).await.unwrap() });
+    /// let m = rt.metrics();
+    /// assert_eq!((m.procs, m.tasks_spawned, m.tasks_completed), (1, 1, 1));
+    /// println!("{}", serde_json::to_string(&m).unwrap());
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        crate::metrics::collect(&self.shared)
+    }
+
+    /// The events recorded so far, if built with `.trace(true)`.
+    ///
+    /// ```
+    /// let rt = runtime::Runtime::builder().procs(1).trace(true).build().unwrap();
+    /// rt.block_on(async { runtime::spawn(async {}).await.unwrap() });
+    /// let trace = rt.trace().expect("tracing is on");
+    /// assert!(trace.events.iter().any(|e| matches!(e.kind, runtime::EventKind::GoCreate { .. })));
+    /// let json = trace.to_chrome_json(); // open in https://ui.perfetto.dev
+    /// assert!(json.contains("traceEvents"));
+    /// ```
+    pub fn trace(&self) -> Option<Trace> {
+        self.shared
+            .trace
+            .enabled()
+            .then(|| self.shared.trace.snapshot())
+    }
+
+    /// One schedtrace line, as Go's `GODEBUG=schedtrace` prints:
+    /// `SCHED 12ms: procs=4 idleprocs=1 threads=6 spinningthreads=1 idlethreads=2 runqueue=0 [3 0 1 0]`.
+    ///
+    /// ```
+    /// let rt = runtime::Runtime::builder().procs(2).build().unwrap();
+    /// assert!(rt.schedtrace_line().contains("procs=2 idleprocs=2"));
+    /// ```
+    pub fn schedtrace_line(&self) -> String {
+        crate::schedtrace::line(&self.shared)
+    }
+
+    /// The number of Ps (GOMAXPROCS).
+    pub fn procs(&self) -> usize {
+        self.shared.procs()
+    }
+}
+
+/// Leaves `block_on` (also on panic): give the P away, uncount the M.
+struct Leave<'a>(&'a Context);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let ctx = self.0;
+        let shared = &ctx.shared;
+        if ctx.spinning.replace(false) {
+            shared.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        if ctx.p.get().is_some() {
+            let pid = shared.releasep(ctx);
+            shared.handoffp(pid);
+        }
+        shared.nthreads.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::SeqCst);
+        {
+            let (lock, cvar) = &shared.sysmon_wake;
+            *lock.lock() = true;
+            cvar.notify_all();
+        }
+        // Wake every idle M and join every M thread, until none is left
+        // (an M may be mid-start while we look).
+        loop {
+            let idle: Vec<_> = shared.sched.lock().midle.clone();
+            for m in idle {
+                m.parker.unpark();
+            }
+            let handles = std::mem::take(&mut *shared.threads.lock());
+            if handles.is_empty() {
+                break;
+            }
+            for h in handles {
+                let _ = h.join();
+            }
+        }
+        if let Some(h) = self.sysmon.take() {
+            let _ = h.join();
+        }
+        // No M runs now. Drop every live task's future, then every queue
+        // entry and timer (they only hold references).
+        let tasks = shared.owned.close_and_take_all();
+        for t in &tasks {
+            t.shutdown();
+        }
+        drop(tasks);
+        let global = {
+            let mut s = shared.sched.lock();
+            s.closed = true;
+            std::mem::take(&mut s.global)
+        };
+        shared.global_len.store(0, Ordering::SeqCst);
+        drop(global);
+        for p in shared.ps.iter() {
+            drop(p.take_runnext());
+            // SAFETY: every M has exited, so nobody else owns any P.
+            while let Some(t) = unsafe { p.runq.pop() } {
+                drop(t);
+            }
+        }
+        shared.timers.close();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("procs", &self.procs())
+            .finish()
+    }
+}
+
+/// Starts a new G running `future` and returns its [`JoinHandle`] (Go's
+/// `go` statement, `newproc`). The G goes to the current P's `runnext`, so
+/// it runs soon on this P, or is stolen by an idle one.
+///
+/// # Panics
+/// If called outside a runtime: use it inside `Runtime::block_on` or a
+/// task, or call `Runtime::spawn` on the runtime itself.
+///
+/// ```
+/// let rt = runtime::Runtime::builder().procs(2).build().unwrap();
+/// let v = rt.block_on(async { runtime::spawn(async { 1 + 1 }).await });
+/// assert_eq!(v.unwrap(), 2);
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match with_current(|ctx| ctx.map(|c| c.shared.clone())) {
+        Some(shared) => shared.spawn(future),
+        None => panic!(
+            "runtime::spawn was called outside a runtime: call it from inside Runtime::block_on \
+             or a spawned task, or use Runtime::spawn(&rt, future) from plain threads"
+        ),
+    }
+}
+
+/// Runs a blocking call `f` without stalling the P (Go's `entersyscall` /
+/// `exitsyscall`).
+///
+/// While `f` blocks this thread, the P is left in the syscall state; after
+/// one sysmon tick, sysmon hands it to another M (`handoffp`), so other Gs
+/// keep running even on `procs(1)`. When `f` returns, the M takes its P back
+/// if it is still free, or another idle P, or waits for one. Outside a
+/// runtime, `f` just runs.
+///
+/// ```
+/// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+/// let n = rt.block_on(async {
+///     runtime::syscall(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+///     7
+/// });
+/// assert_eq!(n, 7);
+/// assert_eq!(rt.metrics().syscalls, 1);
+/// ```
+pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    crate::scheduler::syscall_in_context(f)
+}

@@ -1,0 +1,343 @@
+//! Go's `schedule`, `findRunnable`, `stealWork` and `execute`.
+//!
+//! An M holding a P loops: find a runnable G, run it until it returns
+//! `Pending` or finishes, repeat. `find_runnable` looks in Go's order:
+//!
+//! 1. every 61st time slice, one G from the global queue, so that a P whose
+//!    local queue never empties still lets global work in (Go's fairness
+//!    check in `schedule`);
+//! 2. expired timers, which ready their Gs into this P;
+//! 3. `runnext`, then the local run queue (`runqget`). A G from `runnext`
+//!    inherits the time slice; if that slice is spent, it goes to the back
+//!    of the queue instead, so two Gs waking each other cannot hog the P;
+//! 4. the global queue, taking a batch of `min(len/procs + 1, 128)`;
+//! 5. stealing: only if fewer than half the busy Ps already have a spinning
+//!    M (`2 × spinning < busy`), up to 4 passes over the other Ps in random
+//!    order, taking half of a victim's queue, and its `runnext` on the last
+//!    pass only;
+//! 6. giving up: release the P (`pidleput`); a spinning M re-checks every
+//!    queue after it stops spinning (it may have been the one `wakep`
+//!    counted on); then park in `stopm` until handed a P.
+
+use std::time::Instant;
+
+use super::Shared;
+use crate::context::{BUDGET, Context};
+use crate::loom::Arc;
+use crate::loom::atomic::{Ordering, fence};
+use crate::p::{bump, bump_by};
+use crate::runq::LOCAL_CAPACITY;
+use crate::task::{Notified, RunResult};
+use crate::trace::{EventKind, StopReason};
+
+/// What `find_runnable` found.
+pub(crate) enum Next {
+    /// Run this G; `inherit` = it came from `runnext` within the slice.
+    Run(Notified, bool),
+    /// The `block_on` root future was woken; the M holds a P to poll it.
+    Root,
+    /// The runtime is shutting down: the M exits.
+    Exit,
+}
+
+/// Go's schedule tick interval for the global-queue fairness check.
+const GLOBAL_CHECK_INTERVAL: u64 = 61;
+/// Go's `stealTries`.
+const STEAL_TRIES: usize = 4;
+
+impl Shared {
+    /// A worker M's life: Go's `schedule()`, forever, until shutdown.
+    pub(crate) fn schedule_loop(self: &Arc<Self>, ctx: &Context) {
+        loop {
+            match self.find_runnable(ctx) {
+                Next::Run(task, inherit) => {
+                    if ctx.spinning.get() {
+                        self.reset_spinning(ctx);
+                    }
+                    self.execute(ctx, task, inherit);
+                }
+                Next::Root => unreachable!("a worker M has no root future"),
+                Next::Exit => return,
+            }
+        }
+    }
+
+    fn root_woken(ctx: &Context) -> bool {
+        ctx.root.as_ref().is_some_and(|r| r.is_woken())
+    }
+
+    /// Whether the current time slice is used up: budget spent, or sysmon
+    /// asked the P to preempt.
+    fn turn_over(&self, ctx: &Context, pid: usize) -> bool {
+        ctx.budget.get() == 0 || self.ps[pid].preempt.load(Ordering::Relaxed)
+    }
+
+    /// Go's `findRunnable`. Blocks (parks the M) until there is something
+    /// to do; returns with the M holding a P unless it returns `Exit`.
+    pub(crate) fn find_runnable(self: &Arc<Self>, ctx: &Context) -> Next {
+        loop {
+            if self.is_shutdown() {
+                return Next::Exit;
+            }
+            let Some(pid) = ctx.p.get() else {
+                match self.idle_without_p(ctx) {
+                    Some(next) => return next,
+                    None => continue,
+                }
+            };
+            let p = &self.ps[pid];
+            if Self::root_woken(ctx) && !ctx.root_just_ran.get() {
+                return Next::Root;
+            }
+            if p.schedtick
+                .load(Ordering::Relaxed)
+                .is_multiple_of(GLOBAL_CHECK_INTERVAL)
+                && self.global_len.load(Ordering::Relaxed) > 0
+                && let Some(t) = self.globrunqget(pid, 1)
+            {
+                return Next::Run(t, false);
+            }
+            if self.timers.due(Instant::now()) {
+                self.fire_timers();
+            }
+            // SAFETY: this M owns P `pid`.
+            if let Some((t, inherit)) = unsafe { p.runqget() } {
+                if inherit && self.turn_over(ctx, pid) {
+                    // SAFETY: as above.
+                    unsafe { self.runqput(pid, t, false) };
+                    ctx.budget.set(0);
+                    continue;
+                }
+                return Next::Run(t, inherit);
+            }
+            if self.global_len.load(Ordering::Relaxed) > 0
+                && let Some(t) = self.globrunqget(pid, 0)
+            {
+                return Next::Run(t, false);
+            }
+            if Self::root_woken(ctx) {
+                return Next::Root;
+            }
+            if !ctx.spinning.get() {
+                let busy = self.procs() - self.npidle.load(Ordering::SeqCst);
+                if 2 * self.nmspinning.load(Ordering::SeqCst) < busy {
+                    ctx.spinning.set(true);
+                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            if ctx.spinning.get()
+                && let Some(t) = self.steal_work(ctx, pid)
+            {
+                return Next::Run(t, false);
+            }
+
+            // Nothing to do: give the P back.
+            let mut s = self.sched.lock();
+            if !s.global.is_empty() {
+                let batch = self.globrunqget_locked(&mut s, 0);
+                drop(s);
+                return Next::Run(self.take_batch(pid, batch), false);
+            }
+            let pid = self.releasep(ctx);
+            let waiter = self.pidleput_locked(&mut s, pid);
+            drop(s);
+            if let Some(w) = waiter {
+                w.parker.unpark();
+            }
+            if ctx.spinning.replace(false) {
+                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                // Pairs with the fence in `wakep`: a G queued just before
+                // it saw us spinning is seen by this re-check.
+                fence(Ordering::SeqCst);
+                if self.any_work()
+                    && let Some(pid) = self.pidleget()
+                {
+                    self.acquirep(ctx, pid);
+                    ctx.spinning.set(true);
+                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+            }
+        }
+    }
+
+    /// The M has no P: park until handed one, or until the root is woken,
+    /// a timer is due, or shutdown. `None` means "look again".
+    fn idle_without_p(self: &Arc<Self>, ctx: &Context) -> Option<Next> {
+        if Self::root_woken(ctx) {
+            let pid = self.acquire_p_blocking(ctx);
+            self.acquirep(ctx, pid);
+            return Some(Next::Root);
+        }
+        if self.is_shutdown() {
+            return Some(Next::Exit);
+        }
+        match self.stopm(ctx) {
+            Some((pid, spinning)) => {
+                self.acquirep(ctx, pid);
+                ctx.spinning.set(spinning);
+            }
+            None => {
+                if self.is_shutdown() {
+                    return Some(Next::Exit);
+                }
+                let timers_due = self.timers.due(Instant::now());
+                if timers_due || self.global_len.load(Ordering::SeqCst) > 0 {
+                    match self.pidleget() {
+                        // With a P, the next round fires the timers into it.
+                        Some(pid) => self.acquirep(ctx, pid),
+                        // Every P is busy: fire now; the Gs go to the global
+                        // queue and the busy Ps pick them up.
+                        None if timers_due => self.fire_timers(),
+                        None => {}
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Any G queued anywhere (Go's re-check in `findRunnable` after
+    /// dropping spinning)?
+    fn any_work(&self) -> bool {
+        self.global_len.load(Ordering::SeqCst) > 0 || self.ps.iter().any(|p| !p.runq_empty())
+    }
+
+    /// Go's `globrunqget`: up to `max` (0 = no limit) Gs from the global
+    /// queue; one is returned, the rest go to P `pid`'s local queue.
+    fn globrunqget(&self, pid: usize, max: usize) -> Option<Notified> {
+        let mut s = self.sched.lock();
+        let batch = self.globrunqget_locked(&mut s, max);
+        drop(s);
+        if batch.is_empty() {
+            None
+        } else {
+            Some(self.take_batch(pid, batch))
+        }
+    }
+
+    fn globrunqget_locked(&self, s: &mut super::Sched, max: usize) -> Vec<Notified> {
+        let len = s.global.len();
+        let mut n = (len / self.procs() + 1).min(len).min(LOCAL_CAPACITY / 2);
+        if max > 0 {
+            n = n.min(max);
+        }
+        let batch: Vec<Notified> = s.global.drain(..n).collect();
+        self.global_len.store(s.global.len(), Ordering::SeqCst);
+        batch
+    }
+
+    /// Keeps the first G of a batch to run, queues the rest locally.
+    fn take_batch(&self, pid: usize, batch: Vec<Notified>) -> Notified {
+        let mut it = batch.into_iter();
+        let first = it.next().expect("a non-empty batch");
+        for t in it {
+            // SAFETY: this M owns P `pid`.
+            unsafe { self.runqput(pid, t, false) };
+        }
+        first
+    }
+
+    /// Go's `stealWork`: 4 passes over the other Ps in random order.
+    fn steal_work(&self, ctx: &Context, pid: usize) -> Option<Notified> {
+        let n = self.procs();
+        if n == 1 {
+            return None;
+        }
+        let me = &self.ps[pid];
+        for pass in 0..STEAL_TRIES {
+            let last = pass == STEAL_TRIES - 1;
+            let start = (ctx.rand() % n as u64) as usize;
+            for k in 0..n {
+                let v = (start + k) % n;
+                if v == pid {
+                    continue;
+                }
+                let victim = &self.ps[v];
+                // SAFETY: this M owns P `pid`, the destination.
+                let stolen = unsafe { victim.runq.steal_into(&me.runq) }.or_else(|| {
+                    if last {
+                        victim.take_runnext().map(|t| (t, 1))
+                    } else {
+                        None
+                    }
+                });
+                if let Some((t, count)) = stolen {
+                    bump(&me.counters.steals);
+                    bump_by(&me.counters.stolen, count as u64);
+                    if self.trace.enabled() {
+                        self.trace.record(
+                            Some(pid),
+                            ctx.m.id,
+                            EventKind::Steal {
+                                from: v,
+                                to: pid,
+                                count,
+                            },
+                        );
+                    }
+                    return Some(t);
+                }
+            }
+        }
+        None
+    }
+
+    /// Fires expired timers; their wakers ready the sleeping Gs.
+    pub(crate) fn fire_timers(&self) {
+        let n = self.timers.fire_due(Instant::now());
+        if n > 0 {
+            self.counters
+                .timers_fired
+                .fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Go's `execute`: run one G for one poll on the current P.
+    pub(crate) fn execute(&self, ctx: &Context, task: Notified, inherit: bool) {
+        let pid = ctx.p.get().expect("execute without a P");
+        let p = &self.ps[pid];
+        if !inherit {
+            bump(&p.schedtick);
+            ctx.budget.set(BUDGET);
+            if p.preempt.load(Ordering::Relaxed) {
+                p.preempt.store(false, Ordering::Relaxed);
+            }
+        }
+        ctx.budget.set(ctx.budget.get().saturating_sub(1));
+        bump(&p.counters.polls);
+        let g = task.id();
+        ctx.current_g.set(g);
+        ctx.stop_reason.set(StopReason::Block);
+        ctx.root_just_ran.set(false);
+        let tracing = self.trace.enabled();
+        if tracing {
+            self.trace
+                .record(Some(pid), ctx.m.id, EventKind::GoStart { g });
+        }
+        let result = task.run();
+        // A syscall inside the poll may have moved this M to another P.
+        let pid = ctx.p.get().expect("an M always holds a P after a poll");
+        let p = &self.ps[pid];
+        let reason = match result {
+            RunResult::Idle => StopReason::Block,
+            RunResult::Yielded(t) => {
+                let reason = ctx.stop_reason.get();
+                // SAFETY: this M owns P `pid`.
+                unsafe { self.runqput(pid, t, false) };
+                reason
+            }
+            RunResult::Complete(t) => {
+                bump(&p.counters.completed);
+                self.owned.remove(&t);
+                drop(t);
+                StopReason::Done
+            }
+        };
+        if tracing {
+            self.trace
+                .record(Some(pid), ctx.m.id, EventKind::GoStop { g, reason });
+        }
+        ctx.current_g.set(0);
+    }
+}

@@ -1,0 +1,304 @@
+//! Timers: `sleep`, `sleep_until` and `timeout` (Go's `time.Sleep`,
+//! `time.After` and the runtime timer heap).
+//!
+//! Go keeps a timer heap per P, checked in `schedule`/`findRunnable`, and an
+//! idle M sleeps in the netpoller no longer than the earliest timer. Here
+//! there is one ordered map for the whole runtime, keyed by
+//! `(deadline, sequence number)`, holding each sleeping G's waker:
+//!
+//! * a `Sleep` registers on its first `Pending` poll and removes itself when
+//!   it completes or is dropped, so a cancelled `timeout` leaves nothing;
+//! * Ms holding a P fire due timers in `find_runnable` (the woken Gs go to
+//!   that P's `runnext`);
+//! * one idle M, the timer sleeper, parks with the earliest deadline as its
+//!   timeout, and is unparked if an earlier timer arrives;
+//! * sysmon fires timers that are overdue because every M is busy.
+//!
+//! The earliest deadline is mirrored in an atomic so the scheduler's check
+//! costs one load when no timer is due.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::context::with_current;
+use crate::loom::atomic::{AtomicU64, Ordering};
+use crate::loom::{Arc, Mutex};
+use crate::scheduler::Shared;
+
+type Key = (Instant, u64);
+
+const NONE: u64 = u64::MAX;
+
+/// The runtime's timers.
+pub(crate) struct Timers {
+    inner: Mutex<Heap>,
+    /// Earliest deadline in ns since `start`, or `NONE`.
+    next_ns: AtomicU64,
+    start: Instant,
+}
+
+struct Heap {
+    map: BTreeMap<Key, Waker>,
+    seq: u64,
+    closed: bool,
+}
+
+impl Timers {
+    pub(crate) fn new() -> Self {
+        Timers {
+            inner: Mutex::new(Heap {
+                map: BTreeMap::new(),
+                seq: 0,
+                closed: false,
+            }),
+            next_ns: AtomicU64::new(NONE),
+            start: Instant::now(),
+        }
+    }
+
+    fn to_ns(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.start).as_nanos()).unwrap_or(NONE - 1)
+    }
+
+    fn publish_next(&self, heap: &Heap) {
+        let next = heap.map.keys().next().map_or(NONE, |(d, _)| self.to_ns(*d));
+        self.next_ns.store(next, Ordering::SeqCst);
+    }
+
+    /// Adds a timer. Returns its key and whether it is now the earliest, or
+    /// `None` if the runtime is shutting down.
+    fn register(&self, deadline: Instant, waker: &Waker) -> Option<(Key, bool)> {
+        let mut h = self.inner.lock();
+        if h.closed {
+            return None;
+        }
+        h.seq += 1;
+        let key = (deadline, h.seq);
+        h.map.insert(key, waker.clone());
+        let earliest = h.map.keys().next() == Some(&key);
+        if earliest {
+            self.publish_next(&h);
+        }
+        Some((key, earliest))
+    }
+
+    /// Refreshes the waker of a registered timer; false if it already fired.
+    fn update(&self, key: Key, waker: &Waker) -> bool {
+        let mut h = self.inner.lock();
+        match h.map.get_mut(&key) {
+            Some(w) => {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove(&self, key: Key) {
+        let mut h = self.inner.lock();
+        let removed = h.map.remove(&key);
+        if removed.is_some() && key.0 <= h.map.keys().next().map_or(key.0, |k| k.0) {
+            self.publish_next(&h);
+        }
+        drop(h);
+        drop(removed);
+    }
+
+    /// True if the earliest timer's deadline has passed. One atomic load
+    /// when there are no timers.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        let next = self.next_ns.load(Ordering::SeqCst);
+        next != NONE && self.to_ns(now) >= next
+    }
+
+    /// The earliest deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let next = self.next_ns.load(Ordering::SeqCst);
+        (next != NONE).then(|| self.start + Duration::from_nanos(next))
+    }
+
+    /// Removes every timer due at `now` and wakes its G. Returns how many.
+    pub(crate) fn fire_due(&self, now: Instant) -> usize {
+        let mut h = self.inner.lock();
+        let mut woken = Vec::new();
+        while let Some(entry) = h.map.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            woken.push(entry.remove());
+        }
+        self.publish_next(&h);
+        drop(h);
+        let n = woken.len();
+        for w in woken {
+            w.wake();
+        }
+        n
+    }
+
+    /// Timers registered and not yet fired or cancelled.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().map.len()
+    }
+
+    /// Shutdown: refuse new timers, drop every waker.
+    pub(crate) fn close(&self) {
+        let mut h = self.inner.lock();
+        h.closed = true;
+        let map = std::mem::take(&mut h.map);
+        self.publish_next(&h);
+        drop(h);
+        drop(map);
+    }
+}
+
+/// A future that completes at a deadline (Go's `time.Sleep` as a future).
+///
+/// Created by [`sleep`] or [`sleep_until`]. It must be polled inside a
+/// runtime (in `block_on` or a spawned task).
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    registered: Option<(Arc<Shared>, Key)>,
+}
+
+/// Waits for `duration` without blocking the M: the G parks and a timer
+/// readies it (Go's `time.Sleep`).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+/// let start = Instant::now();
+/// rt.block_on(runtime::sleep(Duration::from_millis(2)));
+/// assert!(start.elapsed() >= Duration::from_millis(2));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now() + duration)
+}
+
+/// Waits until `deadline` (see [`sleep`]).
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        registered: None,
+    }
+}
+
+impl Sleep {
+    /// When this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            if let Some((shared, key)) = self.registered.take() {
+                shared.timers.remove(key);
+            }
+            return Poll::Ready(());
+        }
+        if let Some((shared, key)) = &self.registered
+            && shared.timers.update(*key, cx.waker())
+        {
+            return Poll::Pending;
+        }
+        let shared = match self.registered.take() {
+            Some((shared, _)) => shared,
+            None => with_current(|ctx| ctx.map(|c| c.shared.clone())).unwrap_or_else(|| {
+                panic!("runtime::sleep was polled outside a runtime: await it inside Runtime::block_on or a task started with runtime::spawn")
+            }),
+        };
+        if let Some((key, earliest)) = shared.timers.register(self.deadline, cx.waker()) {
+            if earliest {
+                shared.timers_changed();
+            }
+            self.registered = Some((shared, key));
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((shared, key)) = self.registered.take() {
+            shared.timers.remove(key);
+        }
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// The error of [`timeout`]: the deadline passed before the future finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `future` for at most `duration`: `Ok(output)` if it finishes in
+/// time, `Err(Elapsed)` if not, in which case `future` is dropped (Go's
+/// `context.WithTimeout` + `select`, as one future).
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+/// let r = rt.block_on(runtime::timeout(Duration::from_millis(5), std::future::pending::<()>()));
+/// assert!(r.is_err());
+/// let r = rt.block_on(runtime::timeout(Duration::from_secs(5), async { 3 }));
+/// assert_eq!(r, Ok(3));
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+/// The future returned by [`timeout`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Timeout<F> {
+    future: F,
+    sleep: Sleep,
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning: `future` is never moved out of the
+        // pinned Timeout (no method hands it out by value or &mut), and
+        // `Sleep` is Unpin, so projecting to it needs no guarantee.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `future` stays where it is until dropped.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(v) = future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match Pin::new(&mut this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
