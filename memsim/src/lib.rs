@@ -27,6 +27,8 @@
 //! assert!(outcome.lost.is_empty());
 //! ```
 
+pub mod counting;
+pub mod escape;
 pub mod gc;
 pub mod layout;
 pub mod rng;

@@ -41,7 +41,7 @@ impl SplitMix64 {
     /// bias below 2^-32 for the small `n` used here.
     pub fn below(&mut self, n: usize) -> usize {
         assert!(n > 0, "below(0) has no possible value");
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// `true` with probability `percent`/100.

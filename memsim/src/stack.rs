@@ -106,7 +106,7 @@ impl StackImage {
     /// The word at `addr` (which must be inside the stack and word-aligned).
     pub fn read(&self, addr: usize) -> Word {
         assert!(
-            self.contains(addr) && addr % WORD == 0,
+            self.contains(addr) && addr.is_multiple_of(WORD),
             "{addr:#x} is not a word of this stack"
         );
         self.words[(addr - self.lo) / WORD]
@@ -115,7 +115,7 @@ impl StackImage {
     /// Writes the word at `addr`.
     pub fn write(&mut self, addr: usize, word: Word) {
         assert!(
-            self.contains(addr) && addr % WORD == 0,
+            self.contains(addr) && addr.is_multiple_of(WORD),
             "{addr:#x} is not a word of this stack"
         );
         self.words[(addr - self.lo) / WORD] = word;
@@ -289,10 +289,6 @@ impl GoStack {
     pub fn ret(&mut self) {
         let frame = self.frames.pop().expect("ret with no frame");
         self.mem.sp = frame.base + frame.size;
-    }
-
-    fn current(&self) -> &Frame {
-        self.frames.last().expect("no function is running")
     }
 
     /// Address of word `slot` of the innermost frame (`&local`).

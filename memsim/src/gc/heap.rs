@@ -62,7 +62,7 @@ impl SweepReport {
 
 /// The allocator's heap plus the collector's per-span mark bits.
 pub struct GcHeap {
-    heap: standin::Heap,
+    heap: allocator::Heap,
     spans: Vec<SpanSlotTable>,
     mark_bits: BTreeMap<usize, Vec<bool>>,
 }
@@ -93,8 +93,12 @@ impl Default for GcHeap {
 impl GcHeap {
     /// A fresh heap over a small arena, with no mark bits.
     pub fn new() -> Self {
+        let mut heap = allocator::Heap::with_arena(ARENA_BYTES)
+            .expect("map a 64 KiB arena for the GC simulation");
+        // The event log is for the allocator lessons; the collector does not read it.
+        heap.record_events(false);
         GcHeap {
-            heap: standin::Heap::with_arena(ARENA_BYTES),
+            heap,
             spans: Vec::new(),
             mark_bits: BTreeMap::new(),
         }
@@ -110,23 +114,17 @@ impl GcHeap {
             .alloc(size)
             .expect("the GC simulation's arena is exhausted");
         if self.find_span(addr).is_none() {
-            self.refresh_spans();
+            let span = self
+                .heap
+                .span_view(addr)
+                .expect("a fresh object lies in an in-use span");
+            self.spans.push(SpanSlotTable {
+                base: span.start,
+                object_size: span.object_size,
+                slots: span.objects,
+            });
         }
         addr
-    }
-
-    fn refresh_spans(&mut self) {
-        self.spans = self
-            .heap
-            .snapshot()
-            .spans
-            .iter()
-            .map(|s| SpanSlotTable {
-                base: s.base,
-                object_size: s.object_size,
-                slots: s.alloc_bits.len(),
-            })
-            .collect();
     }
 
     fn find_span(&self, addr: ObjRef) -> Option<SpanSlotTable> {
@@ -192,12 +190,14 @@ impl GcHeap {
     pub fn sweep(&mut self) -> SweepReport {
         let mut freed = Vec::new();
         for span in self.heap.snapshot().spans {
-            let marks = self.mark_bits.get(&span.base);
-            for (index, &allocated) in span.alloc_bits.iter().enumerate() {
+            let marks = self.mark_bits.get(&span.start);
+            for (index, allocated) in span.occupancy.chars().enumerate() {
                 let marked = marks.is_some_and(|m| m[index]);
-                if allocated && !marked {
-                    let obj = span.base + index * span.object_size;
-                    self.heap.free(obj);
+                if allocated == '1' && !marked {
+                    let obj = span.start + index * span.object_size;
+                    self.heap
+                        .free(obj)
+                        .unwrap_or_else(|e| panic!("sweep could not free {obj:#x}: {e}"));
                     freed.push(obj);
                 }
             }
@@ -209,14 +209,14 @@ impl GcHeap {
             .spans
             .into_iter()
             .map(|s| SpanBits {
-                span: s.base,
+                span: s.start,
                 object_size: s.object_size,
                 mark_bits: self
                     .mark_bits
-                    .get(&s.base)
+                    .get(&s.start)
                     .cloned()
-                    .unwrap_or_else(|| vec![false; s.alloc_bits.len()]),
-                alloc_bits: s.alloc_bits,
+                    .unwrap_or_else(|| vec![false; s.objects]),
+                alloc_bits: s.occupancy.chars().map(|c| c == '1').collect(),
             })
             .collect();
         SweepReport { freed, spans }
@@ -225,64 +225,6 @@ impl GcHeap {
 }
 
 /// Arena size for one simulated cycle: a few spans are plenty.
-const ARENA_BYTES: usize = 256 * 1024;
-
-/// TEMPORARY stand-in with the shape of `allocator::Heap`, until it lands.
-mod standin {
-    pub struct SpanSnap {
-        pub base: usize,
-        pub object_size: usize,
-        pub alloc_bits: Vec<bool>,
-    }
-    pub struct Snapshot {
-        pub spans: Vec<SpanSnap>,
-    }
-    pub struct Heap {
-        spans: Vec<(usize, usize, Vec<bool>)>,
-        next: usize,
-    }
-    impl Heap {
-        pub fn with_arena(_bytes: usize) -> Self {
-            Heap {
-                spans: Vec::new(),
-                next: 0x1000,
-            }
-        }
-        pub fn alloc(&mut self, size: usize) -> Option<usize> {
-            for (base, sz, bits) in &mut self.spans {
-                if *sz == size {
-                    if let Some(i) = bits.iter().position(|b| !b) {
-                        bits[i] = true;
-                        return Some(*base + i * size);
-                    }
-                }
-            }
-            let base = self.next;
-            self.next += 8192;
-            let mut bits = vec![false; 8192 / size];
-            bits[0] = true;
-            self.spans.push((base, size, bits));
-            Some(base)
-        }
-        pub fn free(&mut self, addr: usize) {
-            for (base, sz, bits) in &mut self.spans {
-                if addr >= *base && addr < *base + 8192 {
-                    bits[(addr - *base) / *sz] = false;
-                }
-            }
-        }
-        pub fn snapshot(&self) -> Snapshot {
-            Snapshot {
-                spans: self
-                    .spans
-                    .iter()
-                    .map(|(b, s, bits)| SpanSnap {
-                        base: *b,
-                        object_size: *s,
-                        alloc_bits: bits.clone(),
-                    })
-                    .collect(),
-            }
-        }
-    }
-}
+/// Addresses are offsets into it (the allocator's `Heap` reports offsets so
+/// that layouts repeat from run to run).
+const ARENA_BYTES: usize = 64 * 1024;

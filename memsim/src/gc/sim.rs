@@ -389,10 +389,10 @@ impl Cycle {
     fn scan_stack(&mut self, g: usize, stw: bool) -> Vec<ObjRef> {
         let mut shaded = Vec::new();
         for s in 0..self.stacks[g].len() {
-            if let Some(obj) = self.stacks[g][s] {
-                if self.marker.shade(&mut self.heap, obj, stw) {
-                    shaded.push(obj);
-                }
+            if let Some(obj) = self.stacks[g][s]
+                && self.marker.shade(&mut self.heap, obj, stw)
+            {
+                shaded.push(obj);
             }
         }
         self.stack_scanned[g] = true;
@@ -428,10 +428,10 @@ impl Cycle {
             if !self.globals_scanned {
                 let mut shaded = Vec::new();
                 for i in 0..self.globals.len() {
-                    if let Some(obj) = self.globals[i] {
-                        if self.marker.shade(&mut self.heap, obj, false) {
-                            shaded.push(obj);
-                        }
+                    if let Some(obj) = self.globals[i]
+                        && self.marker.shade(&mut self.heap, obj, false)
+                    {
+                        shaded.push(obj);
                     }
                 }
                 self.globals_scanned = true;
