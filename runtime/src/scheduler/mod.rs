@@ -31,7 +31,7 @@ use crate::loom::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::loom::{Arc, Mutex};
 use crate::m::MHandle;
 use crate::metrics::SharedCounters;
-use crate::p::{P, bump};
+use crate::p::{P, bump, bump_by};
 use crate::runq::RunQueueKind;
 use crate::task::{JoinHandle, Notified, OwnedTasks, Schedule, new_task};
 use crate::timer::Timers;
@@ -166,7 +166,7 @@ impl Shared {
         // SAFETY: forwarded from the caller.
         unsafe {
             p.runqput(task, next, &mut |batch| {
-                bump(&p.counters.global_pushes);
+                bump_by(&p.counters.global_pushes, batch.len() as u64);
                 self.global_push(batch)
             })
         };

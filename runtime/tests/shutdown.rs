@@ -1,0 +1,122 @@
+//! Dropping the runtime drops every pending G's future and leaks nothing.
+#![cfg(not(loom))]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use runtime::{RunQueueKind, Runtime};
+
+/// The tests here count threads process-wide, so they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct CountDrop(Arc<AtomicUsize>);
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn dropping_the_runtime_drops_every_pending_future() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for kind in [RunQueueKind::CrossbeamDeque, RunQueueKind::GoRing] {
+        for procs in [1, 3] {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let rt = Runtime::builder()
+                .procs(procs)
+                .run_queue(kind)
+                .build()
+                .unwrap();
+            let mut kept = Vec::new();
+            rt.block_on(async {
+                for _ in 0..50 {
+                    // Parked forever on a waker nobody holds.
+                    let d = CountDrop(drops.clone());
+                    kept.push(runtime::spawn(async move {
+                        let _d = d;
+                        std::future::pending::<()>().await
+                    }));
+                    // Parked on a timer an hour away.
+                    let d = CountDrop(drops.clone());
+                    kept.push(runtime::spawn(async move {
+                        let _d = d;
+                        runtime::sleep(Duration::from_secs(3600)).await
+                    }));
+                }
+                // Parked on another G's JoinHandle (a waker chain).
+                let d = CountDrop(drops.clone());
+                let inner = runtime::spawn(std::future::pending::<()>());
+                kept.push(runtime::spawn(async move {
+                    let _d = d;
+                    let _ = inner.await;
+                }));
+                runtime::yield_now().await;
+            });
+            // Queued and never polled: spawned from outside, detached.
+            for _ in 0..20 {
+                let d = CountDrop(drops.clone());
+                drop(rt.spawn(async move { drop(d) }));
+            }
+            let spawned = 50 * 2 + 1 + 20;
+            drop(rt);
+            assert_eq!(
+                drops.load(SeqCst),
+                spawned,
+                "{kind:?} procs={procs}: every future must be dropped once"
+            );
+            // Their JoinHandles now report cancellation.
+            let check = Runtime::builder().procs(1).build().unwrap();
+            check.block_on(async {
+                for h in kept {
+                    let err = h.await.expect_err("a cancelled task has no output");
+                    assert!(err.is_cancelled(), "{err}");
+                }
+            });
+        }
+    }
+}
+
+/// Threads named `runtime-*` (Ms and sysmon) in this process, via /proc.
+fn runtime_threads() -> Option<usize> {
+    let dir = std::fs::read_dir("/proc/self/task").ok()?;
+    Some(
+        dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+            .filter(|n| n.starts_with("runtime-"))
+            .count(),
+    )
+}
+
+#[test]
+fn a_dropped_runtime_joins_its_threads() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(before) = runtime_threads() else {
+        return;
+    }; // not Linux
+    assert_eq!(
+        before, 0,
+        "no other runtime may be alive in this test binary"
+    );
+    let rt = Runtime::builder().procs(4).build().unwrap();
+    rt.block_on(async {
+        let hs: Vec<_> = (0..100)
+            .map(|_| runtime::spawn(async { runtime::syscall(std::thread::yield_now) }))
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    let started = rt.metrics().threads_started as usize;
+    assert!(started >= 1);
+    assert_eq!(
+        runtime_threads(),
+        Some(started + 1),
+        "every started M plus sysmon is alive"
+    );
+    drop(rt);
+    assert_eq!(
+        runtime_threads(),
+        Some(0),
+        "M threads or sysmon survived the drop"
+    );
+}
