@@ -81,7 +81,11 @@ pub struct PanicError {
 
 impl fmt::Display for PanicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panicked at {}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "panicked at {}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -102,12 +106,20 @@ pub struct CodedError {
 impl CodedError {
     /// A new error with no cause.
     pub fn new(code: Code, context: impl Into<String>) -> Self {
-        CodedError { code, context: context.into(), cause: None }
+        CodedError {
+            code,
+            context: context.into(),
+            cause: None,
+        }
     }
 
     /// A new error wrapping `cause`.
     pub fn wrap(code: Code, context: impl Into<String>, cause: impl Into<BoxError>) -> Self {
-        CodedError { code, context: context.into(), cause: Some(cause.into()) }
+        CodedError {
+            code,
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
     }
 }
 
@@ -127,7 +139,9 @@ pub struct Joined {
 impl Joined {
     /// The joined errors, in the order they were given.
     pub fn errors(&self) -> impl Iterator<Item = &(dyn Error + 'static)> {
-        self.errors.iter().map(|e| e.as_ref() as &(dyn Error + 'static))
+        self.errors
+            .iter()
+            .map(|e| e.as_ref() as &(dyn Error + 'static))
     }
 
     /// How many errors were joined.
@@ -170,7 +184,10 @@ impl Task {
         name: impl Into<String>,
         job: impl FnOnce() -> Result<(), CodedError> + UnwindSafe + 'static,
     ) -> Self {
-        Task { name: name.into(), job: Box::new(job) }
+        Task {
+            name: name.into(),
+            job: Box::new(job),
+        }
     }
 }
 
@@ -208,7 +225,9 @@ mod hook {
             let previous = panic::take_hook();
             panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
                 if CATCHING.get() {
-                    let place = info.location().map(|l| (l.file().to_string(), l.line(), l.column()));
+                    let place = info
+                        .location()
+                        .map(|l| (l.file().to_string(), l.line(), l.column()));
                     LOCATION.set(place);
                 } else {
                     previous(info);
@@ -238,7 +257,12 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T + UnwindSafe) -> Result<T, PanicErro
         let (file, line, column) = hook::LOCATION
             .take()
             .unwrap_or_else(|| ("<unknown>".to_string(), 0, 0));
-        PanicError { message, file, line, column }
+        PanicError {
+            message,
+            file,
+            line,
+            column,
+        }
     })
 }
 
@@ -246,15 +270,20 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T + UnwindSafe) -> Result<T, PanicErro
 /// it is; a panic becomes `CodedError { code: Internal, context: "task
 /// <name> panicked", cause: PanicError }`. `Ok(())` when all succeed.
 pub fn run_all(tasks: Vec<Task>) -> Result<(), Joined> {
-    let failures = tasks.into_iter().filter_map(|task| {
-        match catch_panic(task.job) {
+    let failures = tasks
+        .into_iter()
+        .filter_map(|task| match catch_panic(task.job) {
             Ok(Ok(())) => None,
             Ok(Err(failed)) => Some(BoxError::from(failed)),
             Err(panicked) => Some(
-                CodedError::wrap(Code::Internal, format!("task {} panicked", task.name), panicked).into(),
+                CodedError::wrap(
+                    Code::Internal,
+                    format!("task {} panicked", task.name),
+                    panicked,
+                )
+                .into(),
             ),
-        }
-    });
+        });
     match join(failures) {
         None => Ok(()),
         Some(joined) => Err(joined),
@@ -287,5 +316,7 @@ pub fn codes(err: &(dyn Error + 'static)) -> Vec<Code> {
 
 /// The first [`PanicError`] in [`chain`] order (Go's `errors.As`).
 pub fn find_panic<'a>(err: &'a (dyn Error + 'static)) -> Option<&'a PanicError> {
-    chain(err).into_iter().find_map(|e| e.downcast_ref::<PanicError>())
+    chain(err)
+        .into_iter()
+        .find_map(|e| e.downcast_ref::<PanicError>())
 }

@@ -108,7 +108,11 @@ impl GlobalRunQueue {
 
     /// Takes every G, head first.
     pub fn drain(&self) -> Vec<G> {
-        self.queue.lock().expect("global queue lock").drain(..).collect()
+        self.queue
+            .lock()
+            .expect("global queue lock")
+            .drain(..)
+            .collect()
     }
 }
 
@@ -208,7 +212,11 @@ impl RunQueue {
     /// longer full: the caller retries the fast path).
     pub fn runqputslow(&self, g: G, head: u32, tail: u32, global: &GlobalRunQueue) -> bool {
         let half = tail.wrapping_sub(head) / 2;
-        assert_eq!(half, RING_SIZE as u32 / 2, "runqputslow: the ring is not full");
+        assert_eq!(
+            half,
+            RING_SIZE as u32 / 2,
+            "runqputslow: the ring is not full"
+        );
 
         let mut batch = Vec::with_capacity(half as usize + 1);
         for i in 0..half {
@@ -219,7 +227,12 @@ impl RunQueue {
         // some of these and our copies are simply dropped.
         if self
             .head
-            .compare_exchange(head, head.wrapping_add(half), Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                head,
+                head.wrapping_add(half),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return false;
@@ -251,7 +264,12 @@ impl RunQueue {
             let raw = self.slot(head).load(Ordering::Relaxed);
             if self
                 .head
-                .compare_exchange(head, head.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    head,
+                    head.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return G::from_slot(raw).map(|g| (g, false));
@@ -299,11 +317,18 @@ impl RunQueue {
             }
             for i in 0..n {
                 let raw = self.slot(head.wrapping_add(i)).load(Ordering::Relaxed);
-                thief.slot(thief_tail.wrapping_add(i)).store(raw, Ordering::Relaxed);
+                thief
+                    .slot(thief_tail.wrapping_add(i))
+                    .store(raw, Ordering::Relaxed);
             }
             if self
                 .head
-                .compare_exchange(head, head.wrapping_add(n), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    head,
+                    head.wrapping_add(n),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return n;

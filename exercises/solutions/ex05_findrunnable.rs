@@ -130,29 +130,45 @@ impl Model {
     /// A model with `procs` idle Ps, empty queues and the clock at 0.
     pub fn new(procs: usize) -> Model {
         assert!(procs > 0, "a scheduler needs at least one P");
-        Model { ps: vec![P::default(); procs], global: VecDeque::new(), now: 0 }
+        Model {
+            ps: vec![P::default(); procs],
+            global: VecDeque::new(),
+            now: 0,
+        }
     }
 
     /// Go's `findRunnable` for P number `p`: the next G to run, or park.
     /// Follows the rules in the module documentation, in order.
     pub fn find_runnable(&mut self, p: usize) -> Next {
         let next = self.search(p);
-        if let Next::Run { inherit_time: false, .. } = next {
+        if let Next::Run {
+            inherit_time: false,
+            ..
+        } = next
+        {
             self.ps[p].schedtick += 1;
         }
         next
     }
 
     fn search(&mut self, p: usize) -> Next {
-        let run = |g, source| Next::Run { g, source, inherit_time: false };
+        let run = |g, source| Next::Run {
+            g,
+            source,
+            inherit_time: false,
+        };
 
-        if self.ps[p].schedtick % FAIRNESS_TICKS == 0
+        if self.ps[p].schedtick.is_multiple_of(FAIRNESS_TICKS)
             && let Some(g) = self.global.pop_front()
         {
             return run(g, Source::GlobalFairness);
         }
         if let Some(g) = self.ps[p].runnext.take() {
-            return Next::Run { g, source: Source::RunNext, inherit_time: true };
+            return Next::Run {
+                g,
+                source: Source::RunNext,
+                inherit_time: true,
+            };
         }
         if let Some(g) = self.ps[p].local.pop_front() {
             return run(g, Source::Local);

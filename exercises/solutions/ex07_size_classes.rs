@@ -90,7 +90,9 @@ pub fn make_classes() -> Vec<ClassRow> {
         let span = pages * PAGE_SIZE;
         match classes.last_mut() {
             // Same span, same object count: the larger size is free.
-            Some((last_size, last_pages)) if *last_pages == pages && span / *last_size == span / size => {
+            Some((last_size, last_pages))
+                if *last_pages == pages && span / *last_size == span / size =>
+            {
                 *last_size = size;
             }
             _ => classes.push((size, pages)),
@@ -105,7 +107,13 @@ pub fn make_classes() -> Vec<ClassRow> {
             let span = pages * PAGE_SIZE;
             let widened = (span / (span / size)) & !(LARGE_SIZE_DIV - 1);
             let size = size.max(widened);
-            ClassRow { class: i + 1, size, pages, objects: span / size, tail_waste: span % size }
+            ClassRow {
+                class: i + 1,
+                size,
+                pages,
+                objects: span / size,
+                tail_waste: span % size,
+            }
         })
         .collect()
 }

@@ -70,11 +70,20 @@ impl Span {
     pub fn after_sweep(nelems: usize, live: &[usize]) -> Span {
         let mut alloc_bits = vec![0_u64; nelems.div_ceil(64)];
         for &object in live {
-            assert!(object < nelems, "live object {object} is outside a span of {nelems} objects");
+            assert!(
+                object < nelems,
+                "live object {object} is outside a span of {nelems} objects"
+            );
             alloc_bits[object / 64] |= 1 << (object % 64);
         }
         let alloc_count = alloc_bits.iter().map(|w| w.count_ones() as usize).sum();
-        let mut span = Span { nelems, alloc_bits, free_index: 0, alloc_cache: 0, alloc_count };
+        let mut span = Span {
+            nelems,
+            alloc_bits,
+            free_index: 0,
+            alloc_cache: 0,
+            alloc_count,
+        };
         span.refill_alloc_cache(0);
         span
     }
@@ -109,7 +118,7 @@ impl Span {
             return None;
         }
         let next_index = object + 1;
-        if next_index % 64 == 0 && next_index != self.nelems {
+        if next_index.is_multiple_of(64) && next_index != self.nelems {
             // The cache would be used up; the slow path refills it.
             return None;
         }
@@ -147,7 +156,7 @@ impl Span {
         }
         self.consume_cache_through(bit);
         self.free_index = object + 1;
-        if self.free_index % 64 == 0 && self.free_index != self.nelems {
+        if self.free_index.is_multiple_of(64) && self.free_index != self.nelems {
             // Every bit of the cache has been shifted out: load the next word.
             self.refill_alloc_cache(self.free_index / 64);
         }

@@ -101,9 +101,18 @@ impl fmt::Display for CentralError {
             CentralError::UnknownSpan(id) => write!(f, "span {id} is not known to this central"),
             CentralError::InCache(id) => write!(f, "span {id} is held by a cache"),
             CentralError::NotCached(id) => write!(f, "span {id} was not handed out to a cache"),
-            CentralError::NothingFreed(id) => write!(f, "freeing 0 objects of span {id} is not a sweep result"),
-            CentralError::TooManyFrees { span, allocated, freeing } => {
-                write!(f, "span {span} has {allocated} objects allocated; cannot free {freeing}")
+            CentralError::NothingFreed(id) => {
+                write!(f, "freeing 0 objects of span {id} is not a sweep result")
+            }
+            CentralError::TooManyFrees {
+                span,
+                allocated,
+                freeing,
+            } => {
+                write!(
+                    f,
+                    "span {span} has {allocated} objects allocated; cannot free {freeing}"
+                )
             }
         }
     }
@@ -151,14 +160,20 @@ impl Central {
     /// assert!(Central::for_class(68).is_none());
     /// ```
     pub fn for_class(class: usize) -> Option<Central> {
-        let row = allocator::size_classes().iter().find(|row| row.class == class)?;
+        let row = allocator::size_classes()
+            .iter()
+            .find(|row| row.class == class)?;
         Some(Central::new(u32::try_from(row.objects).ok()?))
     }
 
     /// A brand-new span from the page heap: all objects free. Its id is the
     /// number of spans grown before it.
     pub fn grow(&mut self) -> SpanInfo {
-        let span = SpanInfo { id: self.grown, nelems: self.objects_per_span, allocated: 0 };
+        let span = SpanInfo {
+            id: self.grown,
+            nelems: self.objects_per_span,
+            allocated: 0,
+        };
         self.grown += 1;
         span
     }
@@ -206,13 +221,21 @@ impl Central {
         } else {
             return Err(CentralError::UnknownSpan(id));
         };
-        let list = if list_is_full { &mut self.full } else { &mut self.partial };
+        let list = if list_is_full {
+            &mut self.full
+        } else {
+            &mut self.partial
+        };
         let span = list[index];
         if count == 0 {
             return Err(CentralError::NothingFreed(id));
         }
         if count > span.allocated {
-            return Err(CentralError::TooManyFrees { span: id, allocated: span.allocated, freeing: count });
+            return Err(CentralError::TooManyFrees {
+                span: id,
+                allocated: span.allocated,
+                freeing: count,
+            });
         }
 
         // Validated: from here on every path changes the state.
@@ -223,7 +246,11 @@ impl Central {
             return Ok(Freed::Released);
         }
         self.partial.push(span);
-        Ok(if list_is_full { Freed::MovedToPartial } else { Freed::StillPartial })
+        Ok(if list_is_full {
+            Freed::MovedToPartial
+        } else {
+            Freed::StillPartial
+        })
     }
 }
 
@@ -261,7 +288,9 @@ impl Cache {
     /// every mcache this way at the start of a GC cycle).
     pub fn flush(&mut self, central: &mut Central) -> Result<(), CentralError> {
         match self.span.take() {
-            Some(span) => central.uncache_span(span).inspect_err(|_| self.span = Some(span)),
+            Some(span) => central
+                .uncache_span(span)
+                .inspect_err(|_| self.span = Some(span)),
             None => Ok(()),
         }
     }

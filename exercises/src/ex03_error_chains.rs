@@ -81,7 +81,11 @@ pub struct PanicError {
 
 impl fmt::Display for PanicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panicked at {}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            "panicked at {}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 
@@ -102,12 +106,20 @@ pub struct CodedError {
 impl CodedError {
     /// A new error with no cause.
     pub fn new(code: Code, context: impl Into<String>) -> Self {
-        CodedError { code, context: context.into(), cause: None }
+        CodedError {
+            code,
+            context: context.into(),
+            cause: None,
+        }
     }
 
     /// A new error wrapping `cause`.
     pub fn wrap(code: Code, context: impl Into<String>, cause: impl Into<BoxError>) -> Self {
-        CodedError { code, context: context.into(), cause: Some(cause.into()) }
+        CodedError {
+            code,
+            context: context.into(),
+            cause: Some(cause.into()),
+        }
     }
 }
 
@@ -127,7 +139,9 @@ pub struct Joined {
 impl Joined {
     /// The joined errors, in the order they were given.
     pub fn errors(&self) -> impl Iterator<Item = &(dyn Error + 'static)> {
-        self.errors.iter().map(|e| e.as_ref() as &(dyn Error + 'static))
+        self.errors
+            .iter()
+            .map(|e| e.as_ref() as &(dyn Error + 'static))
     }
 
     /// How many errors were joined.
@@ -170,7 +184,10 @@ impl Task {
         name: impl Into<String>,
         job: impl FnOnce() -> Result<(), CodedError> + UnwindSafe + 'static,
     ) -> Self {
-        Task { name: name.into(), job: Box::new(job) }
+        Task {
+            name: name.into(),
+            job: Box::new(job),
+        }
     }
 }
 

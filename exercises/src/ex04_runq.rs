@@ -108,7 +108,11 @@ impl GlobalRunQueue {
 
     /// Takes every G, head first.
     pub fn drain(&self) -> Vec<G> {
-        self.queue.lock().expect("global queue lock").drain(..).collect()
+        self.queue
+            .lock()
+            .expect("global queue lock")
+            .drain(..)
+            .collect()
     }
 }
 
@@ -125,6 +129,7 @@ pub struct RunQueue {
     /// Next slot to fill. Written only by the owner.
     tail: AtomicU32,
     /// `RING_SIZE` slots; 0 means empty, otherwise a G's id.
+    #[allow(dead_code)] // read and written by the methods you write
     slots: Box<[AtomicU64]>,
     /// The G to run next, or 0.
     runnext: AtomicU64,
@@ -165,6 +170,7 @@ impl RunQueue {
         G::from_slot(self.runnext.load(Ordering::Acquire))
     }
 
+    #[allow(dead_code)] // a helper for the methods you write
     fn slot(&self, index: u32) -> &AtomicU64 {
         &self.slots[index as usize % RING_SIZE]
     }

@@ -130,13 +130,19 @@ impl Model {
     /// A model with `procs` idle Ps, empty queues and the clock at 0.
     pub fn new(procs: usize) -> Model {
         assert!(procs > 0, "a scheduler needs at least one P");
-        Model { ps: vec![P::default(); procs], global: VecDeque::new(), now: 0 }
+        Model {
+            ps: vec![P::default(); procs],
+            global: VecDeque::new(),
+            now: 0,
+        }
     }
 
     /// Go's `findRunnable` for P number `p`: the next G to run, or park.
     /// Follows the rules in the module documentation, in order.
     pub fn find_runnable(&mut self, p: usize) -> Next {
         let _ = p;
-        todo!("follow the seven rules in the module docs: fairness, runnext, local, global, timers, steal, park")
+        todo!(
+            "follow the seven rules in the module docs: fairness, runnext, local, global, timers, steal, park"
+        )
     }
 }

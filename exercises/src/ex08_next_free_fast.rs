@@ -70,11 +70,20 @@ impl Span {
     pub fn after_sweep(nelems: usize, live: &[usize]) -> Span {
         let mut alloc_bits = vec![0_u64; nelems.div_ceil(64)];
         for &object in live {
-            assert!(object < nelems, "live object {object} is outside a span of {nelems} objects");
+            assert!(
+                object < nelems,
+                "live object {object} is outside a span of {nelems} objects"
+            );
             alloc_bits[object / 64] |= 1 << (object % 64);
         }
         let alloc_count = alloc_bits.iter().map(|w| w.count_ones() as usize).sum();
-        let mut span = Span { nelems, alloc_bits, free_index: 0, alloc_cache: 0, alloc_count };
+        let mut span = Span {
+            nelems,
+            alloc_bits,
+            free_index: 0,
+            alloc_cache: 0,
+            alloc_count,
+        };
         span.refill_alloc_cache(0);
         span
     }

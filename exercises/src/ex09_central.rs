@@ -101,9 +101,18 @@ impl fmt::Display for CentralError {
             CentralError::UnknownSpan(id) => write!(f, "span {id} is not known to this central"),
             CentralError::InCache(id) => write!(f, "span {id} is held by a cache"),
             CentralError::NotCached(id) => write!(f, "span {id} was not handed out to a cache"),
-            CentralError::NothingFreed(id) => write!(f, "freeing 0 objects of span {id} is not a sweep result"),
-            CentralError::TooManyFrees { span, allocated, freeing } => {
-                write!(f, "span {span} has {allocated} objects allocated; cannot free {freeing}")
+            CentralError::NothingFreed(id) => {
+                write!(f, "freeing 0 objects of span {id} is not a sweep result")
+            }
+            CentralError::TooManyFrees {
+                span,
+                allocated,
+                freeing,
+            } => {
+                write!(
+                    f,
+                    "span {span} has {allocated} objects allocated; cannot free {freeing}"
+                )
             }
         }
     }
@@ -151,14 +160,20 @@ impl Central {
     /// assert!(Central::for_class(68).is_none());
     /// ```
     pub fn for_class(class: usize) -> Option<Central> {
-        let row = allocator::size_classes().iter().find(|row| row.class == class)?;
+        let row = allocator::size_classes()
+            .iter()
+            .find(|row| row.class == class)?;
         Some(Central::new(u32::try_from(row.objects).ok()?))
     }
 
     /// A brand-new span from the page heap: all objects free. Its id is the
     /// number of spans grown before it.
     pub fn grow(&mut self) -> SpanInfo {
-        let span = SpanInfo { id: self.grown, nelems: self.objects_per_span, allocated: 0 };
+        let span = SpanInfo {
+            id: self.grown,
+            nelems: self.objects_per_span,
+            allocated: 0,
+        };
         self.grown += 1;
         span
     }

@@ -6,13 +6,24 @@
 //! `exercises/tests/`. Grade your work with `cargo test -p exercises` (all) or
 //! `cargo test -p exercises --test ex04_runq` (one), and read a hint with
 //! `cargo run --bin course -- hint ex04`.
+//!
+//! The list below pairs each exercise's stub with its solution, one line
+//! each; rustfmt leaves this file alone so that it stays a plain list (the
+//! exercise files themselves are formatted as usual).
+#![cfg_attr(rustfmt, rustfmt::skip)]
 
+#[cfg(not(feature = "solutions"))] pub mod ex01_timeouts;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex01_timeouts.rs"] pub mod ex01_timeouts;
+#[cfg(not(feature = "solutions"))] pub mod ex02_worker_pool;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex02_worker_pool.rs"] pub mod ex02_worker_pool;
 #[cfg(not(feature = "solutions"))] pub mod ex03_error_chains;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex03_error_chains.rs"] pub mod ex03_error_chains;
 #[cfg(not(feature = "solutions"))] pub mod ex04_runq;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex04_runq.rs"] pub mod ex04_runq;
 #[cfg(not(feature = "solutions"))] pub mod ex05_findrunnable;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex05_findrunnable.rs"] pub mod ex05_findrunnable;
+#[cfg(not(feature = "solutions"))] pub mod ex06_preemption;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex06_preemption.rs"] pub mod ex06_preemption;
 #[cfg(not(feature = "solutions"))] pub mod ex07_size_classes;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex07_size_classes.rs"] pub mod ex07_size_classes;
 #[cfg(not(feature = "solutions"))] pub mod ex08_next_free_fast;

@@ -23,7 +23,9 @@ mod functional {
     }
 
     fn drain_local(q: &RunQueue) -> Vec<(u64, bool)> {
-        std::iter::from_fn(|| q.runqget()).map(|(g, inherit)| (g.id(), inherit)).collect()
+        std::iter::from_fn(|| q.runqget())
+            .map(|(g, inherit)| (g.id(), inherit))
+            .collect()
     }
 
     #[test]
@@ -34,13 +36,23 @@ mod functional {
             for id in 1..=10 {
                 q.runqput(G::new(id), false, &global);
             }
-            assert_eq!(q.len(), 10, "ten runqput calls should leave ten Gs in the ring");
+            assert_eq!(
+                q.len(),
+                10,
+                "ten runqput calls should leave ten Gs in the ring"
+            );
             let got = drain_local(&q);
             let want: Vec<(u64, bool)> = (1..=10).map(|id| (id, false)).collect();
-            assert_eq!(got, want, "the ring should hand Gs back in the order they were put, \
-                                   each with inherit_time == false");
+            assert_eq!(
+                got, want,
+                "the ring should hand Gs back in the order they were put, \
+                                   each with inherit_time == false"
+            );
             assert!(q.runqget().is_none(), "an empty queue should give None");
-            assert!(global.is_empty(), "nothing should reach the global queue when the ring has room");
+            assert!(
+                global.is_empty(),
+                "nothing should reach the global queue when the ring has room"
+            );
         });
     }
 
@@ -60,11 +72,18 @@ mod functional {
                 }
                 for _ in 0..3 {
                     let (g, _) = q.runqget().expect("a G that was put should come back");
-                    assert_eq!(g.id(), expected, "wrapping around the ring should keep FIFO order");
+                    assert_eq!(
+                        g.id(),
+                        expected,
+                        "wrapping around the ring should keep FIFO order"
+                    );
                     expected += 1;
                 }
             }
-            assert!(q.is_empty() && global.is_empty(), "every G put should have been taken");
+            assert!(
+                q.is_empty() && global.is_empty(),
+                "every G put should have been taken"
+            );
         });
     }
 
@@ -76,7 +95,11 @@ mod functional {
             q.runqput(G::new(1), false, &global);
             q.runqput(G::new(2), false, &global);
             q.runqput(G::new(3), true, &global);
-            assert_eq!(q.runnext(), Some(G::new(3)), "runqput(g, next = true) should fill runnext");
+            assert_eq!(
+                q.runnext(),
+                Some(G::new(3)),
+                "runqput(g, next = true) should fill runnext"
+            );
             assert_eq!(q.len(), 2, "runnext is not part of the ring");
             assert_eq!(
                 drain_local(&q),
@@ -94,8 +117,16 @@ mod functional {
             q.runqput(G::new(1), false, &global);
             q.runqput(G::new(2), true, &global);
             q.runqput(G::new(3), true, &global);
-            assert_eq!(q.runnext(), Some(G::new(3)), "the newest next = true G should sit in runnext");
-            assert_eq!(q.len(), 2, "the displaced runnext G should have moved into the ring");
+            assert_eq!(
+                q.runnext(),
+                Some(G::new(3)),
+                "the newest next = true G should sit in runnext"
+            );
+            assert_eq!(
+                q.len(),
+                2,
+                "the displaced runnext G should have moved into the ring"
+            );
             assert_eq!(
                 drain_local(&q),
                 vec![(3, true), (1, false), (2, false)],
@@ -113,8 +144,15 @@ mod functional {
             for id in 1..=size {
                 q.runqput(G::new(id), false, &global);
             }
-            assert_eq!(q.len(), RING_SIZE, "the ring should hold exactly {RING_SIZE} Gs");
-            assert!(global.is_empty(), "a ring with room must not spill to the global queue");
+            assert_eq!(
+                q.len(),
+                RING_SIZE,
+                "the ring should hold exactly {RING_SIZE} Gs"
+            );
+            assert!(
+                global.is_empty(),
+                "a ring with room must not spill to the global queue"
+            );
 
             q.runqput(G::new(size + 1), false, &global);
             let mut want_global: Vec<u64> = (1..=size / 2).collect();
@@ -124,8 +162,13 @@ mod functional {
                 want_global,
                 "a full ring should move its first half (oldest first) plus the new G to the global queue"
             );
-            let want_local: Vec<(u64, bool)> = (size / 2 + 1..=size).map(|id| (id, false)).collect();
-            assert_eq!(drain_local(&q), want_local, "the second half should stay in the ring, in order");
+            let want_local: Vec<(u64, bool)> =
+                (size / 2 + 1..=size).map(|id| (id, false)).collect();
+            assert_eq!(
+                drain_local(&q),
+                want_local,
+                "the second half should stay in the ring, in order"
+            );
         });
     }
 
@@ -144,16 +187,29 @@ mod functional {
             q.runqput(G::new(2000), true, &global);
             let mut want_global: Vec<u64> = (1..=size / 2).collect();
             want_global.push(1000);
-            assert_eq!(ids(global.drain()), want_global,
-                "the G kicked out of runnext into a full ring should overflow with half the ring");
-            assert_eq!(q.runnext(), Some(G::new(2000)), "the new G should be in runnext");
+            assert_eq!(
+                ids(global.drain()),
+                want_global,
+                "the G kicked out of runnext into a full ring should overflow with half the ring"
+            );
+            assert_eq!(
+                q.runnext(),
+                Some(G::new(2000)),
+                "the new G should be in runnext"
+            );
         });
     }
 
     #[test]
     fn steal_takes_half_rounded_up() {
         grade("ex04", LIMIT, || {
-            for (queued, stolen) in [(1_u64, 1_usize), (2, 1), (7, 4), (10, 5), (RING_SIZE as u64, RING_SIZE / 2)] {
+            for (queued, stolen) in [
+                (1_u64, 1_usize),
+                (2, 1),
+                (7, 4),
+                (10, 5),
+                (RING_SIZE as u64, RING_SIZE / 2),
+            ] {
                 let victim = RunQueue::new();
                 let thief = RunQueue::new();
                 let global = GlobalRunQueue::new();
@@ -167,13 +223,30 @@ mod functional {
                     "stealing from {queued} Gs should take n - n/2 = {stolen} of them \
                      (the oldest ones) and return the last one taken"
                 );
-                assert_eq!(thief.len(), stolen - 1, "the other stolen Gs should be in the thief's ring");
-                assert_eq!(victim.len(), queued as usize - stolen, "the victim keeps n/2 Gs");
-                let thief_ring: Vec<u64> = drain_local(&thief).into_iter().map(|(id, _)| id).collect();
-                assert_eq!(thief_ring, (1..stolen as u64).collect::<Vec<_>>(), "stolen Gs keep their order");
-                let victim_ring: Vec<u64> = drain_local(&victim).into_iter().map(|(id, _)| id).collect();
-                assert_eq!(victim_ring, (stolen as u64 + 1..=queued).collect::<Vec<_>>(),
-                    "the victim keeps its newest Gs");
+                assert_eq!(
+                    thief.len(),
+                    stolen - 1,
+                    "the other stolen Gs should be in the thief's ring"
+                );
+                assert_eq!(
+                    victim.len(),
+                    queued as usize - stolen,
+                    "the victim keeps n/2 Gs"
+                );
+                let thief_ring: Vec<u64> =
+                    drain_local(&thief).into_iter().map(|(id, _)| id).collect();
+                assert_eq!(
+                    thief_ring,
+                    (1..stolen as u64).collect::<Vec<_>>(),
+                    "stolen Gs keep their order"
+                );
+                let victim_ring: Vec<u64> =
+                    drain_local(&victim).into_iter().map(|(id, _)| id).collect();
+                assert_eq!(
+                    victim_ring,
+                    (stolen as u64 + 1..=queued).collect::<Vec<_>>(),
+                    "the victim keeps its newest Gs"
+                );
             }
         });
     }
@@ -185,14 +258,32 @@ mod functional {
             let thief = RunQueue::new();
             let global = GlobalRunQueue::new();
             victim.runqput(G::new(7), true, &global);
-            assert_eq!(thief.runqsteal(&victim, false), None,
-                "with steal_runnext == false a thief must leave runnext alone");
-            assert_eq!(victim.runnext(), Some(G::new(7)), "runnext should still be there");
-            assert_eq!(thief.runqsteal(&victim, true), Some(G::new(7)),
-                "with steal_runnext == true and an empty ring, the thief takes runnext");
-            assert_eq!(victim.runnext(), None, "a stolen runnext is gone from the victim");
+            assert_eq!(
+                thief.runqsteal(&victim, false),
+                None,
+                "with steal_runnext == false a thief must leave runnext alone"
+            );
+            assert_eq!(
+                victim.runnext(),
+                Some(G::new(7)),
+                "runnext should still be there"
+            );
+            assert_eq!(
+                thief.runqsteal(&victim, true),
+                Some(G::new(7)),
+                "with steal_runnext == true and an empty ring, the thief takes runnext"
+            );
+            assert_eq!(
+                victim.runnext(),
+                None,
+                "a stolen runnext is gone from the victim"
+            );
             assert_eq!(victim.runqget(), None, "the victim has nothing left");
-            assert_eq!(thief.runqsteal(&victim, true), None, "nothing to steal from an empty queue");
+            assert_eq!(
+                thief.runqsteal(&victim, true),
+                None,
+                "nothing to steal from an empty queue"
+            );
         });
     }
 
@@ -204,9 +295,16 @@ mod functional {
             let global = GlobalRunQueue::new();
             victim.runqput(G::new(1), false, &global);
             victim.runqput(G::new(2), true, &global);
-            assert_eq!(thief.runqsteal(&victim, true), Some(G::new(1)),
-                "while the ring has Gs, a thief takes from the ring, not runnext");
-            assert_eq!(victim.runnext(), Some(G::new(2)), "runnext stays with its owner");
+            assert_eq!(
+                thief.runqsteal(&victim, true),
+                Some(G::new(1)),
+                "while the ring has Gs, a thief takes from the ring, not runnext"
+            );
+            assert_eq!(
+                victim.runnext(),
+                Some(G::new(2)),
+                "runnext stays with its owner"
+            );
         });
     }
 
@@ -277,10 +375,21 @@ mod functional {
                 seen.extend(t.join().expect("a thief thread panicked"));
             }
             let unique: HashSet<u64> = seen.iter().copied().collect();
-            assert_eq!(seen.len(), TOTAL as usize,
-                "{TOTAL} Gs were put, {} runs happened: some G ran twice", seen.len());
-            assert_eq!(unique.len(), TOTAL as usize, "every G should run exactly once");
-            assert!(unique.iter().all(|id| (1..=TOTAL).contains(id)), "only Gs that were put may run");
+            assert_eq!(
+                seen.len(),
+                TOTAL as usize,
+                "{TOTAL} Gs were put, {} runs happened: some G ran twice",
+                seen.len()
+            );
+            assert_eq!(
+                unique.len(),
+                TOTAL as usize,
+                "every G should run exactly once"
+            );
+            assert!(
+                unique.iter().all(|id| (1..=TOTAL).contains(id)),
+                "only Gs that were put may run"
+            );
         });
     }
 }
@@ -310,11 +419,17 @@ mod models {
             let victim = owner.clone();
             let thief = thread::spawn(move || {
                 let own = RunQueue::new();
-                let mut got: Vec<u64> = own.runqsteal(&victim, false).into_iter().map(G::id).collect();
+                let mut got: Vec<u64> = own
+                    .runqsteal(&victim, false)
+                    .into_iter()
+                    .map(G::id)
+                    .collect();
                 got.extend(std::iter::from_fn(|| own.runqget()).map(|(g, _)| g.id()));
                 got
             });
-            let mut seen: Vec<u64> = std::iter::from_fn(|| owner.runqget()).map(|(g, _)| g.id()).collect();
+            let mut seen: Vec<u64> = std::iter::from_fn(|| owner.runqget())
+                .map(|(g, _)| g.id())
+                .collect();
             seen.extend(thief.join().unwrap());
             assert_eq!(sorted(seen), vec![1, 2, 3], "each G taken exactly once");
         });
@@ -330,12 +445,18 @@ mod models {
             let victim = owner.clone();
             let thief = thread::spawn(move || {
                 let own = RunQueue::new();
-                let mut got: Vec<u64> = own.runqsteal(&victim, true).into_iter().map(G::id).collect();
+                let mut got: Vec<u64> = own
+                    .runqsteal(&victim, true)
+                    .into_iter()
+                    .map(G::id)
+                    .collect();
                 got.extend(std::iter::from_fn(|| own.runqget()).map(|(g, _)| g.id()));
                 got
             });
             owner.runqput(G::new(2), true, &global);
-            let mut seen: Vec<u64> = std::iter::from_fn(|| owner.runqget()).map(|(g, _)| g.id()).collect();
+            let mut seen: Vec<u64> = std::iter::from_fn(|| owner.runqget())
+                .map(|(g, _)| g.id())
+                .collect();
             seen.extend(thief.join().unwrap());
             seen.extend(global.drain().into_iter().map(G::id));
             assert_eq!(sorted(seen), vec![1, 2], "each G taken exactly once");
@@ -355,7 +476,11 @@ mod models {
             let victim = owner.clone();
             let thief = thread::spawn(move || {
                 let own = RunQueue::new();
-                let mut got: Vec<u64> = own.runqsteal(&victim, false).into_iter().map(G::id).collect();
+                let mut got: Vec<u64> = own
+                    .runqsteal(&victim, false)
+                    .into_iter()
+                    .map(G::id)
+                    .collect();
                 got.extend(std::iter::from_fn(|| own.runqget()).map(|(g, _)| g.id()));
                 got
             });
@@ -363,7 +488,11 @@ mod models {
             let mut seen = thief.join().unwrap();
             seen.extend(std::iter::from_fn(|| owner.runqget()).map(|(g, _)| g.id()));
             seen.extend(global.drain().into_iter().map(G::id));
-            assert_eq!(sorted(seen), vec![1, 2, 3, 4, 5], "each G taken exactly once");
+            assert_eq!(
+                sorted(seen),
+                vec![1, 2, 3, 4, 5],
+                "each G taken exactly once"
+            );
         });
     }
 }

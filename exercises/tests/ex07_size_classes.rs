@@ -4,7 +4,9 @@
 mod common;
 
 use common::grade;
-use exercises::ex07_size_classes::{ClassRow, MAX_SMALL_SIZE, PAGE_SIZE, make_classes, size_to_class, span_pages};
+use exercises::ex07_size_classes::{
+    ClassRow, MAX_SMALL_SIZE, PAGE_SIZE, make_classes, size_to_class, span_pages,
+};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -34,8 +36,22 @@ fn row(c: &ClassRow) -> (usize, usize, usize, usize, usize) {
 #[test]
 fn span_pages_keeps_tail_waste_under_an_eighth() {
     grade("ex07", LIMIT, || {
-        for (size, pages) in [(8, 1), (1024, 1), (1152, 1), (2816, 3), (3072, 2), (6784, 5), (8448, 7), (9472, 5), (32768, 4)] {
-            assert_eq!(span_pages(size), pages, "{size}-byte objects need a {pages}-page span to waste at most 1/8");
+        for (size, pages) in [
+            (8, 1),
+            (1024, 1),
+            (1152, 1),
+            (2816, 3),
+            (3072, 2),
+            (6784, 5),
+            (8448, 7),
+            (9472, 5),
+            (32768, 4),
+        ] {
+            assert_eq!(
+                span_pages(size),
+                pages,
+                "{size}-byte objects need a {pages}-page span to waste at most 1/8"
+            );
         }
     });
 }
@@ -62,11 +78,21 @@ fn the_table_matches_the_allocators_table_row_for_row() {
     grade("ex07", LIMIT, || {
         let table = make_classes();
         let oracle = allocator::size_classes();
-        assert_eq!(table.len(), oracle.len(), "as many classes as the allocator has");
+        assert_eq!(
+            table.len(),
+            oracle.len(),
+            "as many classes as the allocator has"
+        );
         for (mine, theirs) in table.iter().zip(oracle) {
             assert_eq!(
                 row(mine),
-                (theirs.class, theirs.size, theirs.span_bytes(), theirs.objects, theirs.tail_waste),
+                (
+                    theirs.class,
+                    theirs.size,
+                    theirs.span_bytes(),
+                    theirs.objects,
+                    theirs.tail_waste
+                ),
                 "class {} differs from allocator::size_classes()",
                 theirs.class
             );
@@ -81,16 +107,38 @@ fn the_table_keeps_its_promises() {
         assert!(!table.is_empty(), "make_classes returned no rows");
         for (i, c) in table.iter().enumerate() {
             assert_eq!(c.class, i + 1, "classes are numbered 1, 2, 3, ... in order");
-            assert_eq!(c.objects * c.size + c.tail_waste, c.pages * PAGE_SIZE, "class {}: objects and tail fill the span", c.class);
-            assert!(c.tail_waste * 8 <= c.span_bytes(), "class {}: tail waste is at most 1/8 of the span", c.class);
+            assert_eq!(
+                c.objects * c.size + c.tail_waste,
+                c.pages * PAGE_SIZE,
+                "class {}: objects and tail fill the span",
+                c.class
+            );
+            assert!(
+                c.tail_waste * 8 <= c.span_bytes(),
+                "class {}: tail waste is at most 1/8 of the span",
+                c.class
+            );
             if c.size > 1024 {
-                assert_eq!(c.size % 128, 0, "class {}: sizes above 1 KiB are multiples of 128", c.class);
+                assert_eq!(
+                    c.size % 128,
+                    0,
+                    "class {}: sizes above 1 KiB are multiples of 128",
+                    c.class
+                );
             }
             if i > 0 {
-                assert!(c.size > table[i - 1].size, "class {}: sizes grow strictly", c.class);
+                assert!(
+                    c.size > table[i - 1].size,
+                    "class {}: sizes grow strictly",
+                    c.class
+                );
             }
         }
-        assert_eq!(table.last().map(|c| c.size), Some(MAX_SMALL_SIZE), "the last class is 32 KiB");
+        assert_eq!(
+            table.last().map(|c| c.size),
+            Some(MAX_SMALL_SIZE),
+            "the last class is 32 KiB"
+        );
     });
 }
 
@@ -98,10 +146,26 @@ fn the_table_keeps_its_promises() {
 fn size_to_class_rounds_up() {
     grade("ex07", LIMIT, || {
         let table = make_classes();
-        assert_eq!(size_to_class(&table, 0), Some(1), "0 bytes get the smallest class");
-        assert_eq!(size_to_class(&table, 17), Some(3), "17 bytes round up to the 24-byte class 3");
-        assert_eq!(size_to_class(&table, 32 * 1024), Some(67), "32 KiB is the last small class");
-        assert_eq!(size_to_class(&table, 32 * 1024 + 1), None, "above 32 KiB is a large object");
+        assert_eq!(
+            size_to_class(&table, 0),
+            Some(1),
+            "0 bytes get the smallest class"
+        );
+        assert_eq!(
+            size_to_class(&table, 17),
+            Some(3),
+            "17 bytes round up to the 24-byte class 3"
+        );
+        assert_eq!(
+            size_to_class(&table, 32 * 1024),
+            Some(67),
+            "32 KiB is the last small class"
+        );
+        assert_eq!(
+            size_to_class(&table, 32 * 1024 + 1),
+            None,
+            "above 32 KiB is a large object"
+        );
         for bytes in (0..=MAX_SMALL_SIZE).step_by(7) {
             assert_eq!(
                 size_to_class(&table, bytes),

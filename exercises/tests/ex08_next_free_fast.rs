@@ -13,7 +13,10 @@ const LIMIT: Duration = Duration::from_secs(10);
 fn drain(span: &mut Span) -> Vec<usize> {
     let mut got = Vec::new();
     while let Some(object) = span.next_free() {
-        assert!(got.len() <= span.nelems, "next_free handed out more objects than the span has");
+        assert!(
+            got.len() <= span.nelems,
+            "next_free handed out more objects than the span has"
+        );
         got.push(object);
     }
     got
@@ -29,12 +32,15 @@ fn refill_inverts_one_word() {
     grade("ex08", LIMIT, || {
         let mut span = Span::after_sweep(128, &[0, 2, 3, 64, 127]);
         assert_eq!(
-            span.alloc_cache,
-            !0b1101_u64,
+            span.alloc_cache, !0b1101_u64,
             "after a sweep, alloc_cache should be !alloc_bits[0]: a 1 bit means a free object"
         );
         span.refill_alloc_cache(1);
-        assert_eq!(span.alloc_cache, !(1_u64 | 1 << 63), "refill_alloc_cache(1) loads !alloc_bits[1]");
+        assert_eq!(
+            span.alloc_cache,
+            !(1_u64 | 1 << 63),
+            "refill_alloc_cache(1) loads !alloc_bits[1]"
+        );
     });
 }
 
@@ -44,10 +50,24 @@ fn fresh_span_hands_out_every_object_in_order() {
         for nelems in [1, 63, 64, 65, 128, 170, 1024] {
             let mut span = Span::new(nelems);
             let got = drain(&mut span);
-            assert_eq!(got, (0..nelems).collect::<Vec<_>>(), "a fresh span of {nelems} objects hands out 0..{nelems} in order");
-            assert!(span.is_full(), "after handing out every object free_index should equal nelems");
-            assert_eq!(span.alloc_count, nelems, "alloc_count counts every object handed out");
-            assert_eq!(span.next_free(), None, "a full span has nothing more (nelems = {nelems})");
+            assert_eq!(
+                got,
+                (0..nelems).collect::<Vec<_>>(),
+                "a fresh span of {nelems} objects hands out 0..{nelems} in order"
+            );
+            assert!(
+                span.is_full(),
+                "after handing out every object free_index should equal nelems"
+            );
+            assert_eq!(
+                span.alloc_count, nelems,
+                "alloc_count counts every object handed out"
+            );
+            assert_eq!(
+                span.next_free(),
+                None,
+                "a full span has nothing more (nelems = {nelems})"
+            );
         }
     });
 }
@@ -56,11 +76,26 @@ fn fresh_span_hands_out_every_object_in_order() {
 fn fast_path_uses_trailing_zeros_and_shifts() {
     grade("ex08", LIMIT, || {
         let mut span = Span::after_sweep(128, &[0, 1, 2, 5]);
-        assert_eq!(span.next_free_fast(), Some(3), "the first free object is 3 (0, 1, 2 are live)");
-        assert_eq!(span.free_index, 4, "free_index moves just past the object handed out");
-        assert_eq!(span.alloc_cache, !0b10_0111_u64 >> 4, "the cache shifts out the bits up to and including object 3");
+        assert_eq!(
+            span.next_free_fast(),
+            Some(3),
+            "the first free object is 3 (0, 1, 2 are live)"
+        );
+        assert_eq!(
+            span.free_index, 4,
+            "free_index moves just past the object handed out"
+        );
+        assert_eq!(
+            span.alloc_cache,
+            !0b10_0111_u64 >> 4,
+            "the cache shifts out the bits up to and including object 3"
+        );
         assert_eq!(span.next_free_fast(), Some(4), "then object 4");
-        assert_eq!(span.next_free_fast(), Some(6), "object 5 is live, so 6 comes next");
+        assert_eq!(
+            span.next_free_fast(),
+            Some(6),
+            "object 5 is live, so 6 comes next"
+        );
         assert_eq!(span.alloc_count, 4 + 3, "4 live objects plus 3 handed out");
     });
 }
@@ -70,7 +105,11 @@ fn fast_path_gives_up_at_a_64_object_boundary() {
     grade("ex08", LIMIT, || {
         let mut span = Span::new(128);
         for want in 0..63 {
-            assert_eq!(span.next_free_fast(), Some(want), "the fast path hands out object {want}");
+            assert_eq!(
+                span.next_free_fast(),
+                Some(want),
+                "the fast path hands out object {want}"
+            );
         }
         let before = span.clone();
         assert_eq!(
@@ -78,11 +117,26 @@ fn fast_path_gives_up_at_a_64_object_boundary() {
             None,
             "object 63 would move free_index to 64, a boundary that is not the end: the fast path must leave it to the slow path"
         );
-        assert_eq!(span, before, "a fast path that gives up must change nothing");
-        assert_eq!(span.next_free_index(), 63, "the slow path hands out object 63");
+        assert_eq!(
+            span, before,
+            "a fast path that gives up must change nothing"
+        );
+        assert_eq!(
+            span.next_free_index(),
+            63,
+            "the slow path hands out object 63"
+        );
         assert_eq!(span.free_index, 64, "and moves free_index to 64");
-        assert_eq!(span.alloc_cache, u64::MAX, "and refills the cache from word 1 (all free)");
-        assert_eq!(span.next_free_fast(), Some(64), "then the fast path works again");
+        assert_eq!(
+            span.alloc_cache,
+            u64::MAX,
+            "and refills the cache from word 1 (all free)"
+        );
+        assert_eq!(
+            span.next_free_fast(),
+            Some(64),
+            "then the fast path works again"
+        );
     });
 }
 
@@ -93,8 +147,15 @@ fn last_object_at_the_end_of_a_word_sized_span() {
         // shifts the cache by 64 bits.
         let live: Vec<usize> = (0..63).collect();
         let mut span = Span::after_sweep(64, &live);
-        assert_eq!(span.next_free_fast(), Some(63), "object 63 ends the span, so the fast path may take it");
-        assert_eq!(span.alloc_cache, 0, "shifting out all 64 bits leaves an empty cache (in Rust, >> 64 panics)");
+        assert_eq!(
+            span.next_free_fast(),
+            Some(63),
+            "object 63 ends the span, so the fast path may take it"
+        );
+        assert_eq!(
+            span.alloc_cache, 0,
+            "shifting out all 64 bits leaves an empty cache (in Rust, >> 64 panics)"
+        );
         assert!(span.is_full(), "the span is full now");
         assert_eq!(span.next_free(), None, "and has nothing more");
     });
@@ -106,9 +167,17 @@ fn fast_path_returns_none_on_a_used_up_cache() {
         let live: Vec<usize> = (0..64).collect();
         let mut span = Span::after_sweep(100, &live);
         let before = span.clone();
-        assert_eq!(span.next_free_fast(), None, "the first word is all live: nothing in the cache");
+        assert_eq!(
+            span.next_free_fast(),
+            None,
+            "the first word is all live: nothing in the cache"
+        );
         assert_eq!(span, before, "and nothing changes");
-        assert_eq!(span.next_free(), Some(64), "the slow path skips the whole word and finds object 64");
+        assert_eq!(
+            span.next_free(),
+            Some(64),
+            "the slow path skips the whole word and finds object 64"
+        );
     });
 }
 
@@ -121,10 +190,21 @@ fn slow_path_skips_full_words_and_stops_at_nelems() {
         live.push(160);
         let mut span = Span::after_sweep(170, &live);
         let got = drain(&mut span);
-        assert_eq!(got, naive_free(170, &live), "only the free objects 150..170 except 160, in order");
+        assert_eq!(
+            got,
+            naive_free(170, &live),
+            "only the free objects 150..170 except 160, in order"
+        );
         assert!(got.iter().all(|&o| o < 170), "never an object past nelems");
-        assert_eq!(span.alloc_count, 170, "live objects plus handed-out ones make a full span");
-        assert_eq!(span.next_free_index(), 170, "next_free_index reports nelems on a full span");
+        assert_eq!(
+            span.alloc_count, 170,
+            "live objects plus handed-out ones make a full span"
+        );
+        assert_eq!(
+            span.next_free_index(),
+            170,
+            "next_free_index reports nelems on a full span"
+        );
     });
 }
 
@@ -151,7 +231,10 @@ fn agrees_with_a_naive_scan_on_many_spans() {
                 "case {case}: nelems {nelems}, {} live objects: next_free should hand out exactly the free ones, in order",
                 live.len()
             );
-            assert_eq!(span.alloc_count, nelems, "case {case}: a drained span counts every object");
+            assert_eq!(
+                span.alloc_count, nelems,
+                "case {case}: a drained span counts every object"
+            );
         }
     });
 }

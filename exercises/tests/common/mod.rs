@@ -75,7 +75,11 @@ pub fn describe_panic(exercise: &str, payload: &(dyn Any + Send)) -> String {
     let hint = hint_command(exercise);
     if let Some(what) = message.strip_prefix("not yet implemented") {
         let what = what.trim_start_matches(':').trim();
-        let what = if what.is_empty() { "a todo!() is still there" } else { what };
+        let what = if what.is_empty() {
+            "a todo!() is still there"
+        } else {
+            what
+        };
         format!("{exercise} is not implemented yet: {what}\nHint: {hint}")
     } else {
         format!("{exercise} panicked: {message}\nHint: {hint}")
