@@ -34,6 +34,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 // ANCHOR: field_order
+/// `u8, u32` in C order: 1 byte, 3 bytes of padding, 4 bytes = 8. Two
+/// fields cannot reach 12; it takes a third field after the `u32`.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ByteIntC {
+    /// A flag byte.
+    pub a: u8,
+    /// A 4-byte integer, at offset 4.
+    pub b: u32,
+}
+
 /// `u8, u32, u8` in C order (Go and C lay fields out as written):
 /// 1 byte, 3 bytes of padding, 4 bytes, 1 byte, 3 bytes of tail padding = 12.
 #[repr(C)]
@@ -180,6 +191,7 @@ macro_rules! row {
 /// The layout of every example struct in this module, measured, not typed in.
 pub fn layout_table() -> Vec<LayoutRow> {
     vec![
+        row!(ByteIntC, "C", a: u8, b: u32),
         row!(ByteIntByteC, "C", a: u8, b: u32, c: u8),
         row!(ByteIntByteRust, "Rust", a: u8, b: u32, c: u8),
         row!(IntByteByteC, "C", b: u32, a: u8, c: u8),
@@ -206,8 +218,13 @@ pub fn describe(row: &LayoutRow) -> String {
         out.push_str(&format!(" [pad {}]", row.size - at));
     }
     format!(
-        "{:<18} repr({:<9}) size {:>3} align {:>2} padding {:>2} |{}",
-        row.name, row.repr, row.size, row.align, row.padding, out
+        "{:<18} {:<16} size {:>3} align {:>2} padding {:>2} |{}",
+        row.name,
+        format!("repr({})", row.repr),
+        row.size,
+        row.align,
+        row.padding,
+        out
     )
 }
 
@@ -222,6 +239,8 @@ pub trait CounterPair: Sync {
 }
 
 /// Two counters side by side: 16 bytes, one cache line. False sharing.
+/// (Aligned to 16 so that the pair can never straddle two lines.)
+#[repr(C, align(16))]
 #[derive(Debug, Default)]
 pub struct AdjacentCounters {
     /// Thread 0's counter.
