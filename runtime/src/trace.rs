@@ -346,34 +346,81 @@ impl<'a> ChromeTrace<'a> {
 
     /// One `"X"` bar per G run, plus a flow arrow from where each G was
     /// created to its first run.
+    ///
+    /// A run that makes a blocking call is cut in two: the G gives up its P
+    /// at `SyscallEnter` (another M may run other Gs on it meanwhile) and
+    /// resumes on whichever P it got back at `SyscallExit`. Drawing the whole
+    /// run on the first P would overlap the bars of the Gs that ran there
+    /// during the call; the call itself is drawn on the M's track.
     fn g_runs(&mut self) {
         let mut created: HashMap<u64, &TraceEvent> = HashMap::new();
+        let mut syscall_edges: HashMap<u64, Vec<&TraceEvent>> = HashMap::new();
         for event in &self.trace.events {
-            if let EventKind::GoCreate { g } = event.kind {
-                created.entry(g).or_insert(event);
+            match event.kind {
+                EventKind::GoCreate { g } => {
+                    created.entry(g).or_insert(event);
+                }
+                EventKind::SyscallEnter { g } | EventKind::SyscallExit { g } => {
+                    syscall_edges.entry(g).or_default().push(event);
+                }
+                _ => {}
             }
         }
         for run in self.trace.runs() {
-            let (pid, tid) = match run.p {
+            let first_track = match run.p {
                 Some(p) => (PID_PS, p as u64),
                 None => (PID_MS, run.m as u64),
             };
-            let reason = run.reason.map_or("running", StopReason::as_str);
-            self.out.push(json!({
-                "name": format!("G{}", run.g), "cat": "g", "ph": "X",
-                "pid": pid, "tid": tid,
-                "ts": micros(run.start_ns), "dur": micros(run.duration_ns()),
-                "args": { "g": run.g, "reason": reason, "m": run.m },
-            }));
+            let (mut track, mut since, mut m) = (first_track, run.start_ns, run.m);
+            let mut on_p = true;
+            let edges = syscall_edges.get(&run.g).map_or(&[][..], Vec::as_slice);
+            for edge in edges
+                .iter()
+                .filter(|e| (run.start_ns..=run.end_ns).contains(&e.ts_ns))
+            {
+                match edge.kind {
+                    EventKind::SyscallEnter { .. } if on_p => {
+                        self.g_bar(run.g, m, track, since, edge.ts_ns, "syscall");
+                        on_p = false;
+                    }
+                    EventKind::SyscallExit { .. } if !on_p => {
+                        (track, since, m) = (Self::track(edge), edge.ts_ns, edge.m);
+                        on_p = true;
+                    }
+                    _ => {}
+                }
+            }
+            if on_p {
+                let reason = run.reason.map_or("running", StopReason::as_str);
+                self.g_bar(run.g, m, track, since, run.end_ns, reason);
+            }
             if let Some(create) = created.remove(&run.g) {
                 let (cpid, ctid) = Self::track(create);
                 self.flow(
                     "create",
                     (cpid, ctid, create.ts_ns),
-                    (pid, tid, run.start_ns),
+                    (first_track.0, first_track.1, run.start_ns),
                 );
             }
         }
+    }
+
+    /// One bar of G `g` running on `track` from `start_ns` to `end_ns`.
+    fn g_bar(
+        &mut self,
+        g: u64,
+        m: usize,
+        track: (u64, u64),
+        start_ns: u64,
+        end_ns: u64,
+        reason: &str,
+    ) {
+        self.out.push(json!({
+            "name": format!("G{g}"), "cat": "g", "ph": "X",
+            "pid": track.0, "tid": track.1,
+            "ts": micros(start_ns), "dur": micros(end_ns.saturating_sub(start_ns)),
+            "args": { "g": g, "reason": reason, "m": m },
+        }));
     }
 
     /// A flow arrow from one track and time to another. The end binds to the
@@ -677,6 +724,7 @@ mod tests {
     #[test]
     fn g_runs_become_complete_events_paired_start_to_stop() {
         let events = chrome(&sample());
+        assert_no_overlap(&events);
         let runs: Vec<(String, u64, f64, f64, String)> = with_ph(&events, "X")
             .into_iter()
             .filter(|e| e["cat"] == "g")
@@ -692,19 +740,110 @@ mod tests {
             .collect();
         let expected = vec![
             ("G1".to_string(), 0, 0.1, 0.2, "yield".to_string()),
-            ("G2".to_string(), 1, 0.21, 0.39, "done".to_string()),
+            // G2's run is cut by its syscall (400..500): the bar before it
+            // ends with "syscall", the bar after it ends with the real reason.
+            ("G2".to_string(), 1, 0.21, 0.19, "syscall".to_string()),
+            ("G2".to_string(), 1, 0.5, 0.1, "done".to_string()),
             ("G1".to_string(), 0, 0.31, 0.14, "preempt".to_string()),
             ("G1".to_string(), 0, 0.71, 0.09, "block".to_string()),
             // Still running at the end of the trace: a zero-length bar here,
             // since its start is the trace's last event.
             ("G1".to_string(), 0, 0.9, 0.0, "running".to_string()),
         ];
-        assert_eq!(runs.len(), expected.len(), "one bar per start: {runs:?}");
+        assert_eq!(
+            runs.len(),
+            expected.len(),
+            "one bar per stretch on a P: {runs:?}"
+        );
         for (got, want) in runs.iter().zip(&expected) {
             assert_eq!((&got.0, got.1, &got.4), (&want.0, want.1, &want.4));
             assert!((got.2 - want.2).abs() < 1e-9, "ts µs: {got:?} vs {want:?}");
             assert!((got.3 - want.3).abs() < 1e-9, "dur µs: {got:?} vs {want:?}");
         }
+    }
+
+    /// Bars on one track must not overlap (Perfetto and chrome://tracing
+    /// draw overlapping, non-nested complete events wrongly).
+    fn assert_no_overlap(events: &[Value]) {
+        let mut bars: Vec<(u64, u64, f64, f64)> = with_ph(events, "X")
+            .into_iter()
+            .map(|e| {
+                let ts = e["ts"].as_f64().unwrap();
+                let pid = e["pid"].as_u64().unwrap();
+                (
+                    pid,
+                    e["tid"].as_u64().unwrap(),
+                    ts,
+                    ts + e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        bars.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+        for pair in bars.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if (a.0, a.1) == (b.0, b.1) {
+                assert!(
+                    a.3 <= b.2 + 1e-9,
+                    "overlapping bars on one track: {a:?} and {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_g_in_a_syscall_leaves_its_p_to_others_in_the_export() {
+        use EventKind::*;
+        // G1 blocks in a syscall on P0; M1 takes P0 and runs G2; G1 comes
+        // back on P1.
+        let trace = Trace {
+            procs: 2,
+            events: vec![
+                ev(0, Some(0), 0, GoStart { g: 1 }),
+                ev(100, Some(0), 0, SyscallEnter { g: 1 }),
+                ev(150, Some(0), 1, GoStart { g: 2 }),
+                ev(
+                    250,
+                    Some(0),
+                    1,
+                    GoStop {
+                        g: 2,
+                        reason: StopReason::Done,
+                    },
+                ),
+                ev(300, Some(1), 0, SyscallExit { g: 1 }),
+                ev(
+                    400,
+                    Some(1),
+                    0,
+                    GoStop {
+                        g: 1,
+                        reason: StopReason::Done,
+                    },
+                ),
+            ],
+        };
+        let events = chrome(&trace);
+        assert_no_overlap(&events);
+        let bars: Vec<(String, u64, u64, String)> = with_ph(&events, "X")
+            .into_iter()
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap().to_string(),
+                    e["pid"].as_u64().unwrap(),
+                    e["tid"].as_u64().unwrap(),
+                    e["args"]["reason"].as_str().unwrap_or("-").to_string(),
+                )
+            })
+            .collect();
+        let expect = |name: &str, pid, tid, reason: &str| {
+            let bar = (name.to_string(), pid, tid, reason.to_string());
+            assert!(bars.contains(&bar), "expected {bar:?} among {bars:?}");
+        };
+        expect("G1", 1, 0, "syscall");
+        expect("G2", 1, 0, "done");
+        expect("G1", 1, 1, "done");
+        expect("syscall", 2, 0, "-");
+        assert_eq!(bars.len(), 4, "{bars:?}");
     }
 
     #[test]
