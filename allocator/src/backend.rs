@@ -196,7 +196,10 @@ impl Backend {
         // SAFETY: the caller's contract.
         let span = unsafe { &*s };
         let class = span.class;
-        ev.emit(|| HeapEvent::RemoteFree { class, offset: addr });
+        ev.emit(|| HeapEvent::RemoteFree {
+            class,
+            offset: addr,
+        });
         // SAFETY: as above.
         if unsafe { span.push_remote(addr) } {
             self.central[class].unpark(class, s, ev);
@@ -206,14 +209,22 @@ impl Backend {
     /// Allocates a large object of `size` bytes aligned to `align`, straight
     /// from the page heap. Returns 0 when out of memory.
     pub(crate) fn alloc_large<E: EventSink>(&self, size: usize, align: usize, ev: &mut E) -> usize {
-        let Some(npages) = size.checked_next_multiple_of(PAGE_SIZE).map(|b| b / PAGE_SIZE) else {
+        let Some(npages) = size
+            .checked_next_multiple_of(PAGE_SIZE)
+            .map(|b| b / PAGE_SIZE)
+        else {
             return 0;
         };
         let align_pages = align.div_ceil(PAGE_SIZE).max(1);
-        let Some(out) = self.take_pages(npages.max(1), align_pages, ev) else { return 0 };
+        let Some(out) = self.take_pages(npages.max(1), align_pages, ev) else {
+            return 0;
+        };
         // SAFETY: the span is ours until we hand out its address.
         let start = unsafe { (*out.span).start };
-        ev.emit(|| HeapEvent::LargeAlloc { offset: start, pages: npages });
+        ev.emit(|| HeapEvent::LargeAlloc {
+            offset: start,
+            pages: npages,
+        });
         self.counters.large_alloc(npages * PAGE_SIZE);
         start
     }
@@ -222,7 +233,12 @@ impl Backend {
     /// if any fit; else sweeps the central lists for spans that became free
     /// (their pages may be what is missing) and tries again, growing the heap
     /// if it can. Must not be called with a central lock held.
-    pub(crate) fn take_pages<E: EventSink>(&self, npages: usize, align_pages: usize, ev: &mut E) -> Option<RunOutcome> {
+    pub(crate) fn take_pages<E: EventSink>(
+        &self,
+        npages: usize,
+        align_pages: usize,
+        ev: &mut E,
+    ) -> Option<RunOutcome> {
         {
             let mut heap = self.pages.lock();
             if let Some(out) = self.pages.alloc_run_no_grow(&mut heap, npages, align_pages) {
@@ -232,10 +248,10 @@ impl Backend {
         self.sweep_all(ev);
         let mut heap = self.pages.lock();
         let out = self.pages.alloc_run(&mut heap, npages, align_pages);
-        if let Some(o) = &out {
-            if o.grew {
-                ev.emit(|| HeapEvent::PageHeapGrow { pages: npages });
-            }
+        if let Some(o) = &out
+            && o.grew
+        {
+            ev.emit(|| HeapEvent::PageHeapGrow { pages: npages });
         }
         self.drain_scavenge_log(&mut heap, ev);
         out
@@ -256,7 +272,15 @@ impl Backend {
     ///
     /// # Safety
     /// `s` is the span the page heap maps `addr` to.
-    pub(crate) unsafe fn free_large<E: EventSink>(&self, s: *mut Span, addr: usize, ev: &mut E) {
+    /// With `layout` (checked mode), the object's page count must match the
+    /// layout's size.
+    pub(crate) unsafe fn free_large<E: EventSink>(
+        &self,
+        s: *mut Span,
+        addr: usize,
+        layout: Option<(usize, usize)>,
+        ev: &mut E,
+    ) {
         let mut heap = self.pages.lock();
         // SAFETY: under the heap lock the state of s is stable; a Large span
         // starting at addr is a live large object the caller gives up.
@@ -266,9 +290,21 @@ impl Backend {
                 checked::bad_large_free(addr);
                 return;
             }
+            if (*s).sampled.load(core::sync::atomic::Ordering::Relaxed) != 0 {
+                self.profile.on_free(addr, s);
+            }
             let pages = (*s).npages;
+            if let Some((size, align)) = layout
+                && size.div_ceil(PAGE_SIZE).max(1) != pages
+            {
+                drop(heap);
+                checked::wrong_layout(addr, 0, size, align);
+            }
             self.counters.large_free(pages * PAGE_SIZE);
-            ev.emit(|| HeapEvent::LargeFree { offset: addr, pages });
+            ev.emit(|| HeapEvent::LargeFree {
+                offset: addr,
+                pages,
+            });
             self.pages.free_run(&mut heap, s);
         }
         self.drain_scavenge_log(&mut heap, ev);
@@ -296,6 +332,21 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
+    /// Runs a loom model body on a loom thread with room for a whole
+    /// `Backend` on its stack (the model's own thread has a small one).
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let f = std::sync::Arc::new(f);
+        loom::model(move || {
+            let f = f.clone();
+            thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || f())
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+    }
+
     /// The remote-free path: the owner of a span allocates from it and
     /// collects, while another thread frees one of its objects remotely.
     /// The span is handed back full (parked) in some interleavings, and the
@@ -303,7 +354,7 @@ mod loom_tests {
     /// object is found again exactly once and the counts add up.
     #[test]
     fn loom_remote_free_races_owner_collect_and_park() {
-        loom::model(|| {
+        model(|| {
             let backend = Arc::new(Backend::new_fixed(16 * PAGE_SIZE, usize::MAX).unwrap());
             let class = 66; // 2 objects per span
             let b = &*backend;

@@ -38,12 +38,16 @@ use core::sync::atomic::Ordering as StatOrdering;
 use crate::backend::{Backend, EventSink, HeapEvent};
 use crate::checked;
 use crate::profile::next_gap;
-use crate::size_class::{NUM_CLASSES, TABLES};
+use crate::size_class::{NUM_CLASSES, PAGE_SIZE, TABLES};
 use crate::span::Span;
 use crate::sync::Ordering;
 
 /// Flush a class's free count to the shared counters every this many frees.
 const FREE_FLUSH_MASK: u64 = 1023;
+/// Freed large spans a cache may keep for reuse (see `free_large`).
+const STASH_SLOTS: usize = 4;
+/// Largest span (in pages) the stash keeps: 512 KiB.
+const STASH_MAX_PAGES: usize = 64;
 
 #[derive(Clone, Copy)]
 struct ClassCount {
@@ -63,6 +67,12 @@ pub struct Cache {
     next_sample: isize,
     rng: u64,
     sampling_armed: bool,
+    /// Freed large-object spans kept for this thread's next large
+    /// allocation of the same page count (null = empty slot).
+    stash: [*mut Span; STASH_SLOTS],
+    /// Large objects allocated / freed through the stash, and their bytes,
+    /// not yet flushed to the shared counters.
+    large_pending: [u64; 4],
     /// Lifecycle flag used by the thread-local wrapper in `global.rs`.
     pub(crate) state: u8,
 }
@@ -72,11 +82,17 @@ impl Cache {
     pub(crate) const fn new() -> Cache {
         Cache {
             alloc: [ptr::null_mut(); NUM_CLASSES + 1],
-            counts: [ClassCount { allocs: 0, frees: 0, flushed_allocs: 0, flushed_frees: 0 };
-                NUM_CLASSES + 1],
+            counts: [ClassCount {
+                allocs: 0,
+                frees: 0,
+                flushed_allocs: 0,
+                flushed_frees: 0,
+            }; NUM_CLASSES + 1],
             next_sample: 0,
             rng: 0x2545_f491_4f6c_dd1d,
             sampling_armed: false,
+            stash: [ptr::null_mut(); STASH_SLOTS],
+            large_pending: [0; 4],
             state: 0,
         }
     }
@@ -109,8 +125,12 @@ impl Cache {
             if let Some(i) = unsafe { (*s).next_free() } {
                 // SAFETY: as above.
                 let addr = unsafe { (*s).object_addr(i) };
-                self.taken(b, class, s, addr, ev);
-                ev.emit(|| HeapEvent::CacheHit { class, offset: addr });
+                // SAFETY: as above.
+                self.taken(b, class, unsafe { (*s).elem_size }, s, addr, ev);
+                ev.emit(|| HeapEvent::CacheHit {
+                    class,
+                    offset: addr,
+                });
                 return addr;
             }
         }
@@ -119,11 +139,19 @@ impl Cache {
 
     /// Bookkeeping for an object just taken: count it and run the sampler.
     #[inline(always)]
-    fn taken<E: EventSink>(&mut self, b: &Backend, class: usize, s: *mut Span, addr: usize, ev: &mut E) {
+    fn taken<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        size: usize,
+        s: *mut Span,
+        addr: usize,
+        ev: &mut E,
+    ) {
         self.counts[class].allocs += 1;
-        self.next_sample -= TABLES.size[class] as isize;
+        self.next_sample -= size as isize;
         if self.next_sample < 0 {
-            self.sample(b, class, TABLES.size[class], s, addr, ev);
+            self.sample(b, class, size, s, addr, ev);
         }
     }
 
@@ -131,11 +159,22 @@ impl Cache {
     /// and draw the next gap.
     #[cold]
     #[inline(never)]
-    fn sample<E: EventSink>(&mut self, b: &Backend, class: usize, size: usize, s: *mut Span, addr: usize, ev: &mut E) {
+    fn sample<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        size: usize,
+        s: *mut Span,
+        addr: usize,
+        ev: &mut E,
+    ) {
         let rate = b.profile.rate();
         if self.sampling_armed && rate != 0 {
             b.profile.record(addr, class, size, s);
-            ev.emit(|| HeapEvent::Sampled { class, offset: addr });
+            ev.emit(|| HeapEvent::Sampled {
+                class,
+                offset: addr,
+            });
         }
         self.sampling_armed = true;
         self.next_sample = next_gap(&mut self.rng, rate);
@@ -148,7 +187,13 @@ impl Cache {
     }
 
     /// Runs the sampler for a large object of `size` bytes at `addr`.
-    pub(crate) fn tick_large<E: EventSink>(&mut self, b: &Backend, size: usize, addr: usize, ev: &mut E) {
+    pub(crate) fn tick_large<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        size: usize,
+        addr: usize,
+        ev: &mut E,
+    ) {
         self.next_sample -= size as isize;
         if self.next_sample < 0 {
             let s = b.pages.span_of(addr);
@@ -169,8 +214,11 @@ impl Cache {
                 if let Some(i) = span.rewind_and_next_free() {
                     // Still the cache's own span, and still no lock taken.
                     let addr = span.object_addr(i);
-                    self.taken(b, class, old, addr, ev);
-                    ev.emit(|| HeapEvent::CacheHit { class, offset: addr });
+                    self.taken(b, class, TABLES.size[class], old, addr, ev);
+                    ev.emit(|| HeapEvent::CacheHit {
+                        class,
+                        offset: addr,
+                    });
                     return addr;
                 }
                 self.alloc[class] = ptr::null_mut();
@@ -188,7 +236,7 @@ impl Cache {
             match (*s).next_free() {
                 Some(i) => {
                     let addr = (*s).object_addr(i);
-                    self.taken(b, class, s, addr, ev);
+                    self.taken(b, class, TABLES.size[class], s, addr, ev);
                     addr
                 }
                 None => 0,
@@ -201,7 +249,13 @@ impl Cache {
     /// # Safety
     /// `addr` is an allocated object of `s` that the caller gives up.
     #[inline(always)]
-    pub(crate) unsafe fn free<E: EventSink>(&mut self, b: &Backend, s: *mut Span, addr: usize, ev: &mut E) {
+    pub(crate) unsafe fn free<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        s: *mut Span,
+        addr: usize,
+        ev: &mut E,
+    ) {
         // SAFETY: s is a live small-object span (caller's contract).
         let span = unsafe { &*s };
         let class = span.class;
@@ -214,7 +268,10 @@ impl Cache {
             if !unsafe { span.free_local(span.object_index(addr)) } {
                 checked::double_free(addr, class);
             }
-            ev.emit(|| HeapEvent::LocalFree { class, offset: addr });
+            ev.emit(|| HeapEvent::LocalFree {
+                class,
+                offset: addr,
+            });
         } else {
             // SAFETY: the caller gives up addr, an object of s.
             unsafe { b.remote_free(s, addr, ev) };
@@ -224,12 +281,122 @@ impl Cache {
         }
     }
 
+    /// Allocates a large object, reusing a stashed span of the same page
+    /// count when there is one (no lock), else from the page heap.
+    pub(crate) fn alloc_large<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        size: usize,
+        align: usize,
+        ev: &mut E,
+    ) -> usize {
+        let npages = size.div_ceil(PAGE_SIZE).max(1);
+        if align <= PAGE_SIZE {
+            for slot in self.stash.iter_mut() {
+                let s = *slot;
+                // SAFETY: stashed spans are live Large spans only this cache uses.
+                if !s.is_null() && unsafe { (*s).npages } == npages {
+                    *slot = ptr::null_mut();
+                    // SAFETY: as above.
+                    let addr = unsafe { (*s).start };
+                    self.large_pending[0] += 1;
+                    self.large_pending[2] += (npages * PAGE_SIZE) as u64;
+                    self.tick_large(b, size, addr, ev);
+                    return addr;
+                }
+            }
+            if self.stash.iter().all(|s| !s.is_null()) {
+                // The pattern changed: give the stash back.
+                self.release_stash(b, ev);
+            }
+        }
+        let addr = b.alloc_large(size, align, ev);
+        if addr != 0 {
+            self.tick_large(b, size, addr, ev);
+        }
+        addr
+    }
+
+    /// Frees a large object. A span of up to 512 KiB is kept in the stash
+    /// for this thread's next large allocation of the same size (Go keeps a
+    /// per-P page cache for the same reason: most page-level allocations
+    /// then skip the heap lock); otherwise, and in checked mode (where the
+    /// page heap must see every free to catch double frees), it goes back
+    /// to the page heap.
+    ///
+    /// # Safety
+    /// `s` is what the page map holds for `addr`.
+    pub(crate) unsafe fn free_large<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        s: *mut Span,
+        addr: usize,
+        layout: Option<(usize, usize)>,
+        ev: &mut E,
+    ) {
+        if !checked::CHECKED {
+            // SAFETY: s is a live large span (caller's contract; unchecked
+            // mode trusts the caller, as GlobalAlloc allows).
+            let (npages, start) = unsafe { ((*s).npages, (*s).start) };
+            if npages <= STASH_MAX_PAGES
+                && start == addr
+                && let Some(slot) = self.stash.iter_mut().find(|x| x.is_null())
+            {
+                // SAFETY: as above.
+                if unsafe { (*s).sampled.load(StatOrdering::Relaxed) } != 0 {
+                    b.profile.on_free(addr, s);
+                }
+                *slot = s;
+                self.large_pending[1] += 1;
+                self.large_pending[3] += (npages * PAGE_SIZE) as u64;
+                if self.large_pending[1] & FREE_FLUSH_MASK == 0 {
+                    self.flush_large(b);
+                }
+                return;
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { b.free_large(s, addr, layout, ev) };
+    }
+
+    /// Returns the stashed spans to the page heap.
+    fn release_stash<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
+        for slot in self.stash.iter_mut() {
+            let s = core::mem::replace(slot, ptr::null_mut());
+            if !s.is_null() {
+                // The objects were already counted as freed.
+                let mut heap = b.pages.lock();
+                // SAFETY: a stashed span is a Large span nobody uses.
+                unsafe { b.pages.free_run(&mut heap, s) };
+                b.drain_scavenge_log(&mut heap, ev);
+            }
+        }
+    }
+
+    fn flush_large(&mut self, b: &Backend) {
+        let [a, f, ab, fb] = core::mem::take(&mut self.large_pending);
+        b.counters.add_large(a, f, ab, fb);
+    }
+
     /// Adds this cache's counts for `class` to the shared counters.
     pub(crate) fn flush_class(&mut self, b: &Backend, class: usize) {
         let c = &mut self.counts[class];
-        b.counters.add(class, c.allocs - c.flushed_allocs, c.frees - c.flushed_frees);
+        b.counters.add(
+            class,
+            c.allocs - c.flushed_allocs,
+            c.frees - c.flushed_frees,
+        );
         c.flushed_allocs = c.allocs;
         c.flushed_frees = c.frees;
+    }
+
+    /// Flushes every counter (small classes and large objects), keeping the
+    /// spans.
+    pub(crate) fn flush_counts(&mut self, b: &Backend) {
+        for class in 1..=NUM_CLASSES {
+            self.flush_class(b, class);
+        }
+        self.flush_large(b);
     }
 
     /// Counts not yet flushed, per class (for `Heap::stats`).
@@ -244,6 +411,8 @@ impl Cache {
     /// Hands every span back to the central lists and flushes the counters
     /// (thread exit, Go's `freemcache` / `mcache.releaseAll`).
     pub(crate) fn release_all<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
+        self.release_stash(b, ev);
+        self.flush_large(b);
         for class in 1..=NUM_CLASSES {
             let s = self.alloc[class];
             if !s.is_null() {

@@ -84,7 +84,11 @@ impl Central {
                 if span.alloc_count() == 0 && lists.partial.len > 0 {
                     // Entirely free and the class has other spans: give the
                     // pages back so other classes can use them.
-                    ev.emit(|| HeapEvent::SpanReturned { class, span: span.start, pages: span.npages });
+                    ev.emit(|| HeapEvent::SpanReturned {
+                        class,
+                        span: span.start,
+                        pages: span.npages,
+                    });
                     counters.span_released(class);
                     let mut heap = pages.lock();
                     pages.free_run(&mut heap, s);
@@ -104,7 +108,11 @@ impl Central {
                 let l = span.local();
                 l.free_index = 0;
                 l.alloc_cache = !l.alloc_bits[0];
-                ev.emit(|| HeapEvent::CacheRefill { class, span: span.start, fresh: false });
+                ev.emit(|| HeapEvent::CacheRefill {
+                    class,
+                    span: span.start,
+                    fresh: false,
+                });
                 return s;
             }
         }
@@ -120,8 +128,16 @@ impl Central {
             (*s).init_small(class);
             (*s).owner.store(owner, Ordering::Relaxed);
             let start = (*s).start;
-            ev.emit(|| HeapEvent::CentralGrow { class, span: start, pages: npages });
-            ev.emit(|| HeapEvent::CacheRefill { class, span: start, fresh: true });
+            ev.emit(|| HeapEvent::CentralGrow {
+                class,
+                span: start,
+                pages: npages,
+            });
+            ev.emit(|| HeapEvent::CacheRefill {
+                class,
+                span: start,
+                fresh: true,
+            });
         }
         counters.span_added(class);
         s
@@ -150,7 +166,11 @@ impl Central {
             let count = span.alloc_count();
             if count == 0 {
                 drop(lists);
-                ev.emit(|| HeapEvent::SpanReturned { class, span: span.start, pages: span.npages });
+                ev.emit(|| HeapEvent::SpanReturned {
+                    class,
+                    span: span.start,
+                    pages: span.npages,
+                });
                 counters.span_released(class);
                 let mut heap = pages.lock();
                 pages.free_run(&mut heap, s);
@@ -162,7 +182,11 @@ impl Central {
             } else {
                 lists.partial.push(s, ListKind::Partial);
             }
-            ev.emit(|| HeapEvent::SpanHandedBack { class, span: span.start, full });
+            ev.emit(|| HeapEvent::SpanHandedBack {
+                class,
+                span: span.start,
+                full,
+            });
         }
     }
 
@@ -184,7 +208,12 @@ impl Central {
 
     /// The cache-less tier: allocates one object of `class` under the lock.
     /// Returns the address, or 0 if out of memory.
-    pub(crate) fn alloc_locked(&self, class: usize, pages: &PageHeap, counters: &Counters) -> usize {
+    pub(crate) fn alloc_locked(
+        &self,
+        class: usize,
+        pages: &PageHeap,
+        counters: &Counters,
+    ) -> usize {
         let mut lists = self.lists.lock();
         loop {
             let s = lists.partial.head;
@@ -251,7 +280,10 @@ impl Central {
                 lists.full.remove(s);
                 lists.partial.push(s, ListKind::Partial);
             }
-            if l.alloc_count == 0 && lists.partial.len > 1 && span.remote.load(Ordering::Relaxed) & !crate::span::PARKED == 0 {
+            if l.alloc_count == 0
+                && lists.partial.len > 1
+                && span.remote.load(Ordering::Relaxed) & !crate::span::PARKED == 0
+            {
                 lists.partial.remove(s);
                 counters.span_released(class);
                 let mut heap = pages.lock();
@@ -264,7 +296,13 @@ impl Central {
     /// Collects the remote frees of every partial span and returns the spans
     /// found entirely free to the page heap (what Go's sweeper does for
     /// mcentral at the end of a GC cycle). Returns spans released.
-    pub(crate) fn sweep<E: EventSink>(&self, class: usize, pages: &PageHeap, counters: &Counters, ev: &mut E) -> usize {
+    pub(crate) fn sweep<E: EventSink>(
+        &self,
+        class: usize,
+        pages: &PageHeap,
+        counters: &Counters,
+        ev: &mut E,
+    ) -> usize {
         let mut lists = self.lists.lock();
         let mut released = 0;
         let mut s = lists.partial.head;
@@ -276,7 +314,11 @@ impl Central {
                 span.collect_remote(&mut |addr| checked::double_free(addr, class));
                 if span.alloc_count() == 0 {
                     lists.partial.remove(s);
-                    ev.emit(|| HeapEvent::SpanReturned { class, span: span.start, pages: span.npages });
+                    ev.emit(|| HeapEvent::SpanReturned {
+                        class,
+                        span: span.start,
+                        pages: span.npages,
+                    });
                     counters.span_released(class);
                     let mut heap = pages.lock();
                     pages.free_run(&mut heap, s);
@@ -304,6 +346,21 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
+    /// Runs a loom model body on a loom thread with room for a whole
+    /// `Backend` on its stack (the model's own thread has a small one).
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let f = std::sync::Arc::new(f);
+        loom::model(move || {
+            let f = f.clone();
+            thread::Builder::new()
+                .stack_size(8 << 20)
+                .spawn(move || f())
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+    }
+
     /// Two caches trade spans of class 67 (one 32 KiB object per span)
     /// through the central lists: each takes a span, allocates its object,
     /// and hands the full span back; then both objects are freed remotely.
@@ -311,7 +368,7 @@ mod loom_tests {
     /// both spans full, and the frees must move both to the partial list.
     #[test]
     fn loom_central_lists_two_caches_take_and_return_spans() {
-        loom::model(|| {
+        model(|| {
             let backend = Arc::new(Backend::new_fixed(16 * PAGE_SIZE, usize::MAX).unwrap());
             let class = 67;
             let handles: Vec<_> = (1..=2usize)

@@ -90,5 +90,153 @@ pub(crate) fn wrong_layout(addr: usize, class: usize, size: usize, align: usize)
     let mut b = [0u8; 20];
     let s = os::dec(size, &mut a);
     let al = os::dec(align, &mut b);
-    abort_with("free with the wrong layout", addr, Some(class), &[b": layout size ", s, b", align ", al])
+    abort_with(
+        "free with the wrong layout",
+        addr,
+        Some(class),
+        &[b": layout size ", s, b", align ", al],
+    )
+}
+
+/// Each case runs in a child process (this test binary, re-run with an
+/// environment variable naming the case), since the expected outcome is an
+/// abort.
+#[cfg(all(test, not(loom), any(feature = "checked", debug_assertions)))]
+mod tests {
+    use std::alloc::{GlobalAlloc, Layout};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+
+    use crate::SpanAlloc;
+
+    const CASE_VAR: &str = "ALLOCATOR_CHECKED_CASE";
+    static A: SpanAlloc = SpanAlloc::new();
+
+    /// Runs `case` in a child; returns the address it printed and its stderr.
+    fn run(case: &str) -> (String, String) {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "checked::tests::child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CASE_VAR, case)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "case {case}: expected an abort, got {:?}\nstdout: {stdout}\nstderr: {stderr}",
+            out.status
+        );
+        let addr = stdout
+            .lines()
+            .find_map(|l| l.split("bad free of ").nth(1))
+            .unwrap_or_else(|| panic!("case {case}: child printed no address:\n{stdout}"))
+            .to_string();
+        (addr, stderr)
+    }
+
+    #[test]
+    #[ignore = "a child process for the checked-mode tests; aborts on purpose"]
+    fn child() {
+        let Ok(case) = std::env::var(CASE_VAR) else {
+            return;
+        };
+        let small = Layout::from_size_align(32, 8).unwrap();
+        let large = Layout::from_size_align(100_000, 8).unwrap();
+        // SAFETY: each case makes exactly one deliberate mistake, which the
+        // allocator must catch before touching the heap.
+        unsafe {
+            let (p, layout) = match case.as_str() {
+                "double_free" => {
+                    let p = A.alloc(small);
+                    A.dealloc(p, small);
+                    (p, small)
+                }
+                "foreign" => {
+                    let local = 0u64;
+                    (&local as *const u64 as *mut u8, small)
+                }
+                "interior" => (A.alloc(small).add(8), small),
+                "wrong_layout" => (A.alloc(small), Layout::from_size_align(100, 8).unwrap()),
+                "large_double_free" => {
+                    let p = A.alloc(large);
+                    A.dealloc(p, large);
+                    (p, large)
+                }
+                "large_wrong_layout" => {
+                    (A.alloc(large), Layout::from_size_align(50_000, 8).unwrap())
+                }
+                other => panic!("unknown case {other}"),
+            };
+            println!("bad free of {:#x}", p as usize);
+            A.dealloc(p, layout);
+        }
+        println!("the allocator did not abort");
+    }
+
+    #[test]
+    fn double_free_aborts_naming_address_and_class() {
+        let (addr, err) = run("double_free");
+        assert!(
+            err.contains(&format!(
+                "allocator: double free of {addr} (size class 4, 32-byte objects)"
+            )),
+            "stderr: {err}"
+        );
+    }
+
+    #[test]
+    fn foreign_pointer_aborts() {
+        let (addr, err) = run("foreign");
+        assert!(
+            err.contains(&format!(
+                "free of a foreign pointer of {addr} (not from this allocator)"
+            )),
+            "stderr: {err}"
+        );
+    }
+
+    #[test]
+    fn interior_pointer_aborts_naming_its_class() {
+        let (addr, err) = run("interior");
+        assert!(
+            err.contains(&format!(
+                "free of a foreign pointer of {addr} (size class 4"
+            )),
+            "stderr: {err}"
+        );
+    }
+
+    #[test]
+    fn wrong_layout_aborts() {
+        let (addr, err) = run("wrong_layout");
+        assert!(
+            err.contains(&format!("free with the wrong layout of {addr} (size class 4, 32-byte objects): layout size 100, align 8")),
+            "stderr: {err}"
+        );
+    }
+
+    #[test]
+    fn large_object_mistakes_abort() {
+        let (addr, err) = run("large_double_free");
+        assert!(
+            err.contains(&format!(
+                "double free or foreign pointer of {addr} (large object"
+            )),
+            "stderr: {err}"
+        );
+        let (addr, err) = run("large_wrong_layout");
+        assert!(
+            err.contains(&format!(
+                "free with the wrong layout of {addr} (large object"
+            )),
+            "stderr: {err}"
+        );
+    }
 }

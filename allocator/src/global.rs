@@ -75,7 +75,11 @@ impl Drop for ExitGuard {
 fn thread_cache() -> Option<*mut Cache> {
     let c = CACHE.try_with(|c| c.get()).ok()?;
     // SAFETY: the cache is this thread's; reading its state is a plain read.
-    if unsafe { (*c).state } == ACTIVE { Some(c) } else { activate(c) }
+    if unsafe { (*c).state } == ACTIVE {
+        Some(c)
+    } else {
+        activate(c)
+    }
 }
 
 #[cold]
@@ -154,12 +158,12 @@ impl SpanAlloc {
         if let Some(c) = thread_cache() {
             // SAFETY: this thread's cache, not otherwise borrowed now.
             let cache = unsafe { &mut *c };
-            for class in 1..=crate::size_class::NUM_CLASSES {
-                cache.flush_class(&BACKEND, class);
-            }
+            cache.flush_counts(&BACKEND);
         }
         let pages = BACKEND.pages.stats();
-        BACKEND.counters.read(pages, &[(0, 0); crate::size_class::NUM_CLASSES + 1])
+        BACKEND
+            .counters
+            .read(pages, &[(0, 0); crate::size_class::NUM_CLASSES + 1])
     }
 
     /// The sampling heap profile (Go's `runtime.MemProfile`).
@@ -202,7 +206,12 @@ fn alloc_uncached(class: usize) -> *mut u8 {
     if addr != 0 {
         BACKEND.counters.add(class, 1, 0);
         if BACKEND.profile.uncached_tick(TABLES.size[class]) {
-            BACKEND.profile.record(addr, class, TABLES.size[class], BACKEND.pages.span_of(addr));
+            BACKEND.profile.record(
+                addr,
+                class,
+                TABLES.size[class],
+                BACKEND.pages.span_of_growable(addr),
+            );
         }
     }
     addr as *mut u8
@@ -228,18 +237,17 @@ unsafe fn free_uncached(s: *mut Span, addr: usize) {
 }
 
 fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
+    if a.use_cache
+        && let Some(c) = thread_cache()
+    {
+        // SAFETY: this thread's cache, not otherwise borrowed now.
+        return unsafe { (*c).alloc_large(&BACKEND, size, align, &mut NoEvents) as *mut u8 };
+    }
     let addr = BACKEND.alloc_large(size, align, &mut NoEvents);
-    if addr != 0 {
-        let cache = if a.use_cache { thread_cache() } else { None };
-        match cache {
-            // SAFETY: this thread's cache, not otherwise borrowed now.
-            Some(c) => unsafe { (*c).tick_large(&BACKEND, size, addr, &mut NoEvents) },
-            None => {
-                if BACKEND.profile.uncached_tick(size) {
-                    BACKEND.profile.record(addr, 0, size, BACKEND.pages.span_of(addr));
-                }
-            }
-        }
+    if addr != 0 && BACKEND.profile.uncached_tick(size) {
+        BACKEND
+            .profile
+            .record(addr, 0, size, BACKEND.pages.span_of_growable(addr));
     }
     addr as *mut u8
 }
@@ -265,12 +273,12 @@ unsafe impl GlobalAlloc for SpanAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_for_layout(layout.size(), layout.align()) {
             Some(class) => {
-                if self.use_cache {
-                    if let Some(c) = thread_cache() {
-                        // SAFETY: this thread's cache; the allocator does not
-                        // re-enter itself while it is borrowed.
-                        return unsafe { (*c).alloc(&BACKEND, class, &mut NoEvents) as *mut u8 };
-                    }
+                if self.use_cache
+                    && let Some(c) = thread_cache()
+                {
+                    // SAFETY: this thread's cache; the allocator does not
+                    // re-enter itself while it is borrowed.
+                    return unsafe { (*c).alloc(&BACKEND, class, &mut NoEvents) as *mut u8 };
                 }
                 alloc_uncached(class)
             }
@@ -281,34 +289,37 @@ unsafe impl GlobalAlloc for SpanAlloc {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let addr = ptr as usize;
-        let s = BACKEND.pages.span_of(addr);
+        let s = BACKEND.pages.span_of_growable(addr);
         if s.is_null() {
             checked::foreign(addr, None);
         }
         // SAFETY: the page map only holds spans of this heap, never freed.
         let span = unsafe { &*s };
         if span.class == 0 {
-            if CHECKED {
-                let pages = layout.size().div_ceil(PAGE_SIZE).max(1);
-                if span.start == addr && span.npages != pages {
-                    checked::wrong_layout(addr, 0, layout.size(), layout.align());
-                }
+            let check = CHECKED.then_some((layout.size(), layout.align()));
+            if self.use_cache
+                && let Some(c) = thread_cache()
+            {
+                // SAFETY: s is what the page map holds for addr; the cache is
+                // this thread's.
+                unsafe { (*c).free_large(&BACKEND, s, addr, check, &mut NoEvents) };
+                return;
             }
             // SAFETY: s is what the page map holds for addr; free_large checks
             // the span under the heap lock.
-            unsafe { BACKEND.free_large(s, addr, &mut NoEvents) };
+            unsafe { BACKEND.free_large(s, addr, check, &mut NoEvents) };
             return;
         }
         if CHECKED {
             check_small_free(span, addr, layout);
         }
-        if self.use_cache {
-            if let Some(c) = thread_cache() {
-                // SAFETY: ptr is a live object of s (GlobalAlloc contract),
-                // and the cache is this thread's.
-                unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
-                return;
-            }
+        if self.use_cache
+            && let Some(c) = thread_cache()
+        {
+            // SAFETY: ptr is a live object of s (GlobalAlloc contract), and
+            // the cache is this thread's.
+            unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
+            return;
         }
         // SAFETY: as above.
         unsafe { free_uncached(s, addr) };
@@ -323,7 +334,7 @@ unsafe impl GlobalAlloc for SpanAlloc {
             return ptr;
         }
         if old.is_none() && new.is_none() {
-            let s = BACKEND.pages.span_of(ptr as usize);
+            let s = BACKEND.pages.span_of_growable(ptr as usize);
             // SAFETY: ptr is a live large object, so s is its span.
             if !s.is_null() && unsafe { (*s).npages } == new_size.div_ceil(PAGE_SIZE).max(1) {
                 return ptr;
@@ -372,7 +383,21 @@ mod tests {
     #[test]
     fn every_size_and_alignment_layout_allows() {
         for a in [&A, &U] {
-            for size in [0, 1, 7, 8, 9, 24, 100, 1000, 4096, 8192, 32 * 1024, 32 * 1024 + 1, 300_000] {
+            for size in [
+                0,
+                1,
+                7,
+                8,
+                9,
+                24,
+                100,
+                1000,
+                4096,
+                8192,
+                32 * 1024,
+                32 * 1024 + 1,
+                300_000,
+            ] {
                 for align_log in 0..=16 {
                     roundtrip(a, size, 1 << align_log);
                 }
@@ -413,7 +438,11 @@ mod tests {
             assert_eq!(q, p, "20 -> 24 bytes stays in class 3");
             let r = A.realloc(q, Layout::from_size_align(24, 8).unwrap(), 4000);
             assert_ne!(r, q);
-            assert_eq!(std::slice::from_raw_parts(r, 20), &[7u8; 20][..], "contents lost in move");
+            assert_eq!(
+                std::slice::from_raw_parts(r, 20),
+                &[7u8; 20][..],
+                "contents lost in move"
+            );
             let big = A.realloc(r, Layout::from_size_align(4000, 8).unwrap(), 100_000);
             assert_eq!(*big.add(19), 7);
             let same = A.realloc(big, Layout::from_size_align(100_000, 8).unwrap(), 100_001);
@@ -429,7 +458,9 @@ mod tests {
         let per = 20_000;
         let barrier = Arc::new(Barrier::new(threads));
         // Each thread allocates, then frees the objects of its neighbour.
-        let (tx, rx): (Vec<_>, Vec<_>) = (0..threads).map(|_| std::sync::mpsc::channel::<Vec<usize>>()).unzip();
+        let (tx, rx): (Vec<_>, Vec<_>) = (0..threads)
+            .map(|_| std::sync::mpsc::channel::<Vec<usize>>())
+            .unzip();
         let mut rx: Vec<Option<_>> = rx.into_iter().map(Some).collect();
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -477,9 +508,18 @@ mod tests {
             unsafe { A.dealloc(p, layout) };
         }
         let after = A.stats();
-        let (b, m, a) = (before.class(class).unwrap(), mid.class(class).unwrap(), after.class(class).unwrap());
+        let (b, m, a) = (
+            before.class(class).unwrap(),
+            mid.class(class).unwrap(),
+            after.class(class).unwrap(),
+        );
         // Other tests run in parallel threads, so only lower bounds hold.
-        assert!(m.allocs >= b.allocs + 10, "allocs {} -> {}", b.allocs, m.allocs);
+        assert!(
+            m.allocs >= b.allocs + 10,
+            "allocs {} -> {}",
+            b.allocs,
+            m.allocs
+        );
         assert!(a.frees >= b.frees + 10, "frees {} -> {}", b.frees, a.frees);
         assert!(mid.pages.mapped_bytes >= crate::page_heap::ARENA_BYTES);
         let json = serde_json::to_string(&after).unwrap();

@@ -75,10 +75,17 @@ impl core::fmt::Display for HeapError {
         match self {
             HeapError::BadArena { bytes } => write!(f, "cannot make an arena of {bytes} bytes"),
             HeapError::OutOfMemory { requested } => {
-                write!(f, "out of memory: no room for {requested} bytes in the arena")
+                write!(
+                    f,
+                    "out of memory: no room for {requested} bytes in the arena"
+                )
             }
-            HeapError::OutOfArena { offset } => write!(f, "offset {offset:#x} is outside the arena"),
-            HeapError::NotAllocated { offset } => write!(f, "nothing is allocated at offset {offset:#x}"),
+            HeapError::OutOfArena { offset } => {
+                write!(f, "offset {offset:#x} is outside the arena")
+            }
+            HeapError::NotAllocated { offset } => {
+                write!(f, "nothing is allocated at offset {offset:#x}")
+            }
             HeapError::InteriorPointer { offset, class } => write!(
                 f,
                 "offset {offset:#x} points inside an object of size class {class}, not at its start"
@@ -178,19 +185,59 @@ impl EventSink for Log<'_> {
         let r = |x: usize| x.wrapping_sub(b);
         use HeapEvent::*;
         self.events.push(match e {
-            CacheHit { class, offset } => CacheHit { class, offset: r(offset) },
-            SpanHandedBack { class, span, full } => SpanHandedBack { class, span: r(span), full },
-            CacheRefill { class, span, fresh } => CacheRefill { class, span: r(span), fresh },
-            CentralGrow { class, span, pages } => CentralGrow { class, span: r(span), pages },
+            CacheHit { class, offset } => CacheHit {
+                class,
+                offset: r(offset),
+            },
+            SpanHandedBack { class, span, full } => SpanHandedBack {
+                class,
+                span: r(span),
+                full,
+            },
+            CacheRefill { class, span, fresh } => CacheRefill {
+                class,
+                span: r(span),
+                fresh,
+            },
+            CentralGrow { class, span, pages } => CentralGrow {
+                class,
+                span: r(span),
+                pages,
+            },
             PageHeapGrow { pages } => PageHeapGrow { pages },
-            LargeAlloc { offset, pages } => LargeAlloc { offset: r(offset), pages },
-            LargeFree { offset, pages } => LargeFree { offset: r(offset), pages },
-            LocalFree { class, offset } => LocalFree { class, offset: r(offset) },
-            RemoteFree { class, offset } => RemoteFree { class, offset: r(offset) },
-            SpanUnparked { class, span } => SpanUnparked { class, span: r(span) },
-            SpanReturned { class, span, pages } => SpanReturned { class, span: r(span), pages },
-            Scavenged { offset, pages } => Scavenged { offset: r(offset), pages },
-            Sampled { class, offset } => Sampled { class, offset: r(offset) },
+            LargeAlloc { offset, pages } => LargeAlloc {
+                offset: r(offset),
+                pages,
+            },
+            LargeFree { offset, pages } => LargeFree {
+                offset: r(offset),
+                pages,
+            },
+            LocalFree { class, offset } => LocalFree {
+                class,
+                offset: r(offset),
+            },
+            RemoteFree { class, offset } => RemoteFree {
+                class,
+                offset: r(offset),
+            },
+            SpanUnparked { class, span } => SpanUnparked {
+                class,
+                span: r(span),
+            },
+            SpanReturned { class, span, pages } => SpanReturned {
+                class,
+                span: r(span),
+                pages,
+            },
+            Scavenged { offset, pages } => Scavenged {
+                offset: r(offset),
+                pages,
+            },
+            Sampled { class, offset } => Sampled {
+                class,
+                offset: r(offset),
+            },
         });
     }
 }
@@ -237,7 +284,10 @@ impl Heap {
         let rounded = bytes.next_multiple_of(PAGE_SIZE);
         let backend = Backend::new_fixed(rounded, (rounded / 4).max(PAGE_SIZE))
             .ok_or(HeapError::BadArena { bytes })?;
-        let (base, len) = backend.pages.fixed_region().ok_or(HeapError::BadArena { bytes })?;
+        let (base, len) = backend
+            .pages
+            .fixed_region()
+            .ok_or(HeapError::BadArena { bytes })?;
         Ok(Heap {
             backend: Box::new(backend),
             cache: Box::new(Cache::new()),
@@ -254,7 +304,11 @@ impl Heap {
     }
 
     fn split(&mut self) -> (&Backend, &mut Cache, Log<'_>) {
-        let log = Log { base: self.base, on: self.recording, events: &mut self.events };
+        let log = Log {
+            base: self.base,
+            on: self.recording,
+            events: &mut self.events,
+        };
         (&self.backend, &mut self.cache, log)
     }
 
@@ -272,7 +326,11 @@ impl Heap {
             }
             addr
         };
-        if addr == 0 { Err(HeapError::OutOfMemory { requested: size }) } else { Ok(addr - base) }
+        if addr == 0 {
+            Err(HeapError::OutOfMemory { requested: size })
+        } else {
+            Ok(addr - base)
+        }
     }
 
     /// The span holding `offset`, with its kind checked.
@@ -310,10 +368,7 @@ impl Heap {
                     return Err(HeapError::NotAllocated { offset });
                 }
                 let (b, _, mut log) = self.split();
-                if span.sampled.load(core::sync::atomic::Ordering::Relaxed) != 0 {
-                    b.profile.on_free(addr, s);
-                }
-                b.free_large(s, addr, &mut log);
+                b.free_large(s, addr, None, &mut log);
                 return Ok(());
             }
             let class = span.class;
@@ -335,7 +390,9 @@ impl Heap {
     /// A pointer to the object at `offset`, to read or write it. Valid until
     /// the object is freed or the heap dropped.
     pub fn ptr(&self, offset: usize) -> Option<NonNull<u8>> {
-        (offset < self.bytes).then(|| NonNull::new((self.base + offset) as *mut u8)).flatten()
+        (offset < self.bytes)
+            .then(|| NonNull::new((self.base + offset) as *mut u8))
+            .flatten()
     }
 
     /// Events recorded so far.
@@ -426,7 +483,13 @@ impl Heap {
                 "1".to_string()
             } else {
                 (0..span.nelems)
-                    .map(|i| if l.alloc_bits[i / 64] & (1 << (i % 64)) != 0 { '1' } else { '0' })
+                    .map(|i| {
+                        if l.alloc_bits[i / 64] & (1 << (i % 64)) != 0 {
+                            '1'
+                        } else {
+                            '0'
+                        }
+                    })
                     .collect()
             };
             SpanSnapshot {
@@ -465,7 +528,11 @@ impl Heap {
             spans,
             free_runs: free
                 .into_iter()
-                .map(|f| FreeRun { start: f.start - self.base, pages: f.pages, scavenged: f.scavenged })
+                .map(|f| FreeRun {
+                    start: f.start - self.base,
+                    pages: f.pages,
+                    scavenged: f.scavenged,
+                })
                 .collect(),
             stats: self.stats(),
         }
@@ -474,7 +541,9 @@ impl Heap {
     /// Objects per span and bytes per object of `class` (a convenience for
     /// lessons; see [`crate::size_classes`]).
     pub fn class_shape(class: usize) -> Option<(usize, usize)> {
-        (1..=NUM_CLASSES).contains(&class).then(|| (TABLES.objects[class], TABLES.size[class]))
+        (1..=NUM_CLASSES)
+            .contains(&class)
+            .then(|| (TABLES.objects[class], TABLES.size[class]))
     }
 }
 
@@ -510,16 +579,43 @@ mod tests {
             assert_eq!(w[1] - w[0], 32, "objects of one span are contiguous");
         }
         h.free(offs[3]).unwrap();
-        assert_eq!(h.free(offs[3]), Err(HeapError::DoubleFree { offset: offs[3], class: 4 }));
-        assert_eq!(h.free(offs[4] + 1), Err(HeapError::InteriorPointer { offset: offs[4] + 1, class: 4 }));
-        assert_eq!(h.free(1 << 20), Err(HeapError::OutOfArena { offset: 1 << 20 }));
-        assert_eq!(h.free(512 * 1024), Err(HeapError::NotAllocated { offset: 512 * 1024 }));
+        assert_eq!(
+            h.free(offs[3]),
+            Err(HeapError::DoubleFree {
+                offset: offs[3],
+                class: 4
+            })
+        );
+        assert_eq!(
+            h.free(offs[4] + 1),
+            Err(HeapError::InteriorPointer {
+                offset: offs[4] + 1,
+                class: 4
+            })
+        );
+        assert_eq!(
+            h.free(1 << 20),
+            Err(HeapError::OutOfArena { offset: 1 << 20 })
+        );
+        assert_eq!(
+            h.free(512 * 1024),
+            Err(HeapError::NotAllocated { offset: 512 * 1024 })
+        );
         let v = h.span_view(offs[0]).unwrap();
         assert_eq!(v.allocated, 9);
         assert_eq!(&v.occupancy[..11], "11101111110");
-        assert_eq!(v.free_index, 10);
-        assert_eq!(v.alloc_cache, !0u64 >> 10, "free 3 is behind free_index, not in the cache");
+        assert_eq!(v.free_index, 3, "a free pulls free_index back");
+        assert_eq!(
+            v.alloc_cache,
+            !0b11_1111_0111u64 >> 3,
+            "complement of the bitmap from object 3"
+        );
         assert_eq!(v.place, SpanPlace::Cached);
+        assert_eq!(
+            h.alloc(32).unwrap(),
+            offs[3],
+            "the freed object is reused first"
+        );
     }
 
     #[test]
@@ -529,13 +625,28 @@ mod tests {
         assert_eq!(
             h.take_events(),
             vec![
-                HeapEvent::CentralGrow { class: 51, span: a, pages: 1 },
-                HeapEvent::CacheRefill { class: 51, span: a, fresh: true },
+                HeapEvent::CentralGrow {
+                    class: 51,
+                    span: a,
+                    pages: 1
+                },
+                HeapEvent::CacheRefill {
+                    class: 51,
+                    span: a,
+                    fresh: true
+                },
             ]
         );
         let b = h.alloc(8000).unwrap();
         let ev = h.take_events();
-        assert_eq!(ev[0], HeapEvent::SpanHandedBack { class: 51, span: a, full: true });
+        assert_eq!(
+            ev[0],
+            HeapEvent::SpanHandedBack {
+                class: 51,
+                span: a,
+                full: true
+            }
+        );
         assert!(matches!(ev[1], HeapEvent::CentralGrow { class: 51, .. }));
         // Freeing a's object: a's span is parked full, so the free is remote
         // and unparks it.
@@ -543,21 +654,42 @@ mod tests {
         assert_eq!(
             h.take_events(),
             vec![
-                HeapEvent::RemoteFree { class: 51, offset: a },
+                HeapEvent::RemoteFree {
+                    class: 51,
+                    offset: a
+                },
                 HeapEvent::SpanUnparked { class: 51, span: a },
             ]
         );
         h.free(b).unwrap();
-        assert_eq!(h.take_events(), vec![HeapEvent::LocalFree { class: 51, offset: b }]);
+        assert_eq!(
+            h.take_events(),
+            vec![HeapEvent::LocalFree {
+                class: 51,
+                offset: b
+            }]
+        );
         // b's span is empty now; the next allocation hands it back, and the
         // central list offers a's span (partial, with a pending free).
         let c = h.alloc(8000).unwrap();
         assert_eq!(c, b, "the cached span's freed object is reused first");
         let big = h.alloc(100_000).unwrap();
-        assert!(matches!(h.take_events()[..], [HeapEvent::CacheHit { .. }, HeapEvent::LargeAlloc { pages: 13, .. }]));
+        assert!(matches!(
+            h.take_events()[..],
+            [
+                HeapEvent::CacheHit { .. },
+                HeapEvent::LargeAlloc { pages: 13, .. }
+            ]
+        ));
         h.free(big).unwrap();
         let ev = h.take_events();
-        assert_eq!(ev[0], HeapEvent::LargeFree { offset: big, pages: 13 });
+        assert_eq!(
+            ev[0],
+            HeapEvent::LargeFree {
+                offset: big,
+                pages: 13
+            }
+        );
         // The freed pages merged with the free rest of the arena, whose dirty
         // part passed a quarter of the arena: the scavenger returned it.
         assert!(matches!(ev[1..], [HeapEvent::Scavenged { offset, .. }] if offset == big));
@@ -567,7 +699,9 @@ mod tests {
     fn snapshot_is_deterministic_and_serialises() {
         let run = || {
             let mut h = Heap::with_arena(256 * 1024).unwrap();
-            let xs: Vec<usize> = (0..100).map(|i| h.alloc(8 + (i % 5) * 40).unwrap()).collect();
+            let xs: Vec<usize> = (0..100)
+                .map(|i| h.alloc(8 + (i % 5) * 40).unwrap())
+                .collect();
             for x in xs.iter().step_by(3) {
                 h.free(*x).unwrap();
             }
@@ -584,10 +718,21 @@ mod tests {
     fn out_of_memory_is_an_error_and_loses_nothing() {
         let mut h = Heap::with_arena(64 * 1024).unwrap();
         let big = h.alloc(40 * 1024).unwrap();
-        assert_eq!(h.alloc(40 * 1024), Err(HeapError::OutOfMemory { requested: 40 * 1024 }));
+        assert_eq!(
+            h.alloc(40 * 1024),
+            Err(HeapError::OutOfMemory {
+                requested: 40 * 1024
+            })
+        );
         h.free(big).unwrap();
-        assert!(h.alloc(40 * 1024).is_ok(), "memory must be usable again after the failure");
-        assert!(matches!(Heap::with_arena(0), Err(HeapError::BadArena { bytes: 0 })));
+        assert!(
+            h.alloc(40 * 1024).is_ok(),
+            "memory must be usable again after the failure"
+        );
+        assert!(matches!(
+            Heap::with_arena(0),
+            Err(HeapError::BadArena { bytes: 0 })
+        ));
     }
 
     #[test]
@@ -602,7 +747,14 @@ mod tests {
         }
         h.flush_cache();
         let snap = h.snapshot();
-        assert!(snap.spans.is_empty(), "spans left: {:?}", snap.spans.iter().map(|s| (s.class, s.allocated)).collect::<Vec<_>>());
+        assert!(
+            snap.spans.is_empty(),
+            "spans left: {:?}",
+            snap.spans
+                .iter()
+                .map(|s| (s.class, s.allocated))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(snap.free_runs.len(), 1);
         assert_eq!(snap.free_runs[0].pages * PAGE_SIZE, 4 << 20);
         let st = h.stats();
@@ -620,9 +772,17 @@ mod tests {
             h.free(*x).unwrap();
         }
         let p = h.profile();
-        let r = p.records.iter().find(|r| r.class == 6).expect("class 6 bucket");
+        let r = p
+            .records
+            .iter()
+            .find(|r| r.class == 6)
+            .expect("class 6 bucket");
         assert_eq!((r.sampled_allocs, r.sampled_inuse), (10, 6));
-        assert_eq!((r.alloc_objects, r.inuse_objects), (10, 6), "rate 1: weight 1 per sample");
+        assert_eq!(
+            (r.alloc_objects, r.inuse_objects),
+            (10, 6),
+            "rate 1: weight 1 per sample"
+        );
         assert_eq!(r.alloc_bytes, 640);
     }
 
@@ -643,7 +803,10 @@ mod tests {
         let est = r.alloc_bytes as f64;
         let truth = 10_240.0 * 4096.0;
         // About 80 samples: the estimate is within 40% with overwhelming odds.
-        assert!((est / truth - 1.0).abs() < 0.4, "estimated {est} bytes, allocated {truth}");
+        assert!(
+            (est / truth - 1.0).abs() < 0.4,
+            "estimated {est} bytes, allocated {truth}"
+        );
         assert!(r.sampled_inuse <= r.sampled_allocs);
     }
 }

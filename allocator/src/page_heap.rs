@@ -108,7 +108,13 @@ struct FixAlloc {
 
 impl FixAlloc {
     const fn new(slot: usize) -> Self {
-        FixAlloc { slot, free: ptr::null_mut(), cur: 0, end: 0, chunks: ptr::null_mut() }
+        FixAlloc {
+            slot,
+            free: ptr::null_mut(),
+            cur: 0,
+            end: 0,
+            chunks: ptr::null_mut(),
+        }
     }
 
     fn alloc(&mut self) -> *mut u8 {
@@ -161,7 +167,10 @@ pub(crate) struct SpanList {
 
 impl SpanList {
     pub(crate) const fn new() -> Self {
-        SpanList { head: ptr::null_mut(), len: 0 }
+        SpanList {
+            head: ptr::null_mut(),
+            len: 0,
+        }
     }
 
     /// Pushes `s` at the front and records `kind` in it.
@@ -256,6 +265,8 @@ pub(crate) struct RunOutcome {
 
 pub(crate) struct Inner {
     free_small: [SpanList; SMALL_RUN_LISTS],
+    /// Bit n set when `free_small[n]` is not empty.
+    free_small_mask: u128,
     free_large: SpanList,
     arenas: *mut Arena,
     spans: FixAlloc,
@@ -278,8 +289,11 @@ unsafe impl Send for Inner {}
 pub struct PageHeap {
     inner: Mutex<Inner>,
     /// Flat arena table (`TABLE_ENTRIES` words) for growable heaps, created on
-    /// first growth; 0 until then.
+    /// first growth; 0 until then. Used to find a span's arena (coalescing).
     table: MapWord,
+    /// The same table, but each entry points straight at the page-map words
+    /// of its 64 MiB chunk, so that `span_of` is two dependent loads.
+    chunk_maps: MapWord,
     /// For a fixed heap: its only arena.
     fixed_arena: MapWord,
 }
@@ -302,6 +316,7 @@ pub(crate) use const_unless_loom;
 const fn new_inner(fixed: bool, threshold: usize) -> Inner {
     Inner {
         free_small: [const { SpanList::new() }; SMALL_RUN_LISTS],
+        free_small_mask: 0,
         free_large: SpanList::new(),
         arenas: ptr::null_mut(),
         spans: FixAlloc::new(size_of::<Span>().next_multiple_of(64)),
@@ -329,6 +344,7 @@ impl PageHeap {
             PageHeap {
                 inner: Mutex::new(new_inner(false, DEFAULT_SCAVENGE_THRESHOLD)),
                 table: MapWord::new(0),
+                chunk_maps: MapWord::new(0),
                 fixed_arena: MapWord::new(0),
             }
         }
@@ -340,6 +356,7 @@ impl PageHeap {
         let heap = PageHeap {
             inner: Mutex::new(new_inner(true, scavenge_threshold)),
             table: MapWord::new(0),
+            chunk_maps: MapWord::new(0),
             fixed_arena: MapWord::new(0),
         };
         {
@@ -352,6 +369,7 @@ impl PageHeap {
     }
 
     /// Locks the heap.
+    #[inline(always)]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock()
     }
@@ -363,7 +381,11 @@ impl PageHeap {
         if !fixed.is_null() {
             // SAFETY: the fixed arena lives as long as the heap.
             let a = unsafe { &*fixed };
-            return if addr >= a.base && addr < a.end() { fixed } else { ptr::null() };
+            return if addr >= a.base && addr < a.end() {
+                fixed
+            } else {
+                ptr::null()
+            };
         }
         let table = self.table.load(MapOrdering::Acquire) as *const MapWord;
         if table.is_null() || addr >> ADDRESS_BITS != 0 {
@@ -386,6 +408,26 @@ impl PageHeap {
         // SAFETY: arenas are never freed while the heap lives, and addr is
         // inside this one, so the page index is in range.
         unsafe { (*a).span_at((addr - (*a).base) >> PAGE_SHIFT) }
+    }
+
+    /// `span_of` for a growable heap (the global allocator's): the chunk's
+    /// page map from one table load, then the page's entry.
+    #[inline(always)]
+    pub(crate) fn span_of_growable(&self, addr: usize) -> *mut Span {
+        let maps = self.chunk_maps.load(MapOrdering::Acquire) as *const MapWord;
+        if maps.is_null() || addr >> ADDRESS_BITS != 0 {
+            return ptr::null_mut();
+        }
+        // SAFETY: the table has TABLE_ENTRIES words and addr < 2^ADDRESS_BITS.
+        let map = unsafe { (*maps.add(addr >> ARENA_SHIFT)).load(MapOrdering::Relaxed) }
+            as *const MapWord;
+        if map.is_null() {
+            return ptr::null_mut();
+        }
+        let page = (addr >> PAGE_SHIFT) & ((ARENA_BYTES >> PAGE_SHIFT) - 1);
+        // SAFETY: map points at the ARENA_BYTES / PAGE_SIZE page-map words of
+        // this chunk, which live as long as the heap.
+        unsafe { (*map.add(page)).load(MapOrdering::Relaxed) as *mut Span }
     }
 
     /// Base address and length of a fixed heap's arena.
@@ -452,12 +494,15 @@ impl PageHeap {
             return false;
         };
         let mut table = self.table.load(MapOrdering::Acquire) as *mut MapWord;
+        let mut maps = self.chunk_maps.load(MapOrdering::Acquire) as *mut MapWord;
         if table.is_null() {
             table = os::reserve(TABLE_ENTRIES * size_of::<usize>()) as *mut MapWord;
-            if table.is_null() {
+            maps = os::reserve(TABLE_ENTRIES * size_of::<usize>()) as *mut MapWord;
+            if table.is_null() || maps.is_null() {
                 return false;
             }
             self.table.store(table as usize, MapOrdering::Release);
+            self.chunk_maps.store(maps as usize, MapOrdering::Release);
         }
         let Some(arena) = Self::reserve_arena(inner, bytes, ARENA_BYTES) else {
             return false;
@@ -471,8 +516,10 @@ impl PageHeap {
                 return false;
             }
             for chunk in 0..bytes >> ARENA_SHIFT {
-                (*table.add((base >> ARENA_SHIFT) + chunk))
-                    .store(arena as usize, MapOrdering::Release);
+                let slot = (base >> ARENA_SHIFT) + chunk;
+                (*table.add(slot)).store(arena as usize, MapOrdering::Release);
+                let chunk_map = (*arena).page_map.add(chunk << (ARENA_SHIFT - PAGE_SHIFT));
+                (*maps.add(slot)).store(chunk_map as usize, MapOrdering::Release);
             }
         }
         self.add_arena_run(inner, arena);
@@ -507,6 +554,7 @@ impl PageHeap {
             }
             if n < SMALL_RUN_LISTS {
                 inner.free_small[n].push(s, ListKind::Free);
+                inner.free_small_mask |= 1 << n;
             } else {
                 inner.free_large.push(s, ListKind::Free);
             }
@@ -522,6 +570,9 @@ impl PageHeap {
             }
             if n < SMALL_RUN_LISTS {
                 inner.free_small[n].remove(s);
+                if inner.free_small[n].len == 0 {
+                    inner.free_small_mask &= !(1 << n);
+                }
             } else {
                 inner.free_large.remove(s);
             }
@@ -531,9 +582,11 @@ impl PageHeap {
     /// Finds the smallest free run of at least `npages` (lowest address among
     /// equals in the large list), removes it from its list, or null.
     fn take_fit(&self, inner: &mut Inner, npages: usize) -> *mut Span {
-        for n in npages..SMALL_RUN_LISTS {
-            let s = inner.free_small[n].head;
-            if !s.is_null() {
+        if npages < SMALL_RUN_LISTS {
+            // The shortest non-empty exact-length list at or above npages.
+            let fits = inner.free_small_mask & (!0u128 << npages);
+            if fits != 0 {
+                let s = inner.free_small[fits.trailing_zeros() as usize].head;
                 self.remove_free(inner, s);
                 return s;
             }
@@ -572,7 +625,12 @@ impl PageHeap {
     }
 
     /// Like `alloc_run`, but fails instead of growing the heap.
-    pub(crate) fn alloc_run_no_grow(&self, inner: &mut Inner, npages: usize, align_pages: usize) -> Option<RunOutcome> {
+    pub(crate) fn alloc_run_no_grow(
+        &self,
+        inner: &mut Inner,
+        npages: usize,
+        align_pages: usize,
+    ) -> Option<RunOutcome> {
         self.alloc_run_inner(inner, npages, align_pages, false)
     }
 
@@ -603,7 +661,12 @@ impl PageHeap {
             let head = ((*run).start.next_multiple_of(align) - (*run).start) / PAGE_SIZE;
             if head > 0 {
                 // Give the unaligned head back as its own free run.
-                let rest = Self::new_span(inner, (*run).start + head * PAGE_SIZE, (*run).npages - head, SpanState::Free);
+                let rest = Self::new_span(
+                    inner,
+                    (*run).start + head * PAGE_SIZE,
+                    (*run).npages - head,
+                    SpanState::Free,
+                );
                 if rest.is_null() {
                     self.insert_free(inner, run);
                     return None;
@@ -615,7 +678,8 @@ impl PageHeap {
             }
             if (*run).npages > npages {
                 let tail_start = (*run).start + npages * PAGE_SIZE;
-                let tail = Self::new_span(inner, tail_start, (*run).npages - npages, SpanState::Free);
+                let tail =
+                    Self::new_span(inner, tail_start, (*run).npages - npages, SpanState::Free);
                 if tail.is_null() {
                     self.insert_free(inner, run);
                     return None;
@@ -626,6 +690,7 @@ impl PageHeap {
             let start = (*run).start;
             (*run).local().scavenged = false;
             (*run).local().state = SpanState::Large;
+            (*run).sampled.store(0, MapOrdering::Relaxed);
             (*run).npages = npages;
             (*run).class = 0;
             (*run).elem_size = npages * PAGE_SIZE;
@@ -719,7 +784,11 @@ impl PageHeap {
         let lists = SMALL_RUN_LISTS + 1;
         for i in 0..lists {
             // Largest runs first: the large list, then lengths 127 down to 1.
-            let mut cur = if i == 0 { inner.free_large.head } else { inner.free_small[SMALL_RUN_LISTS - i].head };
+            let mut cur = if i == 0 {
+                inner.free_large.head
+            } else {
+                inner.free_small[SMALL_RUN_LISTS - i].head
+            };
             while !cur.is_null() && inner.dirty_pages > keep_pages {
                 // SAFETY: free runs are protected by the heap lock we hold;
                 // their pages hold no live object, so discarding is safe.
@@ -733,7 +802,8 @@ impl PageHeap {
                         inner.stats.scavenges += 1;
                         released += (*cur).npages;
                         if inner.scavenged_log_len < inner.scavenged_log.len() {
-                            inner.scavenged_log[inner.scavenged_log_len] = ((*cur).start, (*cur).npages);
+                            inner.scavenged_log[inner.scavenged_log_len] =
+                                ((*cur).start, (*cur).npages);
                             inner.scavenged_log_len += 1;
                         }
                     }
@@ -791,9 +861,11 @@ impl PageHeap {
         inner.arenas = ptr::null_mut();
         inner.spans.release_all();
         inner.arena_structs.release_all();
-        let table = self.table.swap(0, MapOrdering::AcqRel);
-        if table != 0 {
-            os::release(table as *mut u8, TABLE_ENTRIES * size_of::<usize>());
+        for t in [&self.table, &self.chunk_maps] {
+            let table = t.swap(0, MapOrdering::AcqRel);
+            if table != 0 {
+                os::release(table as *mut u8, TABLE_ENTRIES * size_of::<usize>());
+            }
         }
         self.fixed_arena.store(0, MapOrdering::Relaxed);
     }
@@ -802,7 +874,13 @@ impl PageHeap {
 /// Free runs of a fixed heap in address order (snapshot helper).
 pub(crate) fn free_run_info(s: *mut Span) -> FreeRunInfo {
     // SAFETY: called during single-threaded inspection with the span valid.
-    unsafe { FreeRunInfo { start: (*s).start, pages: (*s).npages, scavenged: (*s).local_ref().scavenged } }
+    unsafe {
+        FreeRunInfo {
+            start: (*s).start,
+            pages: (*s).npages,
+            scavenged: (*s).local_ref().scavenged,
+        }
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -814,7 +892,13 @@ mod tests {
         let mut v = vec![];
         h.for_each_span(|s| {
             // SAFETY: single-threaded test.
-            unsafe { v.push((((*s).start - base) / PAGE_SIZE, (*s).npages, (*s).local_ref().state == SpanState::Free)) }
+            unsafe {
+                v.push((
+                    ((*s).start - base) / PAGE_SIZE,
+                    (*s).npages,
+                    (*s).local_ref().state == SpanState::Free,
+                ))
+            }
         });
         v
     }
@@ -827,7 +911,10 @@ mod tests {
         let b = h.alloc_run(&mut inner, 5, 1).unwrap().span;
         let c = h.alloc_run(&mut inner, 2, 1).unwrap().span;
         drop(inner);
-        assert_eq!(runs(&h), vec![(0, 3, false), (3, 5, false), (8, 2, false), (10, 54, true)]);
+        assert_eq!(
+            runs(&h),
+            vec![(0, 3, false), (3, 5, false), (8, 2, false), (10, 54, true)]
+        );
         // Every page of an in-use span maps to it; foreign addresses map to null.
         let base = h.fixed_region().unwrap().0;
         for p in 3..8 {
@@ -840,7 +927,10 @@ mod tests {
         unsafe {
             h.free_run(&mut inner, b);
             drop(inner);
-            assert_eq!(runs(&h), vec![(0, 3, false), (3, 5, true), (8, 2, false), (10, 54, true)]);
+            assert_eq!(
+                runs(&h),
+                vec![(0, 3, false), (3, 5, true), (8, 2, false), (10, 54, true)]
+            );
             let mut inner = h.lock();
             h.free_run(&mut inner, a);
             drop(inner);
@@ -848,7 +938,11 @@ mod tests {
             let mut inner = h.lock();
             h.free_run(&mut inner, c);
             drop(inner);
-            assert_eq!(runs(&h), vec![(0, 64, true)], "everything merged back into one run");
+            assert_eq!(
+                runs(&h),
+                vec![(0, 64, true)],
+                "everything merged back into one run"
+            );
             let st = h.stats();
             assert_eq!((st.in_use_bytes, st.free_bytes), (0, 64 * PAGE_SIZE));
             h.release_all();
@@ -866,7 +960,10 @@ mod tests {
         let start = unsafe { (*al).start };
         assert_eq!(start % (4 * PAGE_SIZE), 0, "run not 4-page aligned");
         assert!(start >= base);
-        assert!(h.alloc_run(&mut inner, 100, 1).is_none(), "a fixed heap must not grow");
+        assert!(
+            h.alloc_run(&mut inner, 100, 1).is_none(),
+            "a fixed heap must not grow"
+        );
         drop(inner);
         // SAFETY: nothing is used afterwards.
         unsafe { h.release_all() };
@@ -895,7 +992,9 @@ mod tests {
     fn growable_heap_reserves_aligned_arenas_and_finds_spans() {
         let h = PageHeap::new_growable();
         let mut inner = h.lock();
-        let big = h.alloc_run(&mut inner, (ARENA_BYTES / PAGE_SIZE) + 3, 1).unwrap();
+        let big = h
+            .alloc_run(&mut inner, (ARENA_BYTES / PAGE_SIZE) + 3, 1)
+            .unwrap();
         assert!(big.grew);
         let small = h.alloc_run(&mut inner, 1, 1).unwrap().span;
         drop(inner);
@@ -903,6 +1002,16 @@ mod tests {
         unsafe {
             assert_eq!(h.span_of((*big.span).start + ARENA_BYTES + 5), big.span);
             assert_eq!(h.span_of((*small).start), small);
+            assert_eq!(
+                h.span_of_growable((*big.span).start + ARENA_BYTES + 5),
+                big.span
+            );
+            assert_eq!(
+                h.span_of_growable((*big.span).start + 3 * PAGE_SIZE),
+                big.span
+            );
+            assert_eq!(h.span_of_growable((*small).start + 100), small);
+            assert!(h.span_of_growable(8).is_null());
             h.release_all();
         }
     }

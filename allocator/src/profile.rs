@@ -15,7 +15,10 @@
 //!
 //! A sample of an object of `size` bytes stands for `1 / (1 - e^(-size/rate))`
 //! objects, the inverse of its chance to be sampled; the profile reports
-//! those scaled estimates, as pprof does, beside the raw sample counts.
+//! those scaled estimates beside the raw sample counts. As in Go, the raw
+//! counts are what is recorded, and the scaling happens when the profile is
+//! read (pprof's `scaleHeapSample`, by the bucket's average object size), so
+//! recording a sample costs no floating point.
 //!
 //! Alloc and in-use are kept apart, as pprof's `alloc_space` and
 //! `inuse_space`: a sampled object adds to both when allocated, and leaves
@@ -81,22 +84,20 @@ pub struct HeapProfile {
     pub records: Vec<ProfileRecord>,
 }
 
+/// Raw sample counts of one bucket.
 #[derive(Clone, Copy, Default)]
 struct Bucket {
-    alloc_objects: f64,
-    alloc_bytes: f64,
-    inuse_objects: f64,
-    inuse_bytes: f64,
     sampled_allocs: u64,
+    sampled_alloc_bytes: u64,
     sampled_inuse: u64,
+    sampled_inuse_bytes: u64,
 }
 
 #[derive(Clone, Copy)]
 struct Slot {
     addr: usize,
     class: usize,
-    objects: f64,
-    bytes: f64,
+    size: usize,
 }
 
 struct Inner {
@@ -122,13 +123,28 @@ pub(crate) struct Profiler {
 }
 
 const EMPTY_BUCKET: Bucket = Bucket {
-    alloc_objects: 0.0,
-    alloc_bytes: 0.0,
-    inuse_objects: 0.0,
-    inuse_bytes: 0.0,
     sampled_allocs: 0,
+    sampled_alloc_bytes: 0,
     sampled_inuse: 0,
+    sampled_inuse_bytes: 0,
 };
+
+/// pprof's `scaleHeapSample`: estimated (objects, bytes) behind `count`
+/// samples totalling `bytes`, at `rate`.
+fn scale(count: u64, bytes: u64, rate: usize) -> (u64, u64) {
+    if count == 0 || bytes == 0 {
+        return (0, 0);
+    }
+    if rate <= 1 {
+        return (count, bytes);
+    }
+    let avg = bytes as f64 / count as f64;
+    let s = 1.0 / (1.0 - (-avg / rate as f64).exp());
+    (
+        (count as f64 * s).round() as u64,
+        (bytes as f64 * s).round() as u64,
+    )
+}
 
 /// Advances a xorshift64* generator.
 pub(crate) fn next_random(state: &mut u64) -> u64 {
@@ -149,11 +165,16 @@ pub(crate) fn next_gap(state: &mut u64, rate: usize) -> isize {
     // Uniform in (0, 1]: 53 random bits, shifted off zero.
     let u = ((next_random(state) >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let gap = -u.ln() * rate as f64;
-    if gap >= isize::MAX as f64 { isize::MAX } else { gap as isize }
+    if gap >= isize::MAX as f64 {
+        isize::MAX
+    } else {
+        gap as isize
+    }
 }
 
 fn home(addr: usize) -> usize {
-    ((addr as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - TABLE_SLOTS.trailing_zeros())) as usize
+    ((addr as u64 >> 3).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - TABLE_SLOTS.trailing_zeros()))
+        as usize
 }
 
 impl Profiler {
@@ -183,33 +204,34 @@ impl Profiler {
     pub(crate) fn set_rate(&self, rate: usize) {
         self.rate.store(rate, Ordering::Relaxed);
         let mut rng = self.uncached_rng.load(Ordering::Relaxed) | 1;
-        self.uncached_next.store(next_gap(&mut rng, rate), Ordering::Relaxed);
+        self.uncached_next
+            .store(next_gap(&mut rng, rate), Ordering::Relaxed);
         self.uncached_rng.store(rng, Ordering::Relaxed);
     }
 
     /// The cache-less tier's countdown: true if this allocation of `size`
     /// bytes is to be sampled.
     pub(crate) fn uncached_tick(&self, size: usize) -> bool {
-        let before = self.uncached_next.fetch_sub(size as isize, Ordering::Relaxed);
+        let before = self
+            .uncached_next
+            .fetch_sub(size as isize, Ordering::Relaxed);
         if before >= size as isize {
             return false;
         }
         let mut rng = self.uncached_rng.load(Ordering::Relaxed) | 1;
-        self.uncached_next.store(next_gap(&mut rng, self.rate()), Ordering::Relaxed);
+        self.uncached_next
+            .store(next_gap(&mut rng, self.rate()), Ordering::Relaxed);
         self.uncached_rng.store(rng, Ordering::Relaxed);
         self.rate() != 0
     }
 
     /// Records a sampled allocation of `size` bytes at `addr` in span `s`.
     pub(crate) fn record(&self, addr: usize, class: usize, size: usize, s: *mut Span) {
-        let rate = self.rate().max(1) as f64;
-        let scale = 1.0 / (1.0 - (-(size as f64) / rate).exp());
         let mut inner = self.inner.lock();
         inner.samples += 1;
         let b = &mut inner.buckets[class];
         b.sampled_allocs += 1;
-        b.alloc_objects += scale;
-        b.alloc_bytes += scale * size as f64;
+        b.sampled_alloc_bytes += size as u64;
         if inner.slots.is_null() {
             inner.slots = os::reserve(TABLE_SLOTS * size_of::<Slot>()).cast();
         }
@@ -219,19 +241,26 @@ impl Profiler {
         }
         let b = &mut inner.buckets[class];
         b.sampled_inuse += 1;
-        b.inuse_objects += scale;
-        b.inuse_bytes += scale * size as f64;
+        b.sampled_inuse_bytes += size as u64;
         let mut i = home(addr);
         // SAFETY: slots has TABLE_SLOTS entries, i is masked below that, and
         // the table is never full (len < 3/4), so probing ends.
         unsafe {
-            while (*inner.slots.add(i)).addr != 0 {
+            while (*inner.slots.add(i)).addr != 0 && (*inner.slots.add(i)).addr != addr {
                 i = (i + 1) & (TABLE_SLOTS - 1);
             }
-            *inner.slots.add(i) = Slot { addr, class, objects: scale, bytes: scale * size as f64 };
-            (*s).sampled.fetch_add(1, Ordering::Relaxed);
+            let old = *inner.slots.add(i);
+            if old.addr == addr {
+                // A stale record (its free was not seen): it is no longer in use.
+                let b = &mut inner.buckets[old.class];
+                b.sampled_inuse -= 1;
+                b.sampled_inuse_bytes -= old.size as u64;
+            } else {
+                inner.len += 1;
+                (*s).sampled.fetch_add(1, Ordering::Relaxed);
+            }
+            *inner.slots.add(i) = Slot { addr, class, size };
         }
-        inner.len += 1;
     }
 
     /// A sampled object at `addr` of span `s` is being freed (called only when
@@ -258,8 +287,7 @@ impl Profiler {
             let slot = *slots.add(i);
             let b = &mut inner.buckets[slot.class];
             b.sampled_inuse -= 1;
-            b.inuse_objects -= slot.objects;
-            b.inuse_bytes -= slot.bytes;
+            b.sampled_inuse_bytes -= slot.size as u64;
             (*s).sampled.fetch_sub(1, Ordering::Relaxed);
             inner.len -= 1;
             // Backward-shift deletion keeps every probe chain unbroken.
@@ -276,7 +304,11 @@ impl Profiler {
                     let k = home(a);
                     // Move j into the hole unless its home lies cyclically
                     // in (hole, j].
-                    let stays = if hole <= j { hole < k && k <= j } else { hole < k || k <= j };
+                    let stays = if hole <= j {
+                        hole < k && k <= j
+                    } else {
+                        hole < k || k <= j
+                    };
                     if !stays {
                         *slots.add(hole) = *slots.add(j);
                         hole = j;
@@ -293,22 +325,34 @@ impl Profiler {
             let inner = self.inner.lock();
             (inner.buckets, inner.samples, inner.untracked)
         };
+        let rate = self.rate();
         let records = buckets
             .iter()
             .enumerate()
             .filter(|(_, b)| b.sampled_allocs > 0)
-            .map(|(class, b)| ProfileRecord {
-                class,
-                object_size: crate::size_class::TABLES.size[class],
-                alloc_objects: b.alloc_objects.round() as u64,
-                alloc_bytes: b.alloc_bytes.round() as u64,
-                inuse_objects: b.inuse_objects.max(0.0).round() as u64,
-                inuse_bytes: b.inuse_bytes.max(0.0).round() as u64,
-                sampled_allocs: b.sampled_allocs,
-                sampled_inuse: b.sampled_inuse,
+            .map(|(class, b)| {
+                let (alloc_objects, alloc_bytes) =
+                    scale(b.sampled_allocs, b.sampled_alloc_bytes, rate);
+                let (inuse_objects, inuse_bytes) =
+                    scale(b.sampled_inuse, b.sampled_inuse_bytes, rate);
+                ProfileRecord {
+                    class,
+                    object_size: crate::size_class::TABLES.size[class],
+                    alloc_objects,
+                    alloc_bytes,
+                    inuse_objects,
+                    inuse_bytes,
+                    sampled_allocs: b.sampled_allocs,
+                    sampled_inuse: b.sampled_inuse,
+                }
             })
             .collect();
-        HeapProfile { sample_rate: self.rate(), samples, untracked, records }
+        HeapProfile {
+            sample_rate: self.rate(),
+            samples,
+            untracked,
+            records,
+        }
     }
 }
 
@@ -323,10 +367,16 @@ mod tests {
         let rate = DEFAULT_PROFILE_RATE;
         let gaps: Vec<f64> = (0..n).map(|_| next_gap(&mut rng, rate) as f64).collect();
         let mean = gaps.iter().sum::<f64>() / n as f64;
-        assert!((mean / rate as f64 - 1.0).abs() < 0.02, "mean gap {mean}, wanted about {rate}");
+        assert!(
+            (mean / rate as f64 - 1.0).abs() < 0.02,
+            "mean gap {mean}, wanted about {rate}"
+        );
         // An exponential has P(gap > mean) = 1/e.
         let above = gaps.iter().filter(|&&g| g > rate as f64).count() as f64 / n as f64;
-        assert!((above - (-1f64).exp()).abs() < 0.01, "P(gap > mean) = {above}");
+        assert!(
+            (above - (-1f64).exp()).abs() < 0.01,
+            "P(gap > mean) = {above}"
+        );
         assert_eq!(next_gap(&mut rng, 0), isize::MAX, "rate 0 means never");
     }
 }

@@ -110,8 +110,13 @@ const fn make_classes() -> [SizeClass; NUM_CLASSES] {
     }
     assert!(n == NUM_CLASSES, "number of size classes has changed");
 
-    let mut out = [SizeClass { class: 0, size: 0, pages: 0, objects: 0, tail_waste: 0 };
-        NUM_CLASSES];
+    let mut out = [SizeClass {
+        class: 0,
+        size: 0,
+        pages: 0,
+        objects: 0,
+        tail_waste: 0,
+    }; NUM_CLASSES];
     let mut i = 0;
     while i < n {
         // Widen to the largest size with the same object count, keeping the
@@ -175,7 +180,11 @@ const fn make_tables() -> ClassTables {
         t.objects[c] = row.objects;
         t.div_mul[c] = (u32::MAX / row.size as u32).wrapping_add(1);
         let natural = 1usize << row.size.trailing_zeros();
-        t.align[c] = if natural > PAGE_SIZE { PAGE_SIZE } else { natural };
+        t.align[c] = if natural > PAGE_SIZE {
+            PAGE_SIZE
+        } else {
+            natural
+        };
         c += 1;
     }
     // size_to_class8[i]: smallest class holding i * 8 bytes.
@@ -236,10 +245,9 @@ pub fn size_class_for(bytes: usize) -> Option<usize> {
 #[inline(always)]
 pub(crate) fn class_of(bytes: usize) -> usize {
     if bytes <= SMALL_SIZE_MAX {
-        TABLES.size_to_class8[(bytes + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV] as usize
+        TABLES.size_to_class8[bytes.div_ceil(SMALL_SIZE_DIV)] as usize
     } else {
-        TABLES.size_to_class128[(bytes - SMALL_SIZE_MAX + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV]
-            as usize
+        TABLES.size_to_class128[(bytes - SMALL_SIZE_MAX).div_ceil(LARGE_SIZE_DIV)] as usize
     }
 }
 
@@ -357,7 +365,13 @@ mod tests {
         for (row, go) in ours.iter().zip(GO_TABLE.iter()) {
             let (class, size, span, objects, tail, max_waste) = *go;
             assert_eq!(
-                (row.class, row.size, row.span_bytes(), row.objects, row.tail_waste),
+                (
+                    row.class,
+                    row.size,
+                    row.span_bytes(),
+                    row.objects,
+                    row.tail_waste
+                ),
                 (class, size, span, objects, tail),
                 "class {class} differs from Go's sizeclasses.go"
             );
@@ -376,8 +390,17 @@ mod tests {
     #[test]
     fn table_respects_the_rules() {
         for row in size_classes() {
-            assert!(row.pages <= 10, "class {} spans {} pages", row.class, row.pages);
-            assert!(row.tail_waste * 8 <= row.span_bytes(), "class {} tail", row.class);
+            assert!(
+                row.pages <= 10,
+                "class {} spans {} pages",
+                row.class,
+                row.pages
+            );
+            assert!(
+                row.tail_waste * 8 <= row.span_bytes(),
+                "class {} tail",
+                row.class
+            );
             assert_eq!(row.size % 8, 0);
         }
     }
@@ -389,7 +412,10 @@ mod tests {
             let size = size_classes()[c - 1].size;
             assert!(size >= bytes, "{bytes} B put in class {c} of {size} B");
             if c > 1 {
-                assert!(size_classes()[c - 2].size < bytes.max(1), "{bytes} B: class {c} not smallest");
+                assert!(
+                    size_classes()[c - 2].size < bytes.max(1),
+                    "{bytes} B: class {c} not smallest"
+                );
             }
         }
         assert_eq!(size_class_for(MAX_SMALL_SIZE + 1), None);
@@ -401,7 +427,11 @@ mod tests {
         for c in 1..=NUM_CLASSES {
             let size = TABLES.size[c];
             for offset in 0..TABLES.pages[c] * PAGE_SIZE {
-                assert_eq!(object_index(c, offset), offset / size, "class {c} offset {offset}");
+                assert_eq!(
+                    object_index(c, offset),
+                    offset / size,
+                    "class {c} offset {offset}"
+                );
             }
         }
     }
@@ -419,7 +449,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(class_for_layout(24, 16), Some(4), "24 B at 16-byte alignment needs class 4");
+        assert_eq!(
+            class_for_layout(24, 16),
+            Some(4),
+            "24 B at 16-byte alignment needs class 4"
+        );
         assert_eq!(class_for_layout(8, 16384), None, "beyond a page: page heap");
     }
 }

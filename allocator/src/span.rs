@@ -12,9 +12,14 @@
 //! moves `free_index` after it; when `free_index` reaches the next multiple
 //! of 64 the cache is refilled from the next bitmap word (Go's
 //! `refillAllocCache`). When `free_index` runs off the end, the span is full
-//! as far as this pass knows; objects freed behind `free_index` are found by
-//! rewinding `free_index` to 0 (Go finds them when the sweeper rebuilds the
-//! bitmap; we free explicitly, so we rewind instead).
+//! as far as this pass knows.
+//!
+//! Go frees only through its sweeper, in bulk, and never moves `freeindex`
+//! backwards. Here objects are freed one at a time, so a free behind
+//! `free_index` pulls `free_index` back to the freed object (and reloads the
+//! cache from its word): the object just freed, still hot in the CPU cache,
+//! is the next one handed out. Objects freed by other threads arrive through
+//! the remote list and are found by rewinding `free_index` to 0.
 //!
 //! ## Who may touch what
 //!
@@ -74,11 +79,9 @@ pub(crate) enum ListKind {
 }
 
 /// The part of a span only its current owner touches (see the module doc).
+/// Hot fields first: they share a cache line.
+#[repr(C)]
 pub(crate) struct SpanLocal {
-    pub(crate) next: *mut Span,
-    pub(crate) prev: *mut Span,
-    pub(crate) list: ListKind,
-    pub(crate) state: SpanState,
     /// Index where the search for a free object resumes (Go's `freeindex`).
     pub(crate) free_index: usize,
     /// Complement of the bitmap from `free_index` to the end of its word
@@ -87,6 +90,10 @@ pub(crate) struct SpanLocal {
     /// Objects allocated and not yet freed to the owner (Go's `allocCount`);
     /// objects waiting on the remote list still count.
     pub(crate) alloc_count: usize,
+    pub(crate) next: *mut Span,
+    pub(crate) prev: *mut Span,
+    pub(crate) list: ListKind,
+    pub(crate) state: SpanState,
     /// One bit per object, 1 = allocated (Go's `allocBits`).
     pub(crate) alloc_bits: [u64; BITMAP_WORDS],
     /// For free runs: the pages were returned to the OS by the scavenger.
@@ -95,28 +102,33 @@ pub(crate) struct SpanLocal {
 
 /// A span (Go's `mspan`). Lives in the page heap's metadata memory, never in
 /// the pages it describes. Fields other than `local` are set when the span is
-/// (re)initialised and are read-only while it is in use.
+/// (re)initialised and are read-only while it is in use. The fields every
+/// free reads come first, in one cache line.
+#[repr(C)]
 pub struct Span {
     /// Address of the first byte (Go's `startAddr`).
     pub(crate) start: usize,
-    /// Length in 8 KiB pages (Go's `npages`).
-    pub(crate) npages: usize,
-    /// Size class, 0 for a large object or a free run.
-    pub(crate) class: usize,
     /// Bytes per object (Go's `elemsize`).
     pub(crate) elem_size: usize,
-    /// Objects in the span (Go's `nelems`).
-    pub(crate) nelems: usize,
-    /// Owner-only state; see [`Span::local`].
-    local: UnsafeCell<SpanLocal>,
+    /// Size class, 0 for a large object or a free run.
+    pub(crate) class: usize,
+    /// `offset * div_mul >> 32 == offset / elem_size` (Go's `divMul`).
+    pub(crate) div_mul: u64,
     /// Address of the owning cache, 0 when a lock owns the span.
     pub(crate) owner: AtomicUsize,
-    /// Head of the remote-free stack, with [`PARKED`] in bit 0.
-    pub(crate) remote: AtomicUsize,
     /// Objects of this span that the heap profile sampled; checked on free so
     /// that unsampled frees skip the profile. Statistics, not protocol: a
     /// plain atomic outside the loom facade.
     pub(crate) sampled: PlainAtomicUsize,
+    /// Objects in the span (Go's `nelems`).
+    pub(crate) nelems: usize,
+    /// Length in 8 KiB pages (Go's `npages`).
+    pub(crate) npages: usize,
+    /// Owner-only state; see [`Span::local`].
+    local: UnsafeCell<SpanLocal>,
+    /// Head of the remote-free stack, with [`PARKED`] in bit 0. Written by
+    /// other threads: kept off the owner's cache lines above.
+    pub(crate) remote: AtomicUsize,
 }
 
 // SAFETY: the owner-only state behind `local` is reached only through the
@@ -135,6 +147,7 @@ impl Span {
             npages,
             class: 0,
             elem_size: npages * PAGE_SIZE,
+            div_mul: 0,
             nelems: 1,
             local: UnsafeCell::new(SpanLocal {
                 next: ptr::null_mut(),
@@ -183,6 +196,7 @@ impl Span {
     pub(crate) unsafe fn init_small(&mut self, class: usize) {
         self.class = class;
         self.elem_size = TABLES.size[class];
+        self.div_mul = TABLES.div_mul[class] as u64;
         self.nelems = TABLES.objects[class];
         let l = self.local.get_mut();
         l.state = SpanState::Small;
@@ -204,14 +218,18 @@ impl Span {
     /// Index of the object at `addr`, by divMagic. `addr` must be in the span.
     #[inline(always)]
     pub(crate) fn object_index(&self, addr: usize) -> usize {
-        object_index(self.class, addr - self.start)
+        debug_assert_eq!(
+            (((addr - self.start) as u64 * self.div_mul) >> 32) as usize,
+            object_index(self.class, addr - self.start)
+        );
+        (((addr - self.start) as u64 * self.div_mul) >> 32) as usize
     }
 
     /// Whether `addr` is the start of an object of this small span.
     pub(crate) fn is_object_start(&self, addr: usize) -> bool {
         addr >= self.start
             && addr < self.start + self.nelems * self.elem_size
-            && (addr - self.start) % self.elem_size == 0
+            && (addr - self.start).is_multiple_of(self.elem_size)
     }
 
     /// End address (exclusive) of the span's pages.
@@ -251,7 +269,10 @@ impl Span {
             if head & !PARKED != 0 {
                 return false;
             }
-            match self.remote.compare_exchange(head, PARKED, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .remote
+                .compare_exchange(head, PARKED, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return true,
                 Err(now) => head = now,
             }
@@ -262,7 +283,8 @@ impl Span {
     /// many were collected. Clears [`PARKED`].
     ///
     /// With `on_bad` the caller learns of a double free found in the list
-    /// (an object whose bit is already clear); the object is skipped.
+    /// (an object whose bit is already clear). The walk stops there: after a
+    /// double free the rest of the list cannot be trusted (it may loop).
     ///
     /// # Safety
     /// The caller owns the span (see [`Span::local`]).
@@ -282,6 +304,7 @@ impl Span {
                 n += 1;
             } else {
                 on_bad(node);
+                break;
             }
             node = next;
         }
@@ -297,16 +320,21 @@ impl Span {
     pub(crate) unsafe fn free_local(&self, index: usize) -> bool {
         // SAFETY: ownership is the caller's contract.
         let l = unsafe { self.local() };
-        let word = index / 64;
+        // The mask keeps the index provably in the bitmap (index < 1024).
+        let word = (index / 64) & (BITMAP_WORDS - 1);
         let mask = 1u64 << (index % 64);
         if l.alloc_bits[word] & mask == 0 {
             return false;
         }
         l.alloc_bits[word] &= !mask;
         l.alloc_count -= 1;
-        // An object freed inside the cache's window becomes visible at once;
-        // one behind free_index waits for the next rewind.
-        if index >= l.free_index && word == l.free_index / 64 {
+        if index < l.free_index {
+            // Behind free_index: pull the search back to it, so the object
+            // just freed (still hot in the CPU cache) is the next one taken.
+            l.free_index = index;
+            l.alloc_cache = !l.alloc_bits[word] >> (index % 64);
+        } else if word == l.free_index / 64 {
+            // Inside the cache's window: visible at once.
             l.alloc_cache |= 1u64 << (index - l.free_index);
         }
         true
@@ -370,13 +398,13 @@ impl Span {
 #[inline(always)]
 fn take(l: &mut SpanLocal, index: usize, nelems: usize) {
     let bit = index - l.free_index;
-    l.alloc_bits[index / 64] |= 1u64 << (index % 64);
+    l.alloc_bits[(index / 64) & (BITMAP_WORDS - 1)] |= 1u64 << (index % 64);
     l.alloc_count += 1;
     // Two shifts, since bit + 1 may be 64.
     l.alloc_cache = (l.alloc_cache >> bit) >> 1;
     l.free_index = index + 1;
-    if l.free_index % 64 == 0 && l.free_index < nelems {
-        l.alloc_cache = !l.alloc_bits[l.free_index / 64];
+    if l.free_index.is_multiple_of(64) && l.free_index < nelems {
+        l.alloc_cache = !l.alloc_bits[(l.free_index / 64) & (BITMAP_WORDS - 1)];
     }
 }
 
@@ -440,31 +468,32 @@ mod tests {
     }
 
     #[test]
-    fn frees_in_window_are_reused_at_once_and_behind_after_rewind() {
+    fn freed_objects_are_reused_first_and_double_frees_refused() {
         let s = span_of(1); // 1024 objects
         // SAFETY: the test owns the span throughout.
         unsafe {
             for _ in 0..10 {
                 s.next_free().unwrap();
             }
-            // Object 3 is behind free_index (10): invisible until a rewind.
+            // Object 3 is behind free_index (10): the search moves back to it.
             assert!(s.free_local(3));
             assert!(!s.free_local(3), "second free of 3 must be refused");
             // Object 12 is not allocated yet: freeing it is a double free.
             assert!(!s.free_local(12));
+            assert_eq!(s.local_ref().free_index, 3);
+            assert_eq!(s.next_free(), Some(3), "the object just freed comes first");
             assert_eq!(s.next_free(), Some(10));
             // Allocate through the rest of the span.
             for want in 11..1024 {
                 assert_eq!(s.next_free(), Some(want));
             }
             assert_eq!(s.next_free(), None);
-            assert_eq!(s.rewind_and_next_free(), Some(3));
-            assert_eq!(s.next_free(), None);
-            // Free 700 (word 10) and 701 after rewinding into that word.
+            assert_eq!(s.rewind_and_next_free(), None, "nothing free anywhere");
+            // Free two objects in different words, lowest first wins.
             assert!(s.free_local(700));
             assert!(s.free_local(130));
-            assert_eq!(s.rewind_and_next_free(), Some(130));
-            assert!(s.free_local(140), "140 is in the window now");
+            assert_eq!(s.next_free(), Some(130));
+            assert!(s.free_local(140), "140 is in the window: visible at once");
             assert_eq!(s.next_free(), Some(140));
             assert_eq!(s.next_free(), Some(700));
             assert_eq!(s.next_free(), None);
@@ -512,11 +541,18 @@ mod tests {
                 } else {
                     let i = (rand() as usize) % s.nelems;
                     // SAFETY: as above.
-                    assert_eq!(unsafe { s.free_local(i) }, live[i], "class {class} free {i}");
+                    assert_eq!(
+                        unsafe { s.free_local(i) },
+                        live[i],
+                        "class {class} free {i}"
+                    );
                     live[i] = false;
                 }
                 // SAFETY: as above.
-                assert_eq!(unsafe { s.alloc_count() }, live.iter().filter(|&&b| b).count());
+                assert_eq!(
+                    unsafe { s.alloc_count() },
+                    live.iter().filter(|&&b| b).count()
+                );
             }
         }
     }
@@ -542,9 +578,9 @@ mod tests {
             // A double free through the remote list is reported on collection.
             let c = s.next_free().unwrap();
             s.push_remote(s.object_addr(c));
-            s.push_remote(s.object_addr(a));
+            s.push_remote(s.object_addr(c));
             assert_eq!(s.collect_remote(&mut |p| bad.push(p)), 1);
-            assert_eq!(bad, vec![s.object_addr(a)]);
+            assert_eq!(bad, vec![s.object_addr(c)]);
         }
         drop(mem);
     }

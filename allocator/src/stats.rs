@@ -84,7 +84,11 @@ pub(crate) struct ClassCounters {
 
 impl ClassCounters {
     const fn new() -> Self {
-        ClassCounters { allocs: AtomicU64::new(0), frees: AtomicU64::new(0), spans: AtomicU64::new(0) }
+        ClassCounters {
+            allocs: AtomicU64::new(0),
+            frees: AtomicU64::new(0),
+            spans: AtomicU64::new(0),
+        }
     }
 }
 
@@ -111,7 +115,9 @@ impl Counters {
     /// Adds a cache's (or the cache-less tier's) counts.
     pub(crate) fn add(&self, class: usize, allocs: u64, frees: u64) {
         if allocs != 0 {
-            self.class[class].allocs.fetch_add(allocs, Ordering::Relaxed);
+            self.class[class]
+                .allocs
+                .fetch_add(allocs, Ordering::Relaxed);
         }
         if frees != 0 {
             self.class[class].frees.fetch_add(frees, Ordering::Relaxed);
@@ -126,6 +132,19 @@ impl Counters {
         self.class[class].spans.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Adds a cache's large-object counts.
+    pub(crate) fn add_large(&self, allocs: u64, frees: u64, bytes: u64, bytes_freed: u64) {
+        if allocs != 0 {
+            self.large_allocs.fetch_add(allocs, Ordering::Relaxed);
+            self.large_bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        if frees != 0 {
+            self.large_frees.fetch_add(frees, Ordering::Relaxed);
+            self.large_bytes_freed
+                .fetch_add(bytes_freed, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn large_alloc(&self, bytes: usize) {
         self.large_allocs.fetch_add(1, Ordering::Relaxed);
         self.large_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -133,18 +152,23 @@ impl Counters {
 
     pub(crate) fn large_free(&self, bytes: usize) {
         self.large_frees.fetch_add(1, Ordering::Relaxed);
-        self.large_bytes_freed.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.large_bytes_freed
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// Reads everything, adding `extra[class] = (allocs, frees)` not yet
     /// flushed (a `Heap`'s own cache). Allocates the result's `Vec`, so it
     /// must not be called with any allocator lock held.
-    pub(crate) fn read(&self, pages: PageHeapStats, extra: &[(u64, u64); NUM_CLASSES + 1]) -> AllocStats {
+    pub(crate) fn read(
+        &self,
+        pages: PageHeapStats,
+        extra: &[(u64, u64); NUM_CLASSES + 1],
+    ) -> AllocStats {
         let mut classes = Vec::with_capacity(NUM_CLASSES);
         let (mut total_allocs, mut total_frees, mut in_use_bytes) = (0, 0, 0);
-        for c in 1..=NUM_CLASSES {
-            let allocs = self.class[c].allocs.load(Ordering::Relaxed) + extra[c].0;
-            let frees = self.class[c].frees.load(Ordering::Relaxed) + extra[c].1;
+        for (c, (counters, unflushed)) in self.class.iter().zip(extra.iter()).enumerate().skip(1) {
+            let allocs = counters.allocs.load(Ordering::Relaxed) + unflushed.0;
+            let frees = counters.frees.load(Ordering::Relaxed) + unflushed.1;
             let in_use = allocs.saturating_sub(frees);
             let size = TABLES.size[c] as u64;
             total_allocs += allocs;
@@ -157,7 +181,7 @@ impl Counters {
                 frees,
                 in_use_objects: in_use,
                 in_use_bytes: in_use * size,
-                spans: self.class[c].spans.load(Ordering::Relaxed),
+                spans: counters.spans.load(Ordering::Relaxed),
             });
         }
         let la = self.large_allocs.load(Ordering::Relaxed);

@@ -30,6 +30,7 @@ mod imp {
             Self(parking_lot::Mutex::new(value))
         }
 
+        #[inline(always)]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
         }
