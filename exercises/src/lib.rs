@@ -30,3 +30,9 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex08_next_free_fast.rs"] pub mod ex08_next_free_fast;
 #[cfg(not(feature = "solutions"))] pub mod ex09_central;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex09_central.rs"] pub mod ex09_central;
+#[cfg(not(feature = "solutions"))] pub mod ex10_write_barrier;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex10_write_barrier.rs"] pub mod ex10_write_barrier;
+#[cfg(not(feature = "solutions"))] pub mod ex11_stack_growth;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex11_stack_growth.rs"] pub mod ex11_stack_growth;
+#[cfg(not(feature = "solutions"))] pub mod ex12_layout;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex12_layout.rs"] pub mod ex12_layout;

@@ -26,7 +26,8 @@
 //! assert!(table.iter().any(|row| row.name == "ByteIntByteC" && row.size == 12));
 //! ```
 
-use crossbeam_utils::CachePadded;
+/// crossbeam's cache-line padding wrapper, re-exported for the exercises.
+pub use crossbeam_utils::CachePadded;
 use serde::Serialize;
 use std::mem::{align_of, offset_of, size_of};
 use std::sync::Barrier;

@@ -109,3 +109,19 @@ fn dijkstra_without_stack_rescan_loses_objects_on_some_seed() {
 fn yuasa_without_stack_snapshot_loses_objects_on_some_seed() {
     assert_unsafe(GcConfig::bare(BarrierMode::Yuasa));
 }
+
+/// A barrier that shades nothing: what an unfinished ex10 amounts to.
+fn shade_nothing(
+    _: &mut memsim::gc::Shader<'_>,
+    _: Option<memsim::gc::ObjRef>,
+    _: Option<memsim::gc::ObjRef>,
+) {
+}
+
+#[test]
+fn a_custom_barrier_that_shades_nothing_loses_objects_on_some_seed() {
+    assert_unsafe(GcConfig::bare(BarrierMode::Custom(
+        "shade nothing",
+        shade_nothing,
+    )));
+}
