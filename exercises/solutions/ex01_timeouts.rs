@@ -35,6 +35,21 @@
 //! The protocol is one line: the client sends the request and a newline;
 //! the server answers with some text and closes the connection. The answer
 //! is everything read until then.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use exercises::ex01_timeouts::{fetch, FetchError};
+//!
+//! let rt = runtime::Runtime::builder().procs(2).build().unwrap();
+//! let addr = "127.0.0.1:7878".parse().unwrap();
+//! match rt.block_on(fetch(addr, "hello", Duration::from_millis(300))) {
+//!     Ok(answer) => println!("{answer}"),
+//!     Err(FetchError::DeadlineExceeded { deadline }) => println!("gave up after {deadline:?}"),
+//!     Err(e) => println!("failed: {e}"),
+//! }
+//! ```
 
 use std::fmt;
 use std::io;

@@ -27,6 +27,21 @@
 //! a runtime's Ps are fixed and a blocking job would stall one. Go can use
 //! goroutines because its runtime hides blocking from the scheduler; ours
 //! would need `runtime::syscall` around every blocking call.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex02_worker_pool::Pool;
+//!
+//! let (pool, results) = Pool::new(2);
+//! pool.submit(1, || "routine");
+//! pool.submit(9, || "urgent");
+//! pool.resize(4);
+//! pool.shutdown(); // runs both jobs, joins the workers
+//! for done in results.iter() {
+//!     println!("job {} (priority {}): {:?}", done.id, done.priority, done.result);
+//! }
+//! ```
 
 use std::fmt;
 use std::sync::mpsc;

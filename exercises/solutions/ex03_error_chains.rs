@@ -27,6 +27,21 @@
 //! starts; so [`catch_panic`] installs a hook once (chained to the previous
 //! one, so that panics elsewhere still print) that records the location in
 //! a thread-local while a `catch_panic` is active on that thread.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex03_error_chains::{Code, CodedError, Task, codes, find_panic, run_all};
+//!
+//! let failed = run_all(vec![
+//!     Task::new("lookup", || Err(CodedError::new(Code::NotFound, "user 42"))),
+//!     Task::new("render", || panic!("template missing")),
+//! ])
+//! .unwrap_err();
+//! assert_eq!(codes(&failed), [Code::NotFound, Code::Internal]);
+//! let origin = find_panic(&failed).unwrap();
+//! println!("it started at {}:{}", origin.file, origin.line);
+//! ```
 
 use std::error::Error;
 use std::fmt;

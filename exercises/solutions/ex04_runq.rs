@@ -29,6 +29,18 @@
 //! [loom](https://docs.rs/loom)'s under `RUSTFLAGS="--cfg loom"`, where the
 //! ring shrinks to 4 slots so that the model checker can try every
 //! interleaving of the owner and a thief.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex04_runq::{G, GlobalRunQueue, RunQueue};
+//!
+//! let (mine, other, global) = (RunQueue::new(), RunQueue::new(), GlobalRunQueue::new());
+//! mine.runqput(G::new(1), false, &global);
+//! mine.runqput(G::new(2), true, &global); // runnext
+//! assert_eq!(mine.runqget(), Some((G::new(2), true)));
+//! assert_eq!(other.runqsteal(&mine, false), Some(G::new(1)));
+//! ```
 
 use std::collections::VecDeque;
 use std::num::NonZeroU64;

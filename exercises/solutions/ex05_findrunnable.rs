@@ -39,6 +39,20 @@
 //!
 //! Every G returned with `inherit_time == false` increments this P's
 //! `schedtick` (Go does it in `execute`); a `runnext` G does not.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex05_findrunnable::{Model, Next, Source};
+//!
+//! let mut m = Model::new(2);
+//! m.ps[0].schedtick = 1;
+//! m.ps[1].local.extend([7, 8]);
+//! assert_eq!(
+//!     m.find_runnable(0),
+//!     Next::Run { g: 7, source: Source::Steal { victim: 1 }, inherit_time: false }
+//! );
+//! ```
 
 use std::collections::VecDeque;
 

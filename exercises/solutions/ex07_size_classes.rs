@@ -29,6 +29,16 @@
 //!
 //! The result must be exactly Go's 67 classes. Then write [`size_to_class`]:
 //! the smallest class whose objects hold a request.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex07_size_classes::{make_classes, size_to_class};
+//!
+//! let table = make_classes();
+//! assert_eq!(table.len(), 67);
+//! assert_eq!(size_to_class(&table, 17), Some(3)); // 24-byte objects
+//! ```
 
 /// Go's page size, 8 KiB (`_PageSize`).
 pub const PAGE_SIZE: usize = 8192;

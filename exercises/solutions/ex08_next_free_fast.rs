@@ -36,6 +36,16 @@
 //!
 //! This is a model of the span's bookkeeping (indices, not memory); the
 //! real allocator in `allocator/` runs the same algorithm over real pages.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex08_next_free_fast::Span;
+//!
+//! let mut span = Span::after_sweep(128, &[0, 1, 3]); // 0, 1 and 3 survived the sweep
+//! assert_eq!(span.next_free(), Some(2));
+//! assert_eq!(span.next_free(), Some(4));
+//! ```
 
 /// One span's allocation state (the fields of Go's `mspan` this exercise
 /// needs).

@@ -29,6 +29,19 @@
 //! and [`Cache::flush`]. Bad input (a span central does not know, a span
 //! still in a cache, more frees than allocations) returns a
 //! [`CentralError`] and changes nothing.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex09_central::{Cache, Central};
+//!
+//! let mut central = Central::for_class(5).unwrap(); // 48-byte objects, 170 per span
+//! let mut cache = Cache::default();
+//! for _ in 0..200 {
+//!     cache.alloc(&mut central); // the first span fills up, a second is grown
+//! }
+//! assert_eq!((central.full.len(), central.grown), (1, 2));
+//! ```
 
 use std::fmt;
 

@@ -32,6 +32,22 @@
 //! The tests measure fairness by counting, not by timing: a heartbeat task
 //! on the same P counts its beats, and the computation notes how many beats
 //! happened while it ran.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use exercises::ex06_preemption::{Budget, crunch};
+//!
+//! let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+//! let value = rt.block_on(async {
+//!     let mut budget = Budget::new(64);
+//!     for _ in 0..1_000 {
+//!         budget.spend().await; // yields once every 64 units
+//!     }
+//!     crunch(1_000_000).await // yields whenever the runtime asks
+//! });
+//! println!("{value:x}");
+//! ```
 
 /// One step of the computation: mixes round `i` into `acc` (a SplitMix64
 /// finaliser; any cheap, hard-to-optimise-away function would do).
