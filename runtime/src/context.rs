@@ -9,10 +9,10 @@
 use std::cell::Cell;
 use std::ptr;
 
-use crate::loom::Arc;
 use crate::m::MHandle;
 use crate::scheduler::Shared;
 use crate::trace::StopReason;
+use std::sync::Arc;
 
 /// Poll budget per time slice (tokio's coop budget; Go uses 10 ms of time).
 pub(crate) const BUDGET: u32 = 128;
@@ -33,7 +33,7 @@ pub(crate) struct Context {
     /// The G being polled (0 while polling a `block_on` root future).
     pub(crate) current_g: Cell<u64>,
     /// The root future's wake flag, on a thread inside `block_on`.
-    pub(crate) root: Option<std::sync::Arc<crate::runtime::RootWaker>>,
+    pub(crate) root: Option<Arc<crate::runtime::RootWaker>>,
     /// The root future was the last thing polled (fairness between it and Gs).
     pub(crate) root_just_ran: Cell<bool>,
     /// xorshift state for picking steal victims (Go's `cheaprand`).
@@ -48,7 +48,7 @@ impl Context {
     pub(crate) fn new(
         shared: Arc<Shared>,
         m: Arc<MHandle>,
-        root: Option<std::sync::Arc<crate::runtime::RootWaker>>,
+        root: Option<Arc<crate::runtime::RootWaker>>,
     ) -> Self {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         Context {

@@ -62,6 +62,9 @@ mod task;
 mod timer;
 mod trace;
 
+#[cfg(all(test, loom))]
+mod loom_models;
+
 pub use builder::{BuildError, Builder, MAX_PROCS};
 pub use coop::{PreemptPoint, YieldNow, preempt_point, yield_now};
 pub use metrics::Metrics;

@@ -8,6 +8,12 @@
 //! must never name `std::sync` or `parking_lot` directly: whatever bypasses
 //! this module is invisible to the model checker.
 //!
+//! One deliberate exception: the scheduler's `Arc<Shared>` and `Arc<MHandle>`
+//! are `std::sync::Arc` in both configurations, because methods take
+//! `self: &Arc<Self>` and loom's `Arc` cannot be a method receiver. An `Arc`
+//! is only a reference count; the protocols it carries are still built from
+//! the atomics and locks below.
+//!
 //! The lock API is parking_lot's (no poisoning, `Condvar::wait(&mut guard)`),
 //! on both sides, so scheduler code reads the same under loom.
 
@@ -15,6 +21,7 @@
 
 #[cfg(not(loom))]
 mod imp {
+    #[allow(unused_imports)] // the scheduler uses std's Arc directly (see above)
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic;
     pub(crate) use std::thread;
@@ -69,6 +76,7 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
+    #[allow(unused_imports)] // used by the loom models
     pub(crate) use loom::sync::Arc;
     pub(crate) use loom::sync::atomic;
     pub(crate) use loom::thread;

@@ -11,10 +11,10 @@
 //! `MHandle::nextp` (Go's `m.nextp`), then unparks it.
 
 use crate::context::Context;
-use crate::loom::Arc;
 use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::park::Parker;
 use crate::scheduler::Shared;
+use std::sync::Arc;
 
 const NO_P: usize = usize::MAX;
 
@@ -53,7 +53,15 @@ impl MHandle {
 
     /// The P handed over, if any, and whether to start spinning.
     pub(crate) fn take_nextp(&self) -> Option<(usize, bool)> {
-        let pid = self.nextp.swap(NO_P, Ordering::Acquire);
+        // Only this M consumes `nextp`, and a giver stores it at most once
+        // per registration (it took the M off an idle or waiting list under
+        // the sched lock), so a load and a store suffice. (A swap would do
+        // too, but loom 0.7 can return a stale value from a swap that follows
+        // an earlier swap by the same thread; the load keeps the model sound.)
+        let pid = self.nextp.load(Ordering::Acquire);
+        if pid != NO_P {
+            self.nextp.store(NO_P, Ordering::Relaxed);
+        }
         (pid != NO_P).then(|| (pid, self.next_spinning.load(Ordering::Relaxed)))
     }
 }

@@ -21,7 +21,6 @@ use std::task::{Poll, Wake, Waker};
 use crate::Builder;
 use crate::builder::BuildError;
 use crate::context::{BUDGET, Context, in_runtime, with_current};
-use crate::loom::Arc;
 use crate::loom::atomic::{AtomicBool, Ordering};
 use crate::m::MHandle;
 use crate::metrics::Metrics;
@@ -29,6 +28,7 @@ use crate::p::bump;
 use crate::scheduler::{Config, Next, Shared};
 use crate::task::JoinHandle;
 use crate::trace::{EventKind, StopReason, Trace};
+use std::sync::Arc;
 
 /// A G/M/P runtime: `procs` Ps, Ms started on demand, one sysmon thread.
 ///
@@ -62,11 +62,11 @@ impl RootWaker {
 }
 
 impl Wake for RootWaker {
-    fn wake(self: std::sync::Arc<Self>) {
+    fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+    fn wake_by_ref(self: &Arc<Self>) {
         if !self.woken.swap(true, Ordering::SeqCst) {
             self.m.parker.unpark();
         }
@@ -125,7 +125,7 @@ impl Runtime {
         let shared = &self.shared;
         let m = Arc::new(MHandle::new(shared.new_m_id()));
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
-        let root = std::sync::Arc::new(RootWaker {
+        let root = Arc::new(RootWaker {
             woken: AtomicBool::new(true),
             m: m.clone(),
         });

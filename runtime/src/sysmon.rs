@@ -17,10 +17,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::loom::Arc;
 use crate::loom::atomic::Ordering;
 use crate::p::{P_RUNNING, P_SYSCALL};
 use crate::scheduler::Shared;
+use std::sync::Arc;
 
 const MIN_DELAY: Duration = Duration::from_micros(20);
 const MAX_DELAY: Duration = Duration::from_millis(10);

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 
 use crate::context::with_current;
 use crate::loom::atomic::{AtomicU64, Ordering};
-use crate::loom::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::loom::Mutex;
 use crate::scheduler::Shared;
 
 type Key = (Instant, u64);

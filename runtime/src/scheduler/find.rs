@@ -23,12 +23,12 @@ use std::time::Instant;
 
 use super::Shared;
 use crate::context::{BUDGET, Context};
-use crate::loom::Arc;
 use crate::loom::atomic::{Ordering, fence};
 use crate::p::{bump, bump_by};
 use crate::runq::LOCAL_CAPACITY;
 use crate::task::{Notified, RunResult};
 use crate::trace::{EventKind, StopReason};
+use std::sync::Arc;
 
 /// What `find_runnable` found.
 pub(crate) enum Next {

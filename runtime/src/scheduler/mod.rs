@@ -28,7 +28,9 @@ use crossbeam_utils::CachePadded;
 
 use crate::context::with_current;
 use crate::loom::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use crate::loom::{Arc, Mutex};
+use std::sync::Arc;
+
+use crate::loom::Mutex;
 use crate::m::MHandle;
 use crate::metrics::SharedCounters;
 use crate::p::{P, bump, bump_by};

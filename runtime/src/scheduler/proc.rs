@@ -18,11 +18,11 @@ use std::time::Instant;
 
 use super::{Sched, Shared};
 use crate::context::Context;
-use crate::loom::Arc;
 use crate::loom::atomic::{Ordering, fence};
 use crate::m::{MHandle, m_main};
 use crate::p::{P_IDLE, P_RUNNING};
 use crate::trace::EventKind;
+use std::sync::Arc;
 
 impl Shared {
     /// Go's `wakep`: try to get one more M running, spinning, to look for

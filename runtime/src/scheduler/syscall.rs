@@ -20,10 +20,10 @@
 
 use super::Shared;
 use crate::context::{Context, with_current};
-use crate::loom::Arc;
 use crate::loom::atomic::Ordering;
 use crate::p::{P_IDLE, P_RUNNING, P_SYSCALL, bump};
 use crate::trace::EventKind;
+use std::sync::Arc;
 
 impl Shared {
     /// Go's `entersyscall`: leave P `pid` up for grabs while this M blocks.

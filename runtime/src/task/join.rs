@@ -41,6 +41,9 @@ unsafe impl<T: Send> Send for JoinHandle<T> {}
 // SAFETY: a shared &JoinHandle exposes only `id`, which reads immutable data.
 unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
+// The handle is a pointer; the output is never pinned.
+impl<T> Unpin for JoinHandle<T> {}
+
 impl<T> JoinHandle<T> {
     /// # Safety
     /// `raw` must be a task whose output type is `T`, and the caller must

@@ -46,7 +46,8 @@ impl OwnedTasks {
     }
 
     fn shard(&self, id: u64) -> &Mutex<Shard> {
-        &self.shards[(id as usize) % SHARDS]
+        // SHARDS is a power of two (1 under loom).
+        &self.shards[(id as usize) & (SHARDS - 1)]
     }
 
     /// Links a new task (taking over its "owned list" reference). Returns

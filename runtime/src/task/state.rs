@@ -59,18 +59,18 @@ impl Snapshot {
     pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
     }
     pub(crate) fn is_join_interested(self) -> bool {
         self.0 & JOIN_INTEREST != 0
     }
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_cancelled(self) -> bool {
         self.0 & CANCELLED != 0
     }
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn ref_count(self) -> usize {
         self.0 >> REF_SHIFT
     }

@@ -1,0 +1,224 @@
+//! Loom models of the scheduler's concurrent protocols.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
+//! runtime --release --lib loom`. Each model is small on purpose: loom
+//! explores every interleaving, so a model with three threads and a handful
+//! of atomic steps already covers thousands of executions.
+//!
+//! * the task state machine: a wake racing with the poll that registered
+//!   the waker; a wake and a JoinHandle drop racing with completion;
+//! * syscall hand-off: the M returning from a syscall racing with sysmon
+//!   retaking its P.
+//!
+//! (The park/unpark model is next to the `Parker`, in `park.rs`; the ring's
+//! models are in `runq/ring.rs`.)
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::{Arc, Mutex, thread};
+use crate::task::{JoinHandle, Notified, RunResult, Schedule, new_task};
+
+/// A scheduler that just queues woken tasks, and counts its own drops (it
+/// lives inside the task cell, so its drop means the cell was freed).
+struct TestQueue {
+    queue: Arc<Mutex<VecDeque<Notified>>>,
+    freed: Arc<AtomicUsize>,
+}
+
+impl Schedule for TestQueue {
+    fn schedule(&self, task: Notified) {
+        self.queue.lock().push_back(task);
+    }
+}
+
+impl Drop for TestQueue {
+    fn drop(&mut self) {
+        self.freed.fetch_add(1, SeqCst);
+    }
+}
+
+struct CountDrop(Arc<AtomicUsize>);
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+fn poll_join<T>(jh: &mut JoinHandle<T>) -> Poll<Result<T, crate::JoinError>> {
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    Pin::new(jh).poll(&mut cx)
+}
+
+/// A future that is Pending on its first poll (after `on_first_poll` ran
+/// with its waker) and Ready with `value()` on the next.
+struct TwoPolls<F, V> {
+    first: Option<F>,
+    value: Option<V>,
+}
+
+impl<F: FnOnce(&Waker) + Unpin, V: Unpin> Future for TwoPolls<F, V> {
+    type Output = V;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<V> {
+        match self.first.take() {
+            Some(f) => {
+                f(cx.waker());
+                Poll::Pending
+            }
+            None => Poll::Ready(self.value.take().expect("polled after Ready")),
+        }
+    }
+}
+
+/// A waker fires on another thread while the poll that handed it out is
+/// still running. Whichever side sees the other, the task is queued exactly
+/// once, completes, and its cell is freed once.
+#[test]
+fn loom_task_wake_while_running() {
+    loom::model(|| {
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let waker_thread = Arc::new(Mutex::new(None));
+        let wt = waker_thread.clone();
+        let fut = TwoPolls {
+            first: Some(move |w: &Waker| {
+                let w = w.clone();
+                *wt.lock() = Some(thread::spawn(move || w.wake()));
+            }),
+            value: Some(7u32),
+        };
+        let sched = TestQueue {
+            queue: queue.clone(),
+            freed: freed.clone(),
+        };
+        let (raw, notified, mut jh) = new_task(fut, sched, 1);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+
+        match notified.run() {
+            RunResult::Yielded(t) => queue.lock().push_back(t),
+            RunResult::Idle => {}
+            RunResult::Complete(_) => panic!("completed on the first poll"),
+        }
+        waker_thread.lock().take().unwrap().join().unwrap();
+
+        let again = queue.lock().pop_front().expect("the woken task was queued");
+        assert!(queue.lock().is_empty(), "the task was queued twice");
+        match again.run() {
+            RunResult::Complete(t) => drop(t),
+            _ => panic!("the second poll completes"),
+        }
+        assert!(matches!(poll_join(&mut jh), Poll::Ready(Ok(7))));
+        drop(jh);
+        assert_eq!(
+            freed.load(SeqCst),
+            1,
+            "the task cell was not freed exactly once"
+        );
+    });
+}
+
+/// Completion races with a late wake and with the JoinHandle being dropped.
+/// The output is dropped exactly once (by the completing M or the handle),
+/// the late wake queues nothing, and the cell is freed once.
+#[test]
+fn loom_task_wake_after_completion_and_join_handle_dropped() {
+    loom::model(|| {
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let out_drops = Arc::new(AtomicUsize::new(0));
+        let saved = Arc::new(Mutex::new(None::<Waker>));
+        let s2 = saved.clone();
+        let fut = TwoPolls {
+            first: Some(move |w: &Waker| *s2.lock() = Some(w.clone())),
+            value: Some(CountDrop(out_drops.clone())),
+        };
+        let sched = TestQueue {
+            queue: queue.clone(),
+            freed: freed.clone(),
+        };
+        let (raw, notified, jh) = new_task(fut, sched, 2);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+        assert!(matches!(notified.run(), RunResult::Idle));
+
+        let waker = saved.lock().take().unwrap();
+        waker.wake_by_ref(); // readies the task: queued once
+        let late = thread::spawn(move || waker.wake());
+        let dropper = thread::spawn(move || drop(jh));
+
+        let t = queue.lock().pop_front().expect("queued by the first wake");
+        match t.run() {
+            RunResult::Complete(t) => drop(t),
+            _ => panic!("the second poll completes"),
+        }
+        late.join().unwrap();
+        dropper.join().unwrap();
+        assert!(
+            queue.lock().is_empty(),
+            "a wake after completion queued the task"
+        );
+        assert_eq!(
+            out_drops.load(SeqCst),
+            1,
+            "the output was not dropped exactly once"
+        );
+        assert_eq!(
+            freed.load(SeqCst),
+            1,
+            "the task cell was not freed exactly once"
+        );
+    });
+}
+
+/// Go's entersyscall / retake / exitsyscall on one P. The M comes back from
+/// its syscall while sysmon may be retaking the P. In every interleaving
+/// exactly one side wins the P's status CAS, the M ends up holding the P
+/// (directly, or handed back by `pidleput` after waiting), and afterwards
+/// the P is idle with nobody left waiting.
+#[test]
+fn loom_syscall_handoff_and_return() {
+    use crate::context::Context;
+    use crate::m::MHandle;
+    use crate::p::P_RUNNING;
+    use crate::runq::RunQueueKind;
+    use crate::scheduler::{Config, Shared};
+
+    loom::model(|| {
+        let shared = std::sync::Arc::new(Shared::new(Config {
+            procs: 1,
+            run_queue: RunQueueKind::GoRing,
+            trace: false,
+            schedtrace: None,
+            spawn_threads: false,
+        }));
+        let m = std::sync::Arc::new(MHandle::new(1));
+        let ctx = Context::new(shared.clone(), m, None);
+        let pid = shared.pidleget().expect("one idle P");
+        shared.acquirep(&ctx, pid);
+
+        let oldp = shared.entersyscall(&ctx);
+        let s2 = shared.clone();
+        let sysmon = thread::spawn(move || s2.retake_syscall(0));
+        shared.exitsyscall(&ctx, oldp);
+        let retaken = sysmon.join().unwrap();
+
+        assert_eq!(
+            ctx.p.get(),
+            Some(0),
+            "the M must hold a P after exitsyscall"
+        );
+        assert_eq!(shared.ps[0].status.load(SeqCst), P_RUNNING);
+        assert_eq!(shared.counters.retakes.load(SeqCst), u64::from(retaken));
+
+        let pid = shared.releasep(&ctx);
+        shared.pidleput(pid);
+        let s = shared.sched.lock();
+        assert_eq!(s.pidle, vec![0]);
+        assert!(s.p_waiters.is_empty());
+        assert_eq!(shared.npidle.load(SeqCst), 1);
+    });
+}
