@@ -296,11 +296,12 @@ pub fn check_html(html_dir: &Path) -> io::Result<Vec<Problem>> {
                 let target = html_dir.join(&rel);
                 target.is_file() || target.join("index.html").is_file()
             });
-            if !ok {
-                problems.push(Problem {
-                    file: rel_page.clone(),
-                    what: format!("broken link `{url}`"),
-                });
+            let problem = Problem {
+                file: rel_page.clone(),
+                what: format!("broken link `{url}`"),
+            };
+            if !ok && !problems.contains(&problem) {
+                problems.push(problem);
             }
         }
     }

@@ -18,13 +18,12 @@
 //! ```
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::thread;
 
-use tiny_http::{Header, Method, Response, Server};
+use tiny_http::{HTTPVersion, Header, Method, Response, Server};
 
 /// What a request URL maps to under the served root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +163,7 @@ impl std::error::Error for BindError {}
 
 /// A bound, not yet running, static server for one directory.
 pub struct StaticServer {
-    server: Arc<Server>,
+    server: Server,
     root: PathBuf,
     addr: SocketAddr,
 }
@@ -185,7 +184,7 @@ impl StaticServer {
         let server = Server::from_listener(listener, None)
             .map_err(|e| BindError::Other(port, io::Error::other(e.to_string())))?;
         Ok(StaticServer {
-            server: Arc::new(server),
+            server,
             root: root.into(),
             addr,
         })
@@ -204,22 +203,19 @@ impl StaticServer {
         self.addr
     }
 
-    /// Serves requests on `workers` threads; returns only if the server stops.
-    pub fn run(self, workers: usize) {
-        let handles: Vec<_> = (0..workers.max(1))
-            .map(|_| {
-                let server = Arc::clone(&self.server);
-                let root = self.root.clone();
-                thread::spawn(move || {
-                    for request in server.incoming_requests() {
-                        // A client that hangs up mid-response is not our problem.
-                        let _ = handle(&root, request);
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            let _ = h.join();
+    /// Serves requests until the process ends, each on a thread of its own.
+    ///
+    /// A thread per request rather than a fixed pool: a browser opens
+    /// several keep-alive connections at once, and tiny_http writes the
+    /// responses of one connection in order, so a fixed pool can end up with
+    /// every worker waiting behind a response that no worker is free to send.
+    pub fn run(self) {
+        for request in self.server.incoming_requests() {
+            let root = self.root.clone();
+            thread::spawn(move || {
+                // A client that hangs up mid-response is not our problem.
+                let _ = handle(&root, request);
+            });
         }
     }
 }
@@ -228,10 +224,52 @@ fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid ASCII")
 }
 
+/// Sends `response` as HTTP/1.0, which tells the browser to close the
+/// connection afterwards.
+///
+/// Why not keep-alive: tiny_http 0.12 runs each connection on a thread of
+/// its pool, and its pool can lose a wake-up when several connections open
+/// at once (a browser opens six). The connection that lost it waits until
+/// another connection ends; with keep-alive that can be never, and the page
+/// hangs half-loaded (seen with Chromium on the first page after start).
+/// Closing every connection after its response frees a pool thread at once,
+/// which is cheap on loopback.
+fn respond_and_close<R: io::Read>(
+    request: tiny_http::Request,
+    response: Response<R>,
+) -> io::Result<()> {
+    let head_only = *request.method() == Method::Head;
+    let request_headers = request.headers().to_vec();
+    let mut writer = request.into_writer();
+    let result = response
+        .raw_print(
+            &mut writer,
+            HTTPVersion(1, 0),
+            &request_headers,
+            head_only,
+            None,
+        )
+        .and_then(|()| writer.flush());
+    match result {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 fn handle(root: &Path, request: tiny_http::Request) -> io::Result<()> {
+    if std::env::var_os("COURSE_LOG").is_some() {
+        eprintln!("{} {}", request.method(), request.url());
+    }
     if !matches!(request.method(), Method::Get | Method::Head) {
         let r = Response::from_string("method not allowed\n").with_status_code(405);
-        return request.respond(r.with_header(header("Allow", "GET, HEAD")));
+        return respond_and_close(request, r.with_header(header("Allow", "GET, HEAD")));
     }
     match resolve(root, request.url()) {
         Resolved::File(path) => {
@@ -239,26 +277,29 @@ fn handle(root: &Path, request: tiny_http::Request) -> io::Result<()> {
             let response = Response::from_file(file)
                 .with_header(header("Content-Type", content_type(&path)))
                 .with_header(header("Cache-Control", "no-cache"));
-            request.respond(response)
+            respond_and_close(request, response)
         }
         Resolved::Redirect(location) => {
             let r = Response::empty(301).with_header(header("Location", &location));
-            request.respond(r)
+            respond_and_close(request, r)
         }
-        Resolved::BadRequest => request.respond(
+        Resolved::BadRequest => respond_and_close(
+            request,
             Response::from_string("bad request: path leaves the book\n").with_status_code(400),
         ),
         Resolved::NotFound => {
             let page = root.join("404.html");
             match File::open(&page) {
-                Ok(f) => request.respond(
+                Ok(f) => respond_and_close(
+                    request,
                     Response::from_file(f)
                         .with_status_code(404)
                         .with_header(header("Content-Type", content_type(&page))),
                 ),
-                Err(_) => {
-                    request.respond(Response::from_string("not found\n").with_status_code(404))
-                }
+                Err(_) => respond_and_close(
+                    request,
+                    Response::from_string("not found\n").with_status_code(404),
+                ),
             }
         }
     }
@@ -267,7 +308,7 @@ fn handle(root: &Path, request: tiny_http::Request) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::net::TcpStream;
 
     /// A throwaway directory tree: root/{index.html, style.css, ch/index.html, ch/p.json}
@@ -378,7 +419,7 @@ mod tests {
             addr.ip().is_loopback(),
             "must bind loopback only, got {addr}"
         );
-        thread::spawn(move || server.run(1));
+        thread::spawn(move || server.run());
 
         let (status, body) = get(addr, "/style.css");
         assert!(status.contains("200"), "{status}");
@@ -401,6 +442,47 @@ mod tests {
         let (status, body) = get(addr, "/ch");
         assert!(status.contains("301"), "{status}");
         assert!(body.contains("Location: /ch/"), "{body}");
+    }
+
+    #[test]
+    fn keep_alive_requests_get_a_closing_http_1_0_answer() {
+        use std::io::BufRead;
+        let (_base, root) = fixture("close");
+        let server = StaticServer::bind(&root, 0).unwrap();
+        let addr = server.addr();
+        thread::spawn(move || server.run());
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = std::io::BufReader::new(s);
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            head.push(line.trim().to_string());
+        }
+        assert_eq!(head[0], "HTTP/1.0 200 OK", "headers: {head:?}");
+        assert!(
+            !head
+                .iter()
+                .any(|h| h.to_ascii_lowercase().starts_with("connection: keep-alive")),
+            "the browser must not be invited to keep the connection: {head:?}"
+        );
+        let len: usize = head
+            .iter()
+            .find_map(|h| h.strip_prefix("Content-Length: "))
+            .expect("a Content-Length")
+            .parse()
+            .unwrap();
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        assert_eq!(body, b"body{}");
     }
 
     #[test]
