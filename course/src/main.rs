@@ -94,9 +94,13 @@ fn list(root: &Path) -> Result<(), Failure> {
             continue;
         }
         let indent = "  ".repeat(c.depth + 2);
-        let number = c.number.as_deref().unwrap_or("");
+        let number = c
+            .number
+            .as_deref()
+            .map(|n| format!("{n} "))
+            .unwrap_or_default();
         let draft = if c.path.is_none() { "  (coming)" } else { "" };
-        println!("{indent}{number} {}{draft}", c.title);
+        println!("{indent}{number}{}{draft}", c.title);
     }
     print_lessons(root)?;
     let exercises = catalog::exercises(root)?;
