@@ -53,7 +53,8 @@ pub fn occupancy_svg(title: &str, spans: &[SpanView], per_row: usize) -> String 
         y += 22.0 + rows as f64 * (cell + gap) + 14.0;
     }
     let width = left * 2.0 + per_row as f64 * (cell + gap);
-    let mut svg = Svg::new(width.max(420.0), y + 4.0);
+    let title_w = 40.0 + 7.5 * title.chars().count() as f64;
+    let mut svg = Svg::new(width.max(420.0).max(title_w), y + 4.0);
     svg.text(left, 18.0, title, 14.0, "start");
     legend(
         &mut svg,

@@ -38,6 +38,8 @@ pub enum Stop {
     Block,
     /// The G finished.
     Done,
+    /// The G entered a blocking call and its P was handed on (`syscall`).
+    Syscall,
     /// The trace ended while the G was still running.
     Open,
 }
@@ -50,6 +52,7 @@ impl Stop {
             Stop::Preempt => palette::PREEMPT,
             Stop::Block => palette::BLOCK,
             Stop::Done => palette::DONE,
+            Stop::Syscall => palette::SYSCALL,
             Stop::Open => palette::OPEN,
         }
     }
@@ -61,6 +64,7 @@ impl Stop {
             Stop::Preempt => "preempt",
             Stop::Block => "block",
             Stop::Done => "done",
+            Stop::Syscall => "entered a syscall",
             Stop::Open => "still running",
         }
     }
@@ -137,18 +141,9 @@ impl Timeline {
         let mut t = Timeline::new(trace.procs);
         let t0 = trace.events.first().map_or(0, |e| e.ts_ns);
         let last = trace.events.last().map_or(0, |e| e.ts_ns) - t0;
-        for run in trace.runs() {
-            let Some(p) = run.p else { continue };
-            let stop = match run.reason {
-                Some(StopReason::Yield) => Stop::Yield,
-                Some(StopReason::Preempt) => Stop::Preempt,
-                Some(StopReason::Block) => Stop::Block,
-                Some(StopReason::Done) => Stop::Done,
-                None => Stop::Open,
-            };
-            t.push_run(p, run.g, run.start_ns - t0, run.end_ns - t0, stop);
-        }
+        // Syscalls first: a run that contains one is cut in two around it.
         let mut in_syscall: BTreeMap<u64, (Option<usize>, u64)> = BTreeMap::new();
+        let mut exits: Vec<(u64, u64, Option<usize>)> = Vec::new(); // (g, ts, p after)
         for e in &trace.events {
             let ts = e.ts_ns - t0;
             match e.kind {
@@ -172,6 +167,7 @@ impl Timeline {
                             start_ns: start,
                             end_ns: ts,
                         });
+                        exits.push((g, ts, e.p));
                     }
                 }
                 _ => {}
@@ -184,6 +180,39 @@ impl Timeline {
                 start_ns: start,
                 end_ns: last,
             });
+        }
+        for run in trace.runs() {
+            let Some(mut p) = run.p else { continue };
+            let stop = match run.reason {
+                Some(StopReason::Yield) => Stop::Yield,
+                Some(StopReason::Preempt) => Stop::Preempt,
+                Some(StopReason::Block) => Stop::Block,
+                Some(StopReason::Done) => Stop::Done,
+                None => Stop::Open,
+            };
+            let (mut start, end) = (run.start_ns - t0, run.end_ns - t0);
+            let mut calls: Vec<Syscall> = t
+                .syscalls
+                .iter()
+                .filter(|c| c.g == run.g && c.start_ns >= start && c.start_ns <= end)
+                .copied()
+                .collect();
+            calls.sort_by_key(|c| c.start_ns);
+            for call in calls {
+                // The G held P `p` until it entered the call; after it, the M
+                // holds whichever P it got back.
+                t.push_run(p, run.g, start, call.start_ns, Stop::Syscall);
+                start = call.end_ns;
+                if let Some(&(_, _, Some(after))) = exits
+                    .iter()
+                    .find(|(g, ts, _)| *g == run.g && *ts == call.end_ns)
+                {
+                    p = after;
+                }
+            }
+            if start <= end {
+                t.push_run(p, run.g, start, end, stop);
+            }
         }
         t.runs.sort_by_key(|r| (r.start_ns, r.p));
         t
@@ -306,7 +335,7 @@ impl Timeline {
                 (palette::BLOCK, "blocked"),
                 (palette::DONE, "done"),
                 (palette::OPEN, "still running"),
-                (palette::SYSCALL, "in syscall"),
+                (palette::SYSCALL, "syscall"),
                 (palette::STEAL, "steal"),
             ],
         );
@@ -365,7 +394,15 @@ impl Timeline {
                 fmt_ns(r.start_ns - t0),
                 r.stop.name()
             );
-            svg.rect(x1, y, x2 - x1, lane_h - 13.0, r.stop.colour(), Some(&tip));
+            // Even a run of a few microseconds stays visible.
+            svg.rect(
+                x1,
+                y,
+                (x2 - x1).max(1.5),
+                lane_h - 13.0,
+                r.stop.colour(),
+                Some(&tip),
+            );
             if x2 - x1 > 8.0 + 7.0 * digits(r.g) {
                 svg.text(
                     (x1 + x2) / 2.0,
@@ -516,6 +553,46 @@ mod tests {
         assert!(svg.contains("P1 stole 1 G(s) from P0"));
         assert!(svg.contains("G2 preempted"));
         assert!(svg.matches("<rect").count() >= 3, "three runs drawn");
+    }
+
+    #[test]
+    fn a_run_is_cut_around_its_syscall_and_resumes_on_the_p_it_got_back() {
+        use runtime::{EventKind as K, StopReason, Trace, TraceEvent};
+        let ev = |ts_ns, p, m, kind| TraceEvent { ts_ns, p, m, kind };
+        let trace = Trace {
+            procs: 2,
+            events: vec![
+                ev(0, Some(0), 0, K::GoStart { g: 7 }),
+                ev(10, Some(0), 0, K::SyscallEnter { g: 7 }),
+                ev(20, Some(0), 1, K::GoStart { g: 8 }),
+                ev(
+                    30,
+                    Some(0),
+                    1,
+                    K::GoStop {
+                        g: 8,
+                        reason: StopReason::Done,
+                    },
+                ),
+                ev(50, Some(1), 0, K::SyscallExit { g: 7 }),
+                ev(
+                    60,
+                    Some(1),
+                    0,
+                    K::GoStop {
+                        g: 7,
+                        reason: StopReason::Done,
+                    },
+                ),
+            ],
+        };
+        let t = Timeline::from_trace(&trace);
+        let g7 = t.runs_of(7);
+        assert_eq!(g7.len(), 2, "{g7:?}");
+        assert_eq!((g7[0].p, g7[0].end_ns, g7[0].stop), (0, 10, Stop::Syscall));
+        assert_eq!((g7[1].p, g7[1].start_ns, g7[1].stop), (1, 50, Stop::Done));
+        assert_eq!(t.syscalls.len(), 1);
+        assert_eq!(t.runs_of(8)[0].p, 0, "G8 ran on the P that G7 handed off");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use lessons::artefacts;
 use lessons::cli::Cli;
 use lessons::report::{Table, explain, notice, section, title, wrote};
 use lessons::timeline::{Timeline, fmt_ns};
-use runtime::{Runtime, Trace};
+use runtime::{RunQueueKind, Runtime, Trace};
 
 fn main() {
     let args = Cli::new("lesson-02", "G, M and P")
@@ -36,6 +36,12 @@ fn main() {
             40,
             0..=100_000,
         )
+        .choice(
+            "--queue",
+            "local run queue: Go's 256-slot ring, or crossbeam-deque",
+            "ring",
+            &["ring", "deque"],
+        )
         .flag(
             "--write-book",
             "also refresh the book's copy (book/runtime/data, book/runtime/img)",
@@ -43,7 +49,7 @@ fn main() {
         .parse();
     let procs = args.number("--procs") as usize;
     let (tasks, work) = if args.quick() {
-        (300, Duration::from_micros(10))
+        (300, Duration::from_micros(40))
     } else {
         (
             args.number("--tasks") as usize,
@@ -51,16 +57,27 @@ fn main() {
         )
     };
 
+    let queue = match args.choice("--queue") {
+        "deque" => RunQueueKind::CrossbeamDeque,
+        _ => RunQueueKind::GoRing,
+    };
+
     title("Lesson 02", "G, M and P");
     explain(&format!(
         "One G spawns {tasks} Gs on a runtime with {procs} Ps. Each G spins for {} µs, \
-         yields once, spins again and finishes. Tracing is on.",
-        work.as_micros() / 2
+         yields once, spins again and finishes. Local run queue: {}. Tracing is on.",
+        work.as_micros() / 2,
+        if queue == RunQueueKind::GoRing {
+            "Go's 256-slot ring"
+        } else {
+            "crossbeam-deque"
+        }
     ));
 
     // ANCHOR: spawn
     let rt = Runtime::builder()
         .procs(procs)
+        .run_queue(queue)
         .trace(true)
         .build()
         .expect("build the runtime");
@@ -116,12 +133,12 @@ fn main() {
     let mut t = Table::new(["counter", "value", "Go's name"]);
     t.row(["Gs spawned", &metrics.tasks_spawned.to_string(), "newproc"]);
     t.row([
-        "full local queue overflowed",
+        "Gs moved out of a full local queue",
         &metrics.local_overflows.to_string(),
         "runqputslow",
     ]);
     t.row([
-        "Gs put on the global queue",
+        "Gs put on the global queue (any cause)",
         &metrics.global_queue_pushes.to_string(),
         "globrunqputbatch",
     ]);

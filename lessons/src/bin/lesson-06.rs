@@ -53,7 +53,7 @@ fn main() {
     let svg = occupancy_svg(
         &format!("lesson-06: one span of {object_size} B objects, before and after the walk"),
         &spans,
-        32,
+        64, // one row per 64-bit word of alloc_bits
     );
     let path = artefacts::write(&dir, "span.svg", &svg).expect("write span.svg");
     wrote("the span's bitmap", &path);
