@@ -24,10 +24,23 @@ use std::collections::BTreeMap;
 
 fn main() {
     let args = Cli::new("lesson-09", "tri-color GC and write barriers")
-        .number("--seeds", "N", "interleavings to search and to test per barrier mode", 10_000, 100..=1_000_000)
-        .flag("--write-book", "also refresh the figures under book/runtime/img/")
+        .number(
+            "--seeds",
+            "N",
+            "interleavings to search and to test per barrier mode",
+            10_000,
+            100..=1_000_000,
+        )
+        .flag(
+            "--write-book",
+            "also refresh the figures under book/runtime/img/",
+        )
         .parse();
-    let seeds = if args.quick() { 2_000 } else { args.number("--seeds") };
+    let seeds = if args.quick() {
+        2_000
+    } else {
+        args.number("--seeds")
+    };
 
     title("Lesson 09", "Tri-color GC and write barriers");
     explain(
@@ -39,8 +52,14 @@ fn main() {
     // ANCHOR: search
     section("1. No barrier: search for an interleaving that frees a live object");
     let none = GcConfig::canonical(BarrierMode::None);
-    let losing: Vec<Outcome> = (0..seeds).map(|seed| run(&none, seed)).filter(|o| !o.lost.is_empty()).collect();
-    let shortest = losing.iter().min_by_key(|o| o.steps).expect("with no barrier some seed should lose an object");
+    let losing: Vec<Outcome> = (0..seeds)
+        .map(|seed| run(&none, seed))
+        .filter(|o| !o.lost.is_empty())
+        .collect();
+    let shortest = losing
+        .iter()
+        .min_by_key(|o| o.steps)
+        .expect("with no barrier some seed should lose an object");
     // ANCHOR_END: search
     explain(&format!(
         "{} of {seeds} seeds lost a reachable object with no barrier. The shortest is seed {} \
@@ -58,14 +77,28 @@ fn main() {
     );
 
     section("2. The same interleaving under each barrier");
-    let mut table = Table::new(["barrier and protocol", "lost", "STW units", "of which stack slots", "garbage freed", "alloc bits == mark bits"]);
-    let mut runs = vec![GcConfig::bare(BarrierMode::Dijkstra), GcConfig::bare(BarrierMode::Yuasa)];
+    let mut table = Table::new([
+        "barrier and protocol",
+        "lost",
+        "STW units",
+        "of which stack slots",
+        "garbage freed",
+        "alloc bits == mark bits",
+    ]);
+    let mut runs = vec![
+        GcConfig::bare(BarrierMode::Dijkstra),
+        GcConfig::bare(BarrierMode::Yuasa),
+    ];
     runs.splice(0..0, BarrierMode::all().map(GcConfig::canonical));
     for config in &runs {
         let o = run(config, shortest.seed);
         table.row([
             o.label.clone(),
-            if o.lost.is_empty() { "-".into() } else { o.lost.join(",") },
+            if o.lost.is_empty() {
+                "-".into()
+            } else {
+                o.lost.join(",")
+            },
             o.stw.total().to_string(),
             (o.stw.start_stack_slots + o.stw.termination_stack_slots).to_string(),
             o.garbage_freed.to_string(),
@@ -76,7 +109,11 @@ fn main() {
 
     section("3. Why Dijkstra alone needs a stack re-scan");
     let dijkstra_bare = GcConfig::bare(BarrierMode::Dijkstra);
-    match (0..seeds).map(|seed| run(&dijkstra_bare, seed)).filter(|o| !o.lost.is_empty()).min_by_key(|o| o.steps) {
+    match (0..seeds)
+        .map(|seed| run(&dijkstra_bare, seed))
+        .filter(|o| !o.lost.is_empty())
+        .min_by_key(|o| o.steps)
+    {
         Some(found) => {
             explain(&format!(
                 "Dijkstra's barrier shades the new value of every heap write, but stack writes have no \
@@ -86,20 +123,41 @@ fn main() {
             ));
             print_trace(&run_traced(&dijkstra_bare, found.seed));
             let fixed = run_traced(&GcConfig::canonical(BarrierMode::Dijkstra), found.seed);
-            let termination = fixed.trace.iter().rev().find(|s| s.text.starts_with("mark termination")).map(|s| s.text.clone()).unwrap_or_default();
-            explain(&format!("With the re-scan (world stopped): {termination}. Lost: {}.", if fixed.lost.is_empty() { "nothing".to_string() } else { fixed.lost.join(",") }));
+            let termination = fixed
+                .trace
+                .iter()
+                .rev()
+                .find(|s| s.text.starts_with("mark termination"))
+                .map(|s| s.text.clone())
+                .unwrap_or_default();
+            explain(&format!(
+                "With the re-scan (world stopped): {termination}. Lost: {}.",
+                if fixed.lost.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    fixed.lost.join(",")
+                }
+            ));
             notice(
                 "the pointer was hidden in a stack the marker had already scanned, and a stack write \
                  runs no barrier. Go 1.5 to 1.7 re-scanned every stack with the world stopped; with \
                  many goroutines that re-scan was most of the pause.",
             );
         }
-        None => explain(&format!("No seed among {seeds} lost an object under Dijkstra without re-scan; try more --seeds.")),
+        None => explain(&format!(
+            "No seed among {seeds} lost an object under Dijkstra without re-scan; try more --seeds."
+        )),
     }
 
     // ANCHOR: property
     section("4. Every mode over many interleavings");
-    let mut table = Table::new(["barrier and protocol", "seeds", "seeds that lost objects", "STW units per cycle", "objects scanned concurrently per cycle"]);
+    let mut table = Table::new([
+        "barrier and protocol",
+        "seeds",
+        "seeds that lost objects",
+        "STW units per cycle",
+        "objects scanned concurrently per cycle",
+    ]);
     for config in &runs {
         let mut lost = 0;
         let (mut stw, mut concurrent) = (0, 0);
@@ -123,10 +181,19 @@ fn main() {
     // ANCHOR_END: property
     println!("\n{}", table.render());
     explain("Stop-the-world units per cycle as the number of goroutines grows (200 seeds each):");
-    let mut scaling = Table::new(["goroutines", "dijkstra + stack re-scan", "yuasa + stack snapshot", "hybrid"]);
+    let mut scaling = Table::new([
+        "goroutines",
+        "dijkstra + stack re-scan",
+        "yuasa + stack snapshot",
+        "hybrid",
+    ]);
     for goroutines in [2, 8, 32, 128] {
         let mut row = vec![goroutines.to_string()];
-        for mode in [BarrierMode::Dijkstra, BarrierMode::Yuasa, BarrierMode::Hybrid] {
+        for mode in [
+            BarrierMode::Dijkstra,
+            BarrierMode::Yuasa,
+            BarrierMode::Hybrid,
+        ] {
             let mut config = GcConfig::canonical(mode);
             config.shape.goroutines = goroutines;
             let total: usize = (0..200).map(|seed| run(&config, seed).stw.total()).sum();
@@ -144,7 +211,11 @@ fn main() {
     section("5. Sweep: mark bits become allocation bits");
     let hybrid = run(&GcConfig::canonical(BarrierMode::Hybrid), shortest.seed);
     for span in &hybrid.sweep.spans {
-        let used = span.alloc_bits.iter().rposition(|&b| b).map_or(8, |i| (i + 1).max(8));
+        let used = span
+            .alloc_bits
+            .iter()
+            .rposition(|&b| b)
+            .map_or(8, |i| (i + 1).max(8));
         println!(
             "span {:#07x} ({:>2}-byte objects)  mark bits {}  alloc bits after sweep {}",
             span.span,
@@ -161,14 +232,26 @@ fn main() {
         hybrid.sweep.alloc_bits_equal_mark_bits()
     ));
 
-    let figure = draw(&traced, &run_traced(&GcConfig::canonical(BarrierMode::Hybrid), shortest.seed));
+    let figure = draw(
+        &traced,
+        &run_traced(&GcConfig::canonical(BarrierMode::Hybrid), shortest.seed),
+    );
     let dir = artefacts::lesson_dir(9).expect("create target/lessons/lesson-09");
-    wrote("object graph", &artefacts::write(&dir, "gc-lost-object.svg", &figure).expect("write the figure"));
+    wrote(
+        "object graph",
+        &artefacts::write(&dir, "gc-lost-object.svg", &figure).expect("write the figure"),
+    );
     let json = serde_json::to_string_pretty(&traced).expect("serialise the outcome");
-    wrote("interleaving", &artefacts::write(&dir, "gc-lost-object.json", &json).expect("write the trace"));
+    wrote(
+        "interleaving",
+        &artefacts::write(&dir, "gc-lost-object.json", &json).expect("write the trace"),
+    );
     if args.flag("--write-book") {
         let img = artefacts::book_dir("runtime/img").expect("create book/runtime/img");
-        wrote("book figure", &artefacts::write(&img, "gc-lost-object.svg", &figure).expect("write the book figure"));
+        wrote(
+            "book figure",
+            &artefacts::write(&img, "gc-lost-object.svg", &figure).expect("write the book figure"),
+        );
     }
 }
 
@@ -198,7 +281,10 @@ const LOST: &str = "#e15759";
 fn draw(none: &Outcome, hybrid: &Outcome) -> String {
     let before = none.before.as_ref().expect("traced run has a before graph");
     let after_none = none.after.as_ref().expect("traced run has an after graph");
-    let after_hybrid = hybrid.after.as_ref().expect("traced run has an after graph");
+    let after_hybrid = hybrid
+        .after
+        .as_ref()
+        .expect("traced run has an after graph");
     let positions = place(before, &[after_none, after_hybrid]);
     let cols = positions.values().map(|p| p.0).fold(0.0, f64::max);
     let panel_w = 110.0 + cols * COL_W;
@@ -219,7 +305,12 @@ fn draw(none: &Outcome, hybrid: &Outcome) -> String {
         &mut svg,
         16.0,
         height - 10.0,
-        &[(GREY, "grey"), (BLACK, "black (or scanned root)"), (LOST, "reachable but white: freed (lost)"), (NEW_EDGE, "pointer written during marking")],
+        &[
+            (GREY, "grey"),
+            (BLACK, "black (or scanned root)"),
+            (LOST, "reachable but white: freed (lost)"),
+            (NEW_EDGE, "pointer written during marking"),
+        ],
     );
     svg.finish()
 }
@@ -288,9 +379,23 @@ fn draw_panel(
 ) {
     let pos = |name: &str| {
         let (c, r) = at.get(name).copied().unwrap_or((0.0, 0.0));
-        (x0 + 10.0 + if c == 0.0 { 0.0 } else { 90.0 + (c - 1.0) * COL_W }, y0 + 10.0 + r * ROW_H)
+        (
+            x0 + 10.0
+                + if c == 0.0 {
+                    0.0
+                } else {
+                    90.0 + (c - 1.0) * COL_W
+                },
+            y0 + 10.0 + r * ROW_H,
+        )
     };
-    let box_w = |name: &str| if name.starts_with('G') || name.starts_with("global") { 54.0 } else { 30.0 };
+    let box_w = |name: &str| {
+        if name.starts_with('G') || name.starts_with("global") {
+            54.0
+        } else {
+            30.0
+        }
+    };
     for e in &graph.edges {
         let (fx, fy) = pos(&e.from);
         let (tx, ty) = pos(&e.to);
@@ -304,12 +409,28 @@ fn draw_panel(
         };
         let written = !start.edges.iter().any(|s| s.from == e.from && s.to == e.to);
         let stroke = if written { NEW_EDGE } else { "#777777" };
-        svg.arrow((sx, sy), (ex, ey), stroke, Some(&format!("{} -> {}", e.from, e.to)));
+        svg.arrow(
+            (sx, sy),
+            (ex, ey),
+            stroke,
+            Some(&format!("{} -> {}", e.from, e.to)),
+        );
     }
     for (root, scanned) in &graph.roots {
         let (x, y) = pos(root);
         let fill = if coloured && *scanned { BLACK } else { WHITE };
-        svg.rect(x, y, 54.0, 24.0, fill, Some(if *scanned { "root, scanned" } else { "root, not scanned yet" }));
+        svg.rect(
+            x,
+            y,
+            54.0,
+            24.0,
+            fill,
+            Some(if *scanned {
+                "root, scanned"
+            } else {
+                "root, not scanned yet"
+            }),
+        );
         svg.outline(x, y, 54.0, 24.0, "#333333");
         svg.text(x + 27.0, y + 38.0, root, 10.0, "middle");
     }
@@ -320,11 +441,32 @@ fn draw_panel(
             (true, Color::White, true) => (LOST, "reachable but white: lost"),
             (true, Color::White, false) => (WHITE, "white: garbage"),
             (true, Color::Grey, _) => (GREY, "grey"),
-            (true, Color::Black, _) => (BLACK, "black"),
+            (true, Color::Black, true) => (BLACK, "black"),
+            (true, Color::Black, false) => (
+                BLACK,
+                "black but unreachable: floating garbage, freed next cycle",
+            ),
         };
-        svg.rect(x, y, 30.0, 24.0, fill, Some(&format!("{} @ {:#x}: {note}", node.name, node.addr)));
-        svg.outline(x, y, 30.0, 24.0, if node.reachable { "#333333" } else { "#bbbbbb" });
-        let label = if node.reachable { node.name.clone() } else { format!("{} (garbage)", node.name) };
+        svg.rect(
+            x,
+            y,
+            30.0,
+            24.0,
+            fill,
+            Some(&format!("{} @ {:#x}: {note}", node.name, node.addr)),
+        );
+        svg.outline(
+            x,
+            y,
+            30.0,
+            24.0,
+            if node.reachable { "#333333" } else { "#bbbbbb" },
+        );
+        let label = match (node.reachable, coloured && node.color != Color::White) {
+            (true, _) => node.name.clone(),
+            (false, true) => format!("{} (floating)", node.name),
+            (false, false) => format!("{} (garbage)", node.name),
+        };
         svg.text(x + 15.0, y + 38.0, &label, 10.0, "middle");
     }
 }

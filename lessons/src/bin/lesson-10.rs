@@ -171,7 +171,7 @@ fn segmented_vs_contiguous() {
     println!("{}", t.render());
     notice(
         "the segmented stack allocates and frees a segment on every call of the loop, because the \
-         call sits exactly on a segment boundary; the contiguous stack pays one copy and never again.",
+         call sits exactly on a segment boundary; the contiguous stack copies while it grows to fit the deepest call (twice here), and never again.",
     );
 }
 
