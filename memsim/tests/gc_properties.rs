@@ -49,20 +49,23 @@ fn assert_safe(config: GcConfig) {
 }
 
 fn assert_unsafe(config: GcConfig) {
-    let (losing, first, _, bad_bits) = sweep_seeds(&config);
+    // Finding one losing seed is enough; stop there.
+    let first = (0..SEEDS).find(|&seed| {
+        let outcome = run(&config, seed);
+        assert!(
+            outcome.sweep.alloc_bits_equal_mark_bits(),
+            "{}: seed {seed}: sweep must still leave alloc bits == mark bits",
+            config.label()
+        );
+        !outcome.lost.is_empty()
+    });
     println!(
-        "{}: {SEEDS} seeds, {losing} lost an object (first at seed {first:?})",
+        "{}: first seed that lost an object: {first:?}",
         config.label()
     );
     assert!(
-        losing > 0,
+        first.is_some(),
         "{}: expected some seed to free a reachable object; none did in {SEEDS} seeds",
-        config.label()
-    );
-    assert_eq!(
-        bad_bits,
-        0,
-        "{}: sweep must still leave alloc bits == mark bits",
         config.label()
     );
 }

@@ -226,7 +226,7 @@ fn main() {
     }
     explain(&format!(
         "Sweep freed {} unreachable objects. Go swaps gcmarkBits into allocBits in one move; over the \
-         allocator's public API this sweep frees each unmarked object, then a heap snapshot confirms \
+         allocator's public API this sweep frees each unmarked object, then reading each span back confirms \
          the two bitmaps are equal: {}.",
         hybrid.sweep.freed.len(),
         hybrid.sweep.alloc_bits_equal_mark_bits()

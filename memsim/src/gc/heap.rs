@@ -12,7 +12,8 @@
 //! `allocBits` so that every unmarked slot becomes free in one move. The
 //! allocator's public API has no "replace the bitmap" call, so
 //! [`GcHeap::sweep`] does the same thing object by object: it frees every
-//! allocated slot whose mark bit is clear, then takes a snapshot and checks
+//! allocated slot whose mark bit is clear, then reads each span back from the
+//! heap (`Heap::span_view`, the per-span part of `Heap::snapshot`) and checks
 //! that each span's allocation bits now equal its mark bits.
 
 use super::ObjRef;
@@ -37,7 +38,7 @@ pub struct SpanBits {
     pub span: usize,
     /// Object size of the span's size class.
     pub object_size: usize,
-    /// Allocation bits read back from a heap snapshot.
+    /// Allocation bits read back from the heap (`Heap::span_view`).
     pub alloc_bits: Vec<bool>,
     /// The collector's mark bits for the span (all clear if nothing in it was marked).
     pub mark_bits: Vec<bool>,
@@ -67,8 +68,8 @@ pub struct GcHeap {
     mark_bits: BTreeMap<usize, Vec<bool>>,
 }
 
-/// A span's address range, cached from a snapshot so that an address maps to
-/// its span without a new snapshot per lookup.
+/// A span's address range, cached from `Heap::span_view` so that an address maps to
+/// its span without asking the heap on every lookup.
 #[derive(Debug, Clone, Copy)]
 struct SpanSlotTable {
     base: usize,
@@ -180,8 +181,9 @@ impl GcHeap {
     }
 
     // ANCHOR: sweep
-    /// Frees every allocated object whose mark bit is clear, then reads the
-    /// heap back and reports each span's allocation bits beside its mark bits.
+    /// Frees every allocated object whose mark bit is clear, then reads each
+    /// span back from the heap and reports its allocation bits beside its
+    /// mark bits.
     ///
     /// Go does this by swapping `gcmarkBits` into `allocBits` (`mspan.sweep`);
     /// over the allocator's public API the same end state is reached one
@@ -189,12 +191,15 @@ impl GcHeap {
     /// checks that it was.
     pub fn sweep(&mut self) -> SweepReport {
         let mut freed = Vec::new();
-        for span in self.heap.snapshot().spans {
-            let marks = self.mark_bits.get(&span.start);
-            for (index, allocated) in span.occupancy.chars().enumerate() {
+        for span in self.spans.clone() {
+            let Some(view) = self.heap.span_view(span.base) else {
+                continue;
+            };
+            let marks = self.mark_bits.get(&span.base);
+            for (index, allocated) in view.occupancy.chars().enumerate() {
                 let marked = marks.is_some_and(|m| m[index]);
                 if allocated == '1' && !marked {
-                    let obj = span.start + index * span.object_size;
+                    let obj = span.base + index * span.object_size;
                     self.heap
                         .free(obj)
                         .unwrap_or_else(|e| panic!("sweep could not free {obj:#x}: {e}"));
@@ -204,19 +209,22 @@ impl GcHeap {
         }
         freed.sort_unstable();
         let spans = self
-            .heap
-            .snapshot()
             .spans
-            .into_iter()
-            .map(|s| SpanBits {
-                span: s.start,
-                object_size: s.object_size,
+            .iter()
+            .map(|span| SpanBits {
+                span: span.base,
+                object_size: span.object_size,
                 mark_bits: self
                     .mark_bits
-                    .get(&s.start)
+                    .get(&span.base)
                     .cloned()
-                    .unwrap_or_else(|| vec![false; s.objects]),
-                alloc_bits: s.occupancy.chars().map(|c| c == '1').collect(),
+                    .unwrap_or_else(|| vec![false; span.slots]),
+                // A span whose every object was freed may have gone back to
+                // the page heap: then every slot is free.
+                alloc_bits: match self.heap.span_view(span.base) {
+                    Some(view) => view.occupancy.chars().map(|c| c == '1').collect(),
+                    None => vec![false; span.slots],
+                },
             })
             .collect();
         SweepReport { freed, spans }
