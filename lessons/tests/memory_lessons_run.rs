@@ -57,6 +57,12 @@ fn assert_line(out: &str, bin: &str, wanted: &str) {
 }
 
 fn assert_bad_flag_exits_2(bin: &str) {
+    let (code, help, _) = run(bin, &["--help"]);
+    assert_eq!(code, Some(0), "{bin} --help should exit 0");
+    assert!(
+        help.contains("--quick") && help.contains("--write-book"),
+        "{bin} --help should list its flags:\n{help}"
+    );
     let (code, stdout, stderr) = run(bin, &["--no-such-flag"]);
     assert_eq!(
         code,

@@ -13,10 +13,12 @@
 //!   shrinks at GC time; beside it, segmented stacks and their hot split.
 //! - [`escape`]: a small escape analysis over a toy language that reproduces
 //!   the verdicts of Go's `-gcflags=-m`.
-//! - [`futures`]: the real Rust side of "where does a task's stack live": sizes
-//!   of real futures, measured.
+//! - [`counting`]: a counting wrapper for any global allocator, with which
+//!   lesson 10 measures what spawning a future really costs on the heap.
 //! - [`layout`]: real `size_of`/`align_of`/`offset_of!` tables, and a
-//!   false-sharing experiment on real threads.
+//!   false-sharing experiment on real threads (also the criterion bench
+//!   `false_sharing`).
+//! - [`rng`]: the seeded generator behind every simulated schedule.
 //!
 //! What is simulated says so in its module comment; everything else is
 //! measured on the machine that runs it.
