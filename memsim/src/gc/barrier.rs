@@ -122,3 +122,41 @@ pub fn hybrid_barrier(shader: &mut Shader<'_>, old: Option<ObjRef>, new: Option<
     }
 }
 // ANCHOR_END: hybrid
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gc::GcHeap;
+
+    /// Runs `barrier` on a fresh heap with two white objects and returns
+    /// which of (old, new) it marked.
+    fn shaded(barrier: BarrierFn, stack_grey: bool) -> (bool, bool) {
+        let mut heap = GcHeap::new();
+        let old = heap.alloc(16);
+        let new = heap.alloc(16);
+        let mut marker = Marker::default();
+        let mut shader = Shader {
+            marker: &mut marker,
+            heap: &mut heap,
+            current_stack_grey: stack_grey,
+        };
+        barrier(&mut shader, Some(old), Some(new));
+        (heap.is_marked(old), heap.is_marked(new))
+    }
+
+    #[test]
+    fn each_barrier_shades_what_its_author_said() {
+        assert_eq!(shaded(dijkstra_barrier, true), (false, true));
+        assert_eq!(shaded(yuasa_barrier, true), (true, false));
+        assert_eq!(
+            shaded(hybrid_barrier, true),
+            (true, true),
+            "grey stack: shade both"
+        );
+        assert_eq!(
+            shaded(hybrid_barrier, false),
+            (true, false),
+            "black stack: shade only the old value"
+        );
+    }
+}

@@ -236,3 +236,51 @@ impl GcHeap {
 /// Addresses are offsets into it (the allocator's `Heap` reports offsets so
 /// that layouts repeat from run to run).
 const ARENA_BYTES: usize = 64 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_frees_exactly_the_unmarked_objects_and_alloc_bits_become_mark_bits() {
+        let mut heap = GcHeap::new();
+        let small: Vec<ObjRef> = (0..5).map(|_| heap.alloc(16)).collect();
+        let large: Vec<ObjRef> = (0..3).map(|_| heap.alloc(32)).collect();
+        assert_ne!(
+            heap.span_slot(small[0]).span,
+            heap.span_slot(large[0]).span,
+            "two size classes, two spans"
+        );
+        for &keep in [small[1], small[3], large[2]].iter() {
+            assert!(
+                heap.set_mark(keep),
+                "first mark of {keep:#x} should report white"
+            );
+            assert!(
+                !heap.set_mark(keep),
+                "second mark of {keep:#x} should report already marked"
+            );
+        }
+        let report = heap.sweep();
+        let mut expected = vec![small[0], small[2], small[4], large[0], large[1]];
+        expected.sort_unstable();
+        assert_eq!(report.freed, expected);
+        assert!(report.alloc_bits_equal_mark_bits(), "{report:?}");
+        let again = heap.alloc(16);
+        assert!(
+            expected.contains(&again),
+            "a swept slot is reused: got {again:#x}"
+        );
+    }
+
+    #[test]
+    fn span_slot_finds_the_object_index() {
+        let mut heap = GcHeap::new();
+        let a = heap.alloc(32);
+        let b = heap.alloc(32);
+        let (sa, sb) = (heap.span_slot(a), heap.span_slot(b));
+        assert_eq!(sa.span, sb.span);
+        assert_eq!(sb.index, sa.index + (b - a) / 32);
+        assert_eq!(sa.slots, 8192 / 32);
+    }
+}
