@@ -99,6 +99,11 @@ impl P {
         unsafe { self.runq.pop() }.map(|t| (t, false))
     }
 
+    /// Whether a G waits in `runnext`.
+    pub(crate) fn has_runnext(&self) -> bool {
+        !self.runnext.load(Ordering::Relaxed).is_null()
+    }
+
     /// Takes `runnext` (the owner, or a thief on its last steal pass).
     pub(crate) fn take_runnext(&self) -> Option<Notified> {
         if self.runnext.load(Ordering::Relaxed).is_null() {

@@ -38,18 +38,56 @@ pub(crate) fn line(shared: &Shared) -> String {
     )
 }
 
-/// Parses `RUNTIME_SCHEDTRACE`: unset or empty means off, otherwise a
-/// positive number of milliseconds.
+/// Reads `RUNTIME_SCHEDTRACE` (see [`parse`]).
 pub(crate) fn from_env() -> Result<Option<Duration>, String> {
-    match std::env::var(SCHEDTRACE_ENV) {
-        Err(_) => Ok(None),
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(0) => Ok(None),
-            Ok(ms) => Ok(Some(Duration::from_millis(ms))),
-            Err(_) => Err(format!(
-                "{SCHEDTRACE_ENV}={v:?} is not a number of milliseconds (try {SCHEDTRACE_ENV}=1000, or unset it)"
-            )),
-        },
+    parse(std::env::var(SCHEDTRACE_ENV).ok().as_deref())
+}
+
+/// Parses a `RUNTIME_SCHEDTRACE` value: unset, empty or 0 means off,
+/// otherwise a positive number of milliseconds.
+pub(crate) fn parse(value: Option<&str>) -> Result<Option<Duration>, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match v.parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(ms) => Ok(Some(Duration::from_millis(ms))),
+        Err(_) => Err(format!(
+            "{SCHEDTRACE_ENV}={v:?} is not a whole number of milliseconds \
+             (try {SCHEDTRACE_ENV}=1000, or unset it)"
+        )),
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_env_value_is_milliseconds_or_off() {
+        assert_eq!(parse(None), Ok(None));
+        assert_eq!(parse(Some("")), Ok(None));
+        assert_eq!(parse(Some("0")), Ok(None));
+        assert_eq!(parse(Some(" 250 ")), Ok(Some(Duration::from_millis(250))));
+        let err = parse(Some("1s")).unwrap_err();
+        assert!(err.contains(SCHEDTRACE_ENV) && err.contains("1s"), "{err}");
+    }
+
+    #[test]
+    fn the_line_has_go_s_fields_and_one_queue_length_per_p() {
+        let rt = crate::Runtime::builder().procs(3).build().unwrap();
+        let line = rt.schedtrace_line();
+        assert!(line.starts_with("SCHED "), "{line}");
+        for field in [
+            "procs=3",
+            "idleprocs=3",
+            "threads=0",
+            "spinningthreads=0",
+            "idlethreads=0",
+            "runqueue=0",
+        ] {
+            assert!(line.contains(field), "{field} missing from {line}");
+        }
+        assert!(line.ends_with("[0 0 0]"), "{line}");
     }
 }

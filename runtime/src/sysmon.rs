@@ -76,7 +76,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         };
 
         // Timers due for more than a millisecond: no M got to them.
-        if shared.timers.due(now - Duration::from_millis(1)) {
+        if shared.timers.due_at(now - Duration::from_millis(1)) {
             shared.fire_timers();
         }
         if let (Some(at), Some(every)) = (next_trace, shared.config.schedtrace)

@@ -112,11 +112,16 @@ impl Timers {
         drop(removed);
     }
 
-    /// True if the earliest timer's deadline has passed. One atomic load
-    /// when there are no timers.
-    pub(crate) fn due(&self, now: Instant) -> bool {
+    /// True if the earliest timer's deadline has passed. With no timer this
+    /// is one atomic load: the clock is read only when a timer exists.
+    pub(crate) fn due(&self) -> bool {
+        self.next_ns.load(Ordering::SeqCst) != NONE && self.due_at(Instant::now())
+    }
+
+    /// True if the earliest timer's deadline is at or before `at`.
+    pub(crate) fn due_at(&self, at: Instant) -> bool {
         let next = self.next_ns.load(Ordering::SeqCst);
-        next != NONE && self.to_ns(now) >= next
+        next != NONE && self.to_ns(at) >= next
     }
 
     /// The earliest deadline, if any.

@@ -42,6 +42,8 @@ pub(crate) enum Next {
 
 /// Go's schedule tick interval for the global-queue fairness check.
 const GLOBAL_CHECK_INTERVAL: u64 = 61;
+/// How long a thief leaves a running victim to run its own `runnext`.
+const RUNNEXT_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
 /// Go's `stealTries`.
 const STEAL_TRIES: usize = 4;
 
@@ -97,7 +99,7 @@ impl Shared {
             {
                 return Next::Run(t, false);
             }
-            if self.timers.due(Instant::now()) {
+            if self.timers.due() {
                 self.fire_timers();
             }
             // SAFETY: this M owns P `pid`.
@@ -181,7 +183,7 @@ impl Shared {
                 if self.is_shutdown() {
                     return Some(Next::Exit);
                 }
-                let timers_due = self.timers.due(Instant::now());
+                let timers_due = self.timers.due();
                 if timers_due || self.global_len.load(Ordering::SeqCst) > 0 {
                     match self.pidleget() {
                         // With a P, the next round fires the timers into it.
@@ -257,7 +259,7 @@ impl Shared {
                 // SAFETY: this M owns P `pid`, the destination.
                 let stolen = unsafe { victim.runq.steal_into(&me.runq) }.or_else(|| {
                     if last {
-                        victim.take_runnext().map(|t| (t, 1))
+                        Self::steal_runnext(victim)
                     } else {
                         None
                     }
@@ -281,6 +283,23 @@ impl Shared {
             }
         }
         None
+    }
+
+    /// Takes a victim's `runnext` (last steal pass only). If the victim is
+    /// running, first give it about 3 µs to get to that G itself, as Go does
+    /// (`usleep(3)` in `runqgrab`): the G was readied to run next on that P,
+    /// and moving it would only add a cross-thread hop.
+    fn steal_runnext(victim: &crate::p::P) -> Option<(Notified, usize)> {
+        if !victim.has_runnext() {
+            return None;
+        }
+        if victim.status.load(Ordering::Relaxed) == crate::p::P_RUNNING {
+            let start = Instant::now();
+            while start.elapsed() < RUNNEXT_GRACE {
+                crate::loom::spin_loop();
+            }
+        }
+        victim.take_runnext().map(|t| (t, 1))
     }
 
     /// Fires expired timers; their wakers ready the sleeping Gs.
