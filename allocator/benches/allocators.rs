@@ -35,7 +35,9 @@
 //! last join, so thread creation is outside the figure.
 //!
 //! Run with `cargo bench -p allocator` (about two minutes), or a subset:
-//! `cargo bench -p allocator -- pair_64B`. The bench binary's own global
+//! `cargo bench -p allocator -- pair_64B`. On a machine busy with other work,
+//! `ALLOC_BENCH_CLOCK=cpu cargo bench -p allocator` measures CPU time instead
+//! of wall time (see `Clock`). The bench binary's own global
 //! allocator is the default (System); only the calls under test go to the
 //! allocator being measured.
 
@@ -50,11 +52,13 @@ criterion::criterion_main!(benches::all);
 #[cfg(not(loom))]
 mod benches {
     use allocator::SpanAlloc;
-    use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
+    use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+    use criterion::{BenchmarkGroup, Criterion};
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::hint::black_box;
+    use std::sync::OnceLock;
     use std::sync::{Barrier, mpsc};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     static OURS: SpanAlloc = SpanAlloc::new();
     static OURS_NO_CACHE: SpanAlloc = SpanAlloc::without_thread_cache();
@@ -76,9 +80,86 @@ mod benches {
         // Short defaults keep `cargo bench -p allocator` near two minutes;
         // `--warm-up-time` and `--measurement-time` on the command line win.
         config = Criterion::default()
+            .with_measurement(Clock)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(1));
         targets = pairs, batch, cross_thread, larson
+    }
+
+    // ---- the clock ---------------------------------------------------------
+
+    /// Whether `ALLOC_BENCH_CLOCK=cpu` asked for CPU time instead of wall time.
+    fn cpu_clock() -> bool {
+        static CPU: OnceLock<bool> = OnceLock::new();
+        *CPU.get_or_init(|| match std::env::var("ALLOC_BENCH_CLOCK").as_deref() {
+            Ok("cpu") => true,
+            Ok("wall") | Err(_) => false,
+            Ok(other) => panic!("ALLOC_BENCH_CLOCK must be `wall` or `cpu`, not {other:?}"),
+        })
+    }
+
+    /// Now, on the chosen clock: `CLOCK_MONOTONIC` (wall time, the default),
+    /// or `CLOCK_PROCESS_CPUTIME_ID` (CPU time of all the process's threads).
+    fn now() -> Duration {
+        let clock = if cpu_clock() {
+            libc::CLOCK_PROCESS_CPUTIME_ID
+        } else {
+            libc::CLOCK_MONOTONIC
+        };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec and both clocks exist on
+        // Linux; the return value is checked.
+        let rc = unsafe { libc::clock_gettime(clock, &mut ts) };
+        assert_eq!(rc, 0, "clock_gettime failed");
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    /// Criterion's measurement, on the clock `now` reads.
+    ///
+    /// Wall time is what a program feels, and the default. On a machine busy
+    /// with other work, wall time mostly measures the other work: there
+    /// `ALLOC_BENCH_CLOCK=cpu` measures the CPU time the benchmark itself
+    /// used. For the multi-threaded workloads that is total work, not latency
+    /// (a thread asleep on a lock costs no CPU), so read the two together.
+    /// Groups are named `cpu_<group>` then, so each clock keeps its own
+    /// criterion baselines.
+    pub struct Clock;
+
+    impl Measurement for Clock {
+        type Intermediate = Duration;
+        type Value = Duration;
+
+        fn start(&self) -> Duration {
+            now()
+        }
+        fn end(&self, start: Duration) -> Duration {
+            now().saturating_sub(start)
+        }
+        fn add(&self, a: &Duration, b: &Duration) -> Duration {
+            *a + *b
+        }
+        fn zero(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn to_f64(&self, value: &Duration) -> f64 {
+            value.as_nanos() as f64
+        }
+        fn formatter(&self) -> &dyn ValueFormatter {
+            static NANOSECONDS: WallTime = WallTime;
+            NANOSECONDS.formatter()
+        }
+    }
+
+    /// A group named for the clock in use.
+    fn group<'c>(c: &'c mut Criterion<Clock>, name: &str) -> BenchmarkGroup<'c, Clock> {
+        if cpu_clock() {
+            c.benchmark_group(format!("cpu_{name}"))
+        } else {
+            c.benchmark_group(name)
+        }
     }
 
     // ---- alloc/free pairs -------------------------------------------------
@@ -93,9 +174,9 @@ mod benches {
         (256 * 1024, "256KiB"),
     ];
 
-    fn pairs(c: &mut Criterion) {
+    fn pairs(c: &mut Criterion<Clock>) {
         for (size, label) in PAIR_SIZES {
-            let mut group = c.benchmark_group(format!("pair_{label}"));
+            let mut group = group(c, &format!("pair_{label}"));
             let layout = Layout::from_size_align(size, 8).expect("valid layout");
             for_each_allocator!(bench_pair(&mut group, layout));
             group.finish();
@@ -103,7 +184,7 @@ mod benches {
     }
 
     fn bench_pair<A: GlobalAlloc>(
-        group: &mut BenchmarkGroup<'_, WallTime>,
+        group: &mut BenchmarkGroup<'_, Clock>,
         name: &str,
         alloc: &'static A,
         layout: Layout,
@@ -127,8 +208,8 @@ mod benches {
     const BATCH_OBJECTS: usize = 1_000_000;
     const BATCH_SIZE: usize = 32;
 
-    fn batch(c: &mut Criterion) {
-        let mut group = c.benchmark_group("batch_1M_x_32B");
+    fn batch(c: &mut Criterion<Clock>) {
+        let mut group = group(c, "batch_1M_x_32B");
         // One iteration is tens of milliseconds: ten samples are plenty.
         group.sample_size(10);
         for_each_allocator!(bench_batch(&mut group));
@@ -136,7 +217,7 @@ mod benches {
     }
 
     fn bench_batch<A: GlobalAlloc>(
-        group: &mut BenchmarkGroup<'_, WallTime>,
+        group: &mut BenchmarkGroup<'_, Clock>,
         name: &str,
         alloc: &'static A,
     ) {
@@ -181,15 +262,15 @@ mod benches {
         size: usize,
     }
 
-    fn cross_thread(c: &mut Criterion) {
-        let mut group = c.benchmark_group("cross_thread");
+    fn cross_thread(c: &mut Criterion<Clock>) {
+        let mut group = group(c, "cross_thread");
         group.sample_size(10);
         for_each_allocator!(bench_cross_thread(&mut group));
         group.finish();
     }
 
     fn bench_cross_thread<A: GlobalAlloc + Sync>(
-        group: &mut BenchmarkGroup<'_, WallTime>,
+        group: &mut BenchmarkGroup<'_, Clock>,
         name: &str,
         alloc: &'static A,
     ) {
@@ -207,7 +288,7 @@ mod benches {
                 .expect("receiver alive");
         }
         let start_line = &Barrier::new(3);
-        std::thread::scope(|s| {
+        let start = std::thread::scope(|s| {
             s.spawn(move || {
                 start_line.wait();
                 let mut made = 0;
@@ -253,12 +334,11 @@ mod benches {
                 }
             });
             start_line.wait();
-            let start = Instant::now();
             // Leaving the scope joins both threads: the clock stops after the
             // last free.
-            start
-        })
-        .elapsed()
+            now()
+        });
+        now().saturating_sub(start)
     }
 
     // ---- larson: random sizes, random frees, objects change hands ---------
@@ -273,15 +353,15 @@ mod benches {
     const LARSON_MIN: usize = 8;
     const LARSON_MAX: usize = 1_000;
 
-    fn larson(c: &mut Criterion) {
-        let mut group = c.benchmark_group("larson");
+    fn larson(c: &mut Criterion<Clock>) {
+        let mut group = group(c, "larson");
         group.sample_size(10);
         for_each_allocator!(bench_larson(&mut group));
         group.finish();
     }
 
     fn bench_larson<A: GlobalAlloc + Sync>(
-        group: &mut BenchmarkGroup<'_, WallTime>,
+        group: &mut BenchmarkGroup<'_, Clock>,
         name: &str,
         alloc: &'static A,
     ) {
@@ -321,7 +401,7 @@ mod benches {
             .map(|_| mpsc::sync_channel::<Vec<Handed>>(rounds + 1))
             .unzip();
         let start_line = Barrier::new(LARSON_THREADS + 1);
-        std::thread::scope(|s| {
+        let start = std::thread::scope(|s| {
             for (t, rx) in receivers.into_iter().enumerate() {
                 let tx = senders[(t + 1) % LARSON_THREADS].clone();
                 let start_line = &start_line;
@@ -383,8 +463,8 @@ mod benches {
             }
             drop(senders);
             start_line.wait();
-            Instant::now()
-        })
-        .elapsed()
+            now()
+        });
+        now().saturating_sub(start)
     }
 }
