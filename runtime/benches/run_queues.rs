@@ -1,4 +1,4 @@
-//! Our two run-queue backends side by side: crossbeam-deque (the default,
+//! Our two run-queue backends side by side: crossbeam-deque ("deque", the default,
 //! an unbounded Chase-Lev deque per P) against Go's 256-slot ring with
 //! steal-half (`runq::ring`). Same runtime, same workloads, 2 Ps.
 
@@ -17,7 +17,7 @@ fn runtime_with(kind: RunQueueKind) -> runtime::Runtime {
 }
 
 const BACKENDS: [(&str, RunQueueKind); 2] = [
-    ("crossbeam", RunQueueKind::CrossbeamDeque),
+    ("deque", RunQueueKind::CrossbeamDeque),
     ("go_ring", RunQueueKind::GoRing),
 ];
 
