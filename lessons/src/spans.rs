@@ -16,7 +16,7 @@
 //! };
 //! assert_eq!(span.in_use(), 3);
 //! let svg = occupancy_svg("one span", &[span], 64);
-//! assert!(svg.contains("3 of 4 in use"));
+//! assert!(svg.contains("3 of 4 slots marked allocated"));
 //! ```
 
 use crate::svg::{Svg, legend, palette};
@@ -71,7 +71,7 @@ pub fn occupancy_svg(title: &str, spans: &[SpanView], per_row: usize) -> String 
             left,
             top + 12.0,
             &format!(
-                "{}: {} of {} in use",
+                "{}: {} of {} slots marked allocated",
                 span.label,
                 span.in_use(),
                 span.used.len()
@@ -107,6 +107,6 @@ mod tests {
         let svg = occupancy_svg("t", &[span], 8);
         assert_eq!(svg.matches("slot ").count(), 16);
         assert_eq!(svg.matches(r#"fill="none""#).count(), 1);
-        assert!(svg.contains("10 of 16 in use"));
+        assert!(svg.contains("10 of 16 slots marked allocated"));
     }
 }

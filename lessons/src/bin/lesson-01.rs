@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use lessons::artefacts;
 use lessons::cli::Cli;
-use lessons::report::{Table, explain, notice, section, title};
+use lessons::report::{Table, explain, notice, section, title, wrote};
 use lessons::slow_server::{SlowServer, request};
 
 use runtime::{Elapsed, Runtime};
@@ -101,6 +102,10 @@ fn main() {
         (m.tasks_spawned - m.tasks_completed).to_string(),
     ]);
     t.print();
+    let dir = artefacts::lesson_dir(1).expect("create target/lessons/lesson-01");
+    let json = serde_json::to_string_pretty(&m).expect("metrics serialise");
+    let path = artefacts::write(&dir, "metrics.json", &json).expect("write metrics.json");
+    wrote("the runtime's counters", &path);
     if m.tasks_spawned == m.tasks_completed {
         println!(
             "no task left behind: spawned = completed = {}",

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use lessons::artefacts;
 use lessons::cli::Cli;
 use lessons::report::{Table, explain, notice, section, title};
-use lessons::timeline::{Timeline, fmt_ns};
+use lessons::timeline::Timeline;
 use runtime::{RunQueueKind, Runtime};
 
 fn main() {
@@ -69,7 +70,7 @@ fn main() {
         "time",
         "steals",
         "Gs stolen",
-        "busiest P's share",
+        "busiest P's share of the Gs",
     ]);
     for (name, kind) in &backends {
         let rt = Runtime::builder()
@@ -84,9 +85,10 @@ fn main() {
         assert_eq!(sum, work, "the tree did all of its work");
         let m = rt.metrics();
         let timeline = Timeline::from_trace(&rt.trace().expect("tracing was enabled"));
-        let busy = timeline.busy_ns_per_p();
-        let total: u64 = busy.iter().sum();
-        let max = busy.iter().copied().max().unwrap_or(0);
+        // Each tree node is one G: count where they ran.
+        let gs = timeline.gs_per_p();
+        let total: usize = gs.iter().sum();
+        let max = gs.iter().copied().max().unwrap_or(0);
         t.row([
             name.to_string(),
             format!("{} ms", elapsed.as_millis()),
@@ -94,17 +96,30 @@ fn main() {
             m.stolen_tasks.to_string(),
             format!("{:.0}%", 100.0 * max as f64 / total.max(1) as f64),
         ]);
+        let dir = artefacts::lesson_dir(5).expect("create target/lessons/lesson-05");
+        let file = if *kind == RunQueueKind::GoRing {
+            "fork-join-ring"
+        } else {
+            "fork-join-deque"
+        };
+        let svg = timeline.to_svg(&format!(
+            "lesson-05: unbalanced fork-join on {procs} Ps, {name}"
+        ));
+        artefacts::write(&dir, &format!("{file}.svg"), &svg).expect("write the timeline");
+        let json = serde_json::to_string_pretty(&m).expect("metrics serialise");
+        artefacts::write(&dir, &format!("{file}-metrics.json"), &json).expect("write metrics");
         println!(
-            "{name}: {} steals moved {} Gs; busy time per P: {}",
+            "{name}: {} steals moved {} Gs; tree Gs run per P: {}",
             m.steals,
             m.stolen_tasks,
-            busy.iter()
-                .map(|b| fmt_ns(*b))
+            gs.iter()
+                .map(|n| n.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
     t.print();
+    println!("timelines and counters: target/lessons/lesson-05/fork-join-*.svg, *-metrics.json");
     notice(&format!(
         "every G was spawned by another G, so without stealing the whole tree would \
          run where it started. The busiest P did far less than all of it: idle Ps \

@@ -46,10 +46,11 @@ fn main() {
     };
 
     title("Lesson 07", "Cache, central, page heap");
-    let heap = follow(size);
+    let mut heap = follow(size);
     cross_thread_frees(cross);
 
-    section("The heap, drawn");
+    section("5. A mixed workload, and the heap drawn");
+    mixed_workload(&mut heap);
     let snap = heap.snapshot();
     let views: Vec<SpanView> = snap
         .spans
@@ -57,15 +58,18 @@ fn main() {
         .filter(|s| s.class != 0)
         .map(|s| SpanView {
             label: format!(
-                "span at {:#x}, class {} ({} B), {}",
+                "span at {:#x}, class {} ({} B), {}{}",
                 s.start,
                 s.class,
                 s.object_size,
-                match s.place {
-                    SpanPlace::Cached => "held by the cache",
-                    SpanPlace::Partial => "central partial list",
-                    SpanPlace::Full => "central full list",
-                    SpanPlace::Large => "large object",
+                place_name(s.place),
+                if s.remote_pending > 0 {
+                    format!(
+                        ", {} freed by remote frees not yet collected",
+                        s.remote_pending
+                    )
+                } else {
+                    String::new()
                 }
             ),
             used: s.occupancy.chars().map(|c| c == '1').collect(),
@@ -84,7 +88,7 @@ fn main() {
     let svg = occupancy_svg(
         "lesson-07: the heap's small-object spans at the end",
         &views,
-        32,
+        64,
     );
     let path = artefacts::write(&dir, "heap.svg", &svg).expect("write heap.svg");
     wrote("the heap's spans", &path);
@@ -95,6 +99,59 @@ fn main() {
         let img = artefacts::book_dir("runtime/img").expect("book/runtime/img");
         let path = artefacts::write(&img, "lesson-07-heap.svg", &svg).expect("write svg");
         wrote("the book's figure", &path);
+    }
+}
+
+/// Allocates objects of four sizes in a fixed pseudo-random order, frees
+/// every third, and prints where the spans ended up.
+fn mixed_workload(heap: &mut Heap) {
+    const SIZES: [usize; 4] = [24, 100, 640, 3_000];
+    explain(&format!(
+        "To give the picture some variety: 400 more objects of {SIZES:?} bytes in a \
+         fixed pseudo-random order, then every third one freed."
+    ));
+    heap.record_events(false);
+    let mut seed: u32 = 0x9e37_79b9;
+    let mut live = Vec::new();
+    for _ in 0..400 {
+        // A small linear congruential generator: the same heap every run.
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let size = SIZES[(seed >> 24) as usize % SIZES.len()];
+        live.push(heap.alloc(size).expect("room in the arena"));
+    }
+    for (i, &o) in live.iter().enumerate() {
+        if i % 3 == 0 {
+            heap.free(o).expect("free an allocated object");
+        }
+    }
+    let snap = heap.snapshot();
+    let mut t = Table::new([
+        "span",
+        "class",
+        "object",
+        "allocated",
+        "freed, on the remote list",
+        "where",
+    ]);
+    for s in snap.spans.iter().filter(|s| s.class != 0) {
+        t.row([
+            format!("{:#x}", s.start),
+            s.class.to_string(),
+            format!("{} B", s.object_size),
+            format!("{} of {}", s.allocated, s.objects),
+            s.remote_pending.to_string(),
+            place_name(s.place).to_string(),
+        ]);
+    }
+    t.print();
+}
+
+fn place_name(place: SpanPlace) -> &'static str {
+    match place {
+        SpanPlace::Cached => "held by the cache",
+        SpanPlace::Partial => "central partial list",
+        SpanPlace::Full => "central full list",
+        SpanPlace::Large => "large object",
     }
 }
 
