@@ -44,10 +44,19 @@ use crate::sync::Ordering;
 
 /// Flush a class's free count to the shared counters every this many frees.
 const FREE_FLUSH_MASK: u64 = 1023;
+/// Most freed small objects a cache keeps per class in its free stash, for
+/// classes of up to 1 KiB; bigger classes keep up to 32 KiB of objects.
+const STASH_OBJECTS: usize = 32;
 /// Freed large spans a cache may keep for reuse (see `free_large`).
 const STASH_SLOTS: usize = 4;
 /// Largest span (in pages) the stash keeps: 512 KiB.
 const STASH_MAX_PAGES: usize = 64;
+
+/// How many freed objects of `class` the free stash keeps.
+#[inline(always)]
+fn stash_limit(class: usize) -> usize {
+    (32 * 1024 / TABLES.size[class]).clamp(1, STASH_OBJECTS)
+}
 
 #[derive(Clone, Copy)]
 struct ClassCount {
@@ -67,6 +76,12 @@ pub struct Cache {
     next_sample: isize,
     rng: u64,
     sampling_armed: bool,
+    /// Per class: freed objects kept for reuse, a LIFO list linked through
+    /// the objects' first words (head, length). See `stash_free`.
+    free_stash: [(usize, usize); NUM_CLASSES + 1],
+    /// Whether `free_stash` is used (not by `Heap`, whose lessons follow
+    /// every object back to its span).
+    use_free_stash: bool,
     /// Freed large-object spans kept for this thread's next large
     /// allocation of the same page count (null = empty slot).
     stash: [*mut Span; STASH_SLOTS],
@@ -91,10 +106,19 @@ impl Cache {
             next_sample: 0,
             rng: 0x2545_f491_4f6c_dd1d,
             sampling_armed: false,
+            free_stash: [(0, 0); NUM_CLASSES + 1],
+            use_free_stash: !checked::CHECKED,
             stash: [ptr::null_mut(); STASH_SLOTS],
             large_pending: [0; 4],
             state: 0,
         }
+    }
+
+    /// A cache that sends every free back to its span (for `Heap`).
+    pub(crate) const fn without_free_stash() -> Cache {
+        let mut c = Cache::new();
+        c.use_free_stash = false;
+        c
     }
 
     /// The identity recorded as the owner of this cache's spans.
@@ -119,6 +143,15 @@ impl Cache {
     /// when out of memory.
     #[inline(always)]
     pub(crate) fn alloc<E: EventSink>(&mut self, b: &Backend, class: usize, ev: &mut E) -> usize {
+        let (head, len) = self.free_stash[class];
+        if head != 0 {
+            // SAFETY: stashed objects are freed objects of `class` that this
+            // cache holds; each one's first word links to the next.
+            let next = unsafe { (head as *const usize).read() };
+            self.free_stash[class] = (next, len - 1);
+            self.taken(b, class, TABLES.size[class], ptr::null_mut(), head, ev);
+            return head;
+        }
         let s = self.alloc[class];
         if !s.is_null() {
             // SAFETY: this cache owns every span in `alloc`.
@@ -170,6 +203,11 @@ impl Cache {
     ) {
         let rate = b.profile.rate();
         if self.sampling_armed && rate != 0 {
+            let s = if s.is_null() {
+                b.pages.span_of(addr)
+            } else {
+                s
+            };
             b.profile.record(addr, class, size, s);
             ev.emit(|| HeapEvent::Sampled {
                 class,
@@ -244,6 +282,51 @@ impl Cache {
         }
     }
 
+    /// The fastest free (glibc's tcache does the same): keep the object in
+    /// this cache's per-class stash, without even looking up its span, so the
+    /// next allocation of the class takes it back at once. Only in unchecked
+    /// builds (checked mode must see every free at its span), only while the
+    /// stash has room, and only for objects the profile certainly did not
+    /// sample. Returns false if the caller must free through the span.
+    /// The class comes from the caller's `Layout`, which `GlobalAlloc`
+    /// guarantees is the one the object was allocated with.
+    ///
+    /// # Safety
+    /// `addr` is an allocated object of `class` that the caller gives up.
+    #[inline(always)]
+    pub(crate) unsafe fn stash_free(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
+        let (head, len) = self.free_stash[class];
+        if !self.use_free_stash || len >= stash_limit(class) || b.profile.may_be_sampled(addr) {
+            return false;
+        }
+        // SAFETY: the object is ours now and at least 8 bytes: its first
+        // word becomes the link.
+        unsafe { (addr as *mut usize).write(head) };
+        self.free_stash[class] = (addr, len + 1);
+        self.counts[class].frees += 1;
+        if self.counts[class].frees & FREE_FLUSH_MASK == 0 {
+            self.flush_class(b, class);
+        }
+        true
+    }
+
+    /// Frees every stashed object to its span.
+    fn drain_free_stash<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
+        for class in 1..=NUM_CLASSES {
+            let (mut node, _) = core::mem::take(&mut self.free_stash[class]);
+            while node != 0 {
+                // SAFETY: stashed objects are objects of this heap still
+                // allocated in their spans, linked through their first words.
+                unsafe {
+                    let next = (node as *const usize).read();
+                    let s = b.pages.span_of(node);
+                    self.release_object(b, s, node, ev);
+                    node = next;
+                }
+            }
+        }
+    }
+
     /// Frees the object at `addr` of the small-object span `s`.
     ///
     /// # Safety
@@ -257,12 +340,34 @@ impl Cache {
         ev: &mut E,
     ) {
         // SAFETY: s is a live small-object span (caller's contract).
+        let class = unsafe { (*s).class };
+        self.counts[class].frees += 1;
+        // SAFETY: the caller's contract.
+        unsafe { self.release_object(b, s, addr, ev) };
+        if self.counts[class].frees & FREE_FLUSH_MASK == 0 {
+            self.flush_class(b, class);
+        }
+    }
+
+    /// Returns `addr` to its span `s`: a bit cleared if this cache owns the
+    /// span, else a push onto the span's remote list. Counts nothing.
+    ///
+    /// # Safety
+    /// `addr` is an allocated object of `s` that the caller gives up.
+    #[inline(always)]
+    unsafe fn release_object<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        s: *mut Span,
+        addr: usize,
+        ev: &mut E,
+    ) {
+        // SAFETY: s is a live small-object span (caller's contract).
         let span = unsafe { &*s };
         let class = span.class;
         if span.sampled.load(StatOrdering::Relaxed) != 0 {
             b.profile.on_free(addr, s);
         }
-        self.counts[class].frees += 1;
         if span.owner.load(Ordering::Relaxed) == self.id() {
             // SAFETY: this cache owns the span, so its bits are ours.
             if !unsafe { span.free_local(span.object_index(addr)) } {
@@ -275,9 +380,6 @@ impl Cache {
         } else {
             // SAFETY: the caller gives up addr, an object of s.
             unsafe { b.remote_free(s, addr, ev) };
-        }
-        if self.counts[class].frees & FREE_FLUSH_MASK == 0 {
-            self.flush_class(b, class);
         }
     }
 
@@ -411,6 +513,7 @@ impl Cache {
     /// Hands every span back to the central lists and flushes the counters
     /// (thread exit, Go's `freemcache` / `mcache.releaseAll`).
     pub(crate) fn release_all<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
+        self.drain_free_stash(b, ev);
         self.release_stash(b, ev);
         self.flush_large(b);
         for class in 1..=NUM_CLASSES {

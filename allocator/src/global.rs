@@ -289,6 +289,16 @@ unsafe impl GlobalAlloc for SpanAlloc {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let addr = ptr as usize;
+        if !CHECKED
+            && self.use_cache
+            && let Some(class) = class_for_layout(layout.size(), layout.align())
+            && let Some(c) = thread_cache()
+            // SAFETY: ptr is a live object of this class (GlobalAlloc
+            // contract: the layout is the one it was allocated with).
+            && unsafe { (*c).stash_free(&BACKEND, class, addr) }
+        {
+            return;
+        }
         let s = BACKEND.pages.span_of_growable(addr);
         if s.is_null() {
             checked::foreign(addr, None);

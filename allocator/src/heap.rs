@@ -290,7 +290,7 @@ impl Heap {
             .ok_or(HeapError::BadArena { bytes })?;
         Ok(Heap {
             backend: Box::new(backend),
-            cache: Box::new(Cache::new()),
+            cache: Box::new(Cache::without_free_stash()),
             base,
             bytes: len,
             events: Vec::new(),

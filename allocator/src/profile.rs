@@ -33,7 +33,7 @@
 //! does not have).
 
 use core::ptr;
-use core::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicIsize, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -49,6 +49,9 @@ pub const DEFAULT_PROFILE_RATE: usize = 512 * 1024;
 /// Sampled addresses the profile tracks for in-use figures at once; beyond
 /// that, samples still count as allocated but not as in use (`untracked`).
 const TABLE_SLOTS: usize = 1 << 15;
+/// Counters of the filter that lets a free skip the profile without looking
+/// at the object's span (see `may_be_sampled`).
+const FILTER_SLOTS: usize = 1 << 15;
 
 /// One bucket of the profile (pprof's sample for one stack; here one class).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -120,6 +123,17 @@ pub(crate) struct Profiler {
     /// cache to hold them.
     uncached_next: AtomicIsize,
     uncached_rng: AtomicU64,
+    /// A counting filter over live sampled addresses: the counter at
+    /// `filter_slot(addr)` is the number of tracked samples hashing there
+    /// (255 sticks). Zero means "certainly not sampled", so the thread
+    /// cache's free stash can skip both the span and the table. Written
+    /// under the `inner` lock, read without it.
+    filter: [AtomicU8; FILTER_SLOTS],
+}
+
+fn filter_slot(addr: usize) -> usize {
+    ((addr as u64 >> 3).wrapping_mul(0xd6e8_feb8_6659_fd93) >> (64 - FILTER_SLOTS.trailing_zeros()))
+        as usize
 }
 
 const EMPTY_BUCKET: Bucket = Bucket {
@@ -191,7 +205,22 @@ impl Profiler {
                 }),
                 uncached_next: AtomicIsize::new(DEFAULT_PROFILE_RATE as isize),
                 uncached_rng: AtomicU64::new(0x853c_49e6_748f_ea9b),
+                filter: [const { AtomicU8::new(0) }; FILTER_SLOTS],
             }
+        }
+    }
+
+    /// False when the object at `addr` is certainly not a tracked sample.
+    #[inline(always)]
+    pub(crate) fn may_be_sampled(&self, addr: usize) -> bool {
+        self.filter[filter_slot(addr)].load(Ordering::Relaxed) != 0
+    }
+
+    fn filter_add(&self, addr: usize, up: bool) {
+        let f = &self.filter[filter_slot(addr)];
+        let v = f.load(Ordering::Relaxed);
+        if v != u8::MAX {
+            f.store(if up { v + 1 } else { v - 1 }, Ordering::Relaxed);
         }
     }
 
@@ -258,6 +287,7 @@ impl Profiler {
             } else {
                 inner.len += 1;
                 (*s).sampled.fetch_add(1, Ordering::Relaxed);
+                self.filter_add(addr, true);
             }
             *inner.slots.add(i) = Slot { addr, class, size };
         }
@@ -289,6 +319,7 @@ impl Profiler {
             b.sampled_inuse -= 1;
             b.sampled_inuse_bytes -= slot.size as u64;
             (*s).sampled.fetch_sub(1, Ordering::Relaxed);
+            self.filter_add(addr, false);
             inner.len -= 1;
             // Backward-shift deletion keeps every probe chain unbroken.
             let mut hole = i;

@@ -541,18 +541,13 @@ mod tests {
                 } else {
                     let i = (rand() as usize) % s.nelems;
                     // SAFETY: as above.
-                    assert_eq!(
-                        unsafe { s.free_local(i) },
-                        live[i],
-                        "class {class} free {i}"
-                    );
+                    let freed = unsafe { s.free_local(i) };
+                    assert_eq!(freed, live[i], "class {class} free {i}");
                     live[i] = false;
                 }
                 // SAFETY: as above.
-                assert_eq!(
-                    unsafe { s.alloc_count() },
-                    live.iter().filter(|&&b| b).count()
-                );
+                let count = unsafe { s.alloc_count() };
+                assert_eq!(count, live.iter().filter(|&&b| b).count());
             }
         }
     }
