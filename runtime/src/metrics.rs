@@ -18,6 +18,7 @@ use crate::scheduler::Shared;
 #[derive(Default)]
 pub(crate) struct SharedCounters {
     pub(crate) spawned_remote: AtomicU64,
+    pub(crate) completed_remote: AtomicU64,
     pub(crate) global_pushes: AtomicU64,
     pub(crate) handoffs: AtomicU64,
     pub(crate) retakes: AtomicU64,
@@ -101,7 +102,7 @@ pub(crate) fn collect(shared: &Shared) -> Metrics {
     let c = &shared.counters;
     let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let spawned = sum(|c| &c.spawned) + r(&c.spawned_remote);
-    let completed = sum(|c| &c.completed);
+    let completed = sum(|c| &c.completed) + r(&c.completed_remote);
     Metrics {
         procs: shared.procs(),
         idle_procs: shared.npidle.load(Ordering::Relaxed),

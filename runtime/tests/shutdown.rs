@@ -106,17 +106,19 @@ fn a_dropped_runtime_joins_its_threads() {
             h.await.unwrap();
         }
     });
-    let started = rt.metrics().threads_started as usize;
-    assert!(started >= 1);
-    assert_eq!(
-        runtime_threads(),
-        Some(started + 1),
-        "every started M plus sysmon is alive"
-    );
+    // Ms that ran Gs have named themselves (a thread takes its name when it
+    // first runs, so one not yet scheduled by the OS would not show).
+    assert!(rt.metrics().threads_started >= 1);
     drop(rt);
-    assert_eq!(
-        runtime_threads(),
-        Some(0),
-        "M threads or sysmon survived the drop"
-    );
+    // Joined threads have exited; the kernel may take a moment to drop them
+    // from /proc, so look a bounded number of times.
+    let mut left = runtime_threads();
+    for _ in 0..10_000 {
+        if left == Some(0) {
+            break;
+        }
+        std::thread::yield_now();
+        left = runtime_threads();
+    }
+    assert_eq!(left, Some(0), "M threads or sysmon survived the drop");
 }

@@ -337,7 +337,6 @@ impl Shared {
         let result = task.run();
         // A syscall inside the poll may have moved this M to another P.
         let pid = ctx.p.get().expect("an M always holds a P after a poll");
-        let p = &self.ps[pid];
         let reason = match result {
             RunResult::Idle => StopReason::Block,
             RunResult::Yielded(t) => {
@@ -347,7 +346,6 @@ impl Shared {
                 reason
             }
             RunResult::Complete(t) => {
-                bump(&p.counters.completed);
                 self.owned.remove(&t);
                 drop(t);
                 StopReason::Done

@@ -231,4 +231,20 @@ impl Schedule for Arc<Shared> {
         }
         self.ready(task);
     }
+
+    fn on_complete(&self) {
+        let pid = with_current(|ctx| match ctx {
+            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => ctx.p.get(),
+            _ => None,
+        });
+        match pid {
+            // Only the P's owner bumps its counters, and we own this P.
+            Some(pid) => bump(&self.ps[pid].counters.completed),
+            None => {
+                self.counters
+                    .completed_remote
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }

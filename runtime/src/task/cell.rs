@@ -194,12 +194,13 @@ where
 ///
 /// # Safety
 /// The caller must hold RUNNING (exclusive access to the stage).
-unsafe fn finish<F: Future, S>(cell: &Cell<F, S>, result: Result<F::Output, JoinError>) {
+unsafe fn finish<F: Future, S: Schedule>(cell: &Cell<F, S>, result: Result<F::Output, JoinError>) {
     let old = cell.stage.with_mut(|stage| {
         // SAFETY: exclusive access per this function's contract.
         unsafe { std::mem::replace(&mut *stage, Stage::Finished(result)) }
     });
     drop_quietly(old); // the future, if any
+    cell.scheduler.on_complete();
     let prev = cell.header.state.transition_to_complete();
     if prev.is_join_interested() {
         let waker = cell.join_waker.lock().take();

@@ -33,6 +33,10 @@ pub(crate) use owned::OwnedTasks;
 pub(crate) trait Schedule: Send + Sync + 'static {
     /// `task` became runnable after waiting (a waker fired).
     fn schedule(&self, task: Notified);
+
+    /// The task just finished (its output is stored), before its JoinHandle
+    /// is woken: whoever awaits the handle then sees the completion counted.
+    fn on_complete(&self) {}
 }
 
 /// A runnable task, owning one reference (a G in a run queue).
