@@ -14,6 +14,27 @@
 //! span, clear its bit: no lock, no atomic. Otherwise push the object onto
 //! the span's remote-free list (one compare-and-swap, see `span.rs`).
 //!
+//! ## Two stashes in front of the spans (not in Go)
+//!
+//! Go has no free path to make fast; an explicit allocator does. So, in
+//! unchecked builds of `SpanAlloc`, a free first tries the cache's *free
+//! stash*: a short per-class LIFO list (at most 32 objects or 32 KiB per
+//! class), linked through the freed objects themselves. It needs no span
+//! lookup at all, since `GlobalAlloc::dealloc` is handed the `Layout` and so
+//! the class; the next allocation of the class pops the same, cache-hot,
+//! object. This is what glibc's tcache does, and it is what lets an
+//! alloc/free pair match glibc. Stashed objects still count as allocated in
+//! their spans' bitmaps until the stash gives them back (when the thread
+//! exits or `SpanAlloc::flush_thread_cache` is called). Checked mode skips
+//! the stash, since it must see every free at its span; so does `Heap`,
+//! whose lessons follow every object back to its span. An object the heap
+//! profile may have sampled also skips it (a counting filter answers that
+//! without the span, see `profile.rs`).
+//!
+//! Large objects have a second stash: up to four freed spans of up to
+//! 512 KiB, reused by the next large allocation of the same page count
+//! without the page heap's lock (in the spirit of Go's per-P page cache).
+//!
 //! ## Why per-span remote-free lists (mimalloc's way) rather than Go's batching
 //!
 //! Go never frees explicitly: the garbage collector's sweeper finds free

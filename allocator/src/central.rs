@@ -348,9 +348,14 @@ mod loom_tests {
 
     /// Runs a loom model body on a loom thread with room for a whole
     /// `Backend` on its stack (the model's own thread has a small one).
-    fn model(f: impl Fn() + Sync + Send + 'static) {
+    /// Returns how many interleavings loom explored.
+    fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let runs = std::sync::Arc::new(AtomicUsize::new(0));
         let f = std::sync::Arc::new(f);
+        let counter = runs.clone();
         loom::model(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
             let f = f.clone();
             thread::Builder::new()
                 .stack_size(8 << 20)
@@ -359,6 +364,9 @@ mod loom_tests {
                 .join()
                 .unwrap();
         });
+        let n = runs.load(Ordering::Relaxed);
+        println!("loom explored {n} interleavings");
+        n
     }
 
     /// Two caches trade spans of class 67 (one 32 KiB object per span)
@@ -368,7 +376,7 @@ mod loom_tests {
     /// both spans full, and the frees must move both to the partial list.
     #[test]
     fn loom_central_lists_two_caches_take_and_return_spans() {
-        model(|| {
+        let runs = model(|| {
             let backend = Arc::new(Backend::new_fixed(16 * PAGE_SIZE, usize::MAX).unwrap());
             let class = 67;
             let handles: Vec<_> = (1..=2usize)
@@ -403,5 +411,6 @@ mod loom_tests {
             // SAFETY: nothing is used afterwards.
             unsafe { backend.pages.release_all() };
         });
+        assert!(runs > 1, "the model explored only {runs} interleaving(s)");
     }
 }
