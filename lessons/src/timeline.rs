@@ -122,6 +122,9 @@ pub struct Timeline {
     pub steals: Vec<Steal>,
     /// Every syscall.
     pub syscalls: Vec<Syscall>,
+    /// Instants the lesson wants marked with a dashed line and a label (a
+    /// deadline, the start of a phase), in ns on the same clock as the runs.
+    pub notes: Vec<(u64, String)>,
 }
 
 impl Timeline {
@@ -229,12 +232,17 @@ impl Timeline {
         });
     }
 
-    /// The time the last run, steal or syscall ended.
+    /// The time the last run, steal, syscall or note ends.
     pub fn end_ns(&self) -> u64 {
         let runs = self.runs.iter().map(|r| r.end_ns);
         let steals = self.steals.iter().map(|s| s.ts_ns);
         let calls = self.syscalls.iter().map(|s| s.end_ns);
-        runs.chain(steals).chain(calls).max().unwrap_or(0)
+        let notes = self.notes.iter().map(|(ts, _)| *ts);
+        runs.chain(steals)
+            .chain(calls)
+            .chain(notes)
+            .max()
+            .unwrap_or(0)
     }
 
     /// How many runs each P had.
@@ -307,11 +315,18 @@ impl Timeline {
                 ..*s
             })
             .collect();
+        let notes = self
+            .notes
+            .iter()
+            .filter(|(ts, _)| *ts >= from_ns && *ts < to_ns)
+            .cloned()
+            .collect();
         Timeline {
             procs: self.procs,
             runs,
             steals,
             syscalls,
+            notes,
         }
     }
 
@@ -320,9 +335,20 @@ impl Timeline {
         let left = 44.0;
         let plot_w = 860.0;
         let lane_h = 30.0;
-        let top = 52.0;
+        let top = if self.notes.is_empty() { 52.0 } else { 68.0 };
         let procs = self.procs.max(1);
-        let height = top + lane_h * procs as f64 + 42.0;
+        // Below the Ps, one thin lane per G that made a blocking call: while
+        // it is in the kernel it holds an M but no P.
+        let mut callers: Vec<u64> = Vec::new();
+        for s in &self.syscalls {
+            if !callers.contains(&s.g) {
+                callers.push(s.g);
+            }
+        }
+        let call_h = 16.0;
+        let calls_top = top + lane_h * procs as f64 + if callers.is_empty() { 0.0 } else { 22.0 };
+        let lanes_bottom = calls_top + call_h * callers.len() as f64;
+        let height = lanes_bottom + 42.0;
         let mut svg = Svg::new(left + plot_w + 20.0, height);
         svg.text(left, 18.0, title, 14.0, "start");
         legend(
@@ -365,23 +391,44 @@ impl Timeline {
                 "end",
             );
         }
+        if !callers.is_empty() {
+            svg.text(
+                left,
+                calls_top - 6.0,
+                "in a blocking call (the G keeps its M, not its P):",
+                10.0,
+                "start",
+            );
+        }
+        for (i, g) in callers.iter().enumerate() {
+            let y = calls_top + call_h * i as f64;
+            svg.text(
+                left - 8.0,
+                y + call_h / 2.0 + 4.0,
+                &format!("G{g}"),
+                10.0,
+                "end",
+            );
+        }
         for s in &self.syscalls {
-            if let Some(p) = s.p {
-                let (x1, x2) = (x_of(s.start_ns), x_of(s.end_ns));
-                let tip = format!(
-                    "G{} in syscall {} (entered holding P{p})",
-                    s.g,
-                    fmt_ns(s.end_ns - s.start_ns)
-                );
-                svg.rect(
-                    x1,
-                    lane_y(p) + lane_h - 7.0,
-                    x2 - x1,
-                    5.0,
-                    palette::SYSCALL,
-                    Some(&tip),
-                );
-            }
+            let lane = callers.iter().position(|g| *g == s.g).unwrap_or(0);
+            let (x1, x2) = (x_of(s.start_ns), x_of(s.end_ns));
+            let held =
+                s.p.map(|p| format!(", entered holding P{p}"))
+                    .unwrap_or_default();
+            let tip = format!(
+                "G{} in a syscall for {}{held}",
+                s.g,
+                fmt_ns(s.end_ns - s.start_ns)
+            );
+            svg.rect(
+                x1,
+                calls_top + call_h * lane as f64 + 3.0,
+                (x2 - x1).max(1.5),
+                call_h - 6.0,
+                palette::SYSCALL,
+                Some(&tip),
+            );
         }
         for r in &self.runs {
             let (x1, x2) = (x_of(r.start_ns), x_of(r.end_ns));
@@ -428,8 +475,24 @@ impl Timeline {
             svg.arrow((x, yf), (x, yt), palette::STEAL, Some(&tip));
         }
 
+        for (ts, label) in &self.notes {
+            let x = x_of(*ts);
+            let bottom = lanes_bottom;
+            let mut y = top - 2.0;
+            while y < bottom {
+                svg.line(x, y, x, (y + 4.0).min(bottom), palette::INK, 1.0);
+                y += 7.0;
+            }
+            // Labels near the right edge go to the left of their line.
+            if x > left + plot_w - 80.0 {
+                svg.text(x - 3.0, top - 4.0, label, 10.0, "end");
+            } else {
+                svg.text(x + 3.0, top - 4.0, label, 10.0, "start");
+            }
+        }
+
         // Time axis with round ticks.
-        let axis_y = top + lane_h * procs as f64 + 4.0;
+        let axis_y = lanes_bottom + 4.0;
         svg.line(left, axis_y, left + plot_w, axis_y, palette::INK, 1.0);
         let step = nice_step(span / 8.0);
         let mut tick = 0.0;
@@ -552,6 +615,9 @@ mod tests {
         let svg = sample().to_svg("t");
         assert!(svg.contains("P1 stole 1 G(s) from P0"));
         assert!(svg.contains("G2 preempted"));
+        let mut noted = sample();
+        noted.notes.push((35, "deadline".into()));
+        assert!(noted.to_svg("t").contains(">deadline</text>"));
         assert!(svg.matches("<rect").count() >= 3, "three runs drawn");
     }
 

@@ -23,6 +23,7 @@ use lessons::artefacts;
 use lessons::cli::Cli;
 use lessons::report::{Table, explain, notice, section, title, wrote};
 use lessons::slow_server::{SlowServer, request};
+use lessons::timeline::Timeline;
 
 use runtime::{Elapsed, Runtime};
 
@@ -41,6 +42,10 @@ fn main() {
             "the request's deadline",
             100,
             5..=10_000,
+        )
+        .flag(
+            "--write-book",
+            "also refresh the book's figure (book/getting-started/img)",
         )
         .parse();
     let (delay, deadline) = if args.quick() {
@@ -72,6 +77,7 @@ fn main() {
     let rt = Arc::new(
         Runtime::builder()
             .procs(2)
+            .trace(true)
             .build()
             .expect("build the runtime"),
     );
@@ -106,6 +112,14 @@ fn main() {
     let json = serde_json::to_string_pretty(&m).expect("metrics serialise");
     let path = artefacts::write(&dir, "metrics.json", &json).expect("write metrics.json");
     wrote("the runtime's counters", &path);
+    let svg = figure(&rt, deadline);
+    let path = artefacts::write(&dir, "timeline.svg", &svg).expect("write timeline.svg");
+    wrote("timeline", &path);
+    if args.flag("--write-book") {
+        let img = artefacts::book_dir("getting-started/img").expect("book/getting-started/img");
+        let path = artefacts::write(&img, "lesson-01-timeline.svg", &svg).expect("write svg");
+        wrote("the book's figure", &path);
+    }
     if m.tasks_spawned == m.tasks_completed {
         println!(
             "no task left behind: spawned = completed = {}",
@@ -123,6 +137,23 @@ fn main() {
          blocked in the kernel stops only when the kernel returns, so a deadline has to \
          reach the I/O itself: a socket deadline, or closing the socket.",
     );
+}
+
+/// The whole run as a per-P timeline. Each request's read shows as a syscall
+/// strip; requests 3 to 5 get a dashed line where their deadline fell.
+fn figure(rt: &Runtime, deadline: Duration) -> String {
+    let trace = rt.trace().expect("tracing was enabled");
+    let mut timeline = Timeline::from_trace(&trace);
+    let mut starts: Vec<u64> = timeline.syscalls.iter().map(|s| s.start_ns).collect();
+    starts.sort_unstable();
+    for (part, start) in starts.iter().enumerate().skip(1).take(3) {
+        let at = start + deadline.as_nanos() as u64;
+        timeline.notes.push((at, format!("deadline {}", part + 2)));
+    }
+    timeline.to_svg(&format!(
+        "lesson-01: requests 2 to 5, each a read blocked in the kernel; deadline {} ms",
+        deadline.as_millis()
+    ))
 }
 
 /// The runtime's counters once its Ms have finished the bookkeeping of the
