@@ -309,3 +309,48 @@ impl<F: Future> Future for Timeout<F> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn timers_fire_in_deadline_order_and_only_when_due() {
+        let t = Timers::new();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let now = Instant::now();
+        let (late, earliest) = t.register(now + Duration::from_secs(60), &waker).unwrap();
+        assert!(earliest);
+        let (_, earliest) = t.register(now + Duration::from_millis(1), &waker).unwrap();
+        assert!(earliest, "an earlier timer becomes the earliest");
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
+        assert!(!t.due_at(now));
+        assert_eq!(t.fire_due(now + Duration::from_millis(2)), 1);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(t.len(), 1);
+        t.remove(late);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.next_deadline(), None, "nothing left, no deadline");
+    }
+
+    #[test]
+    fn a_closed_timer_queue_refuses_timers_and_drops_wakers() {
+        let t = Timers::new();
+        let waker = Waker::noop();
+        t.register(Instant::now() + Duration::from_secs(1), waker)
+            .unwrap();
+        t.close();
+        assert_eq!(t.len(), 0);
+        assert!(t.register(Instant::now(), waker).is_none());
+    }
+}

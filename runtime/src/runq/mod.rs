@@ -155,3 +155,91 @@ impl LocalQueue {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::task::{Notified, Schedule, new_task};
+
+    struct NoSched;
+    impl Schedule for NoSched {
+        fn schedule(&self, _task: Notified) {}
+    }
+
+    fn task(id: u64) -> Notified {
+        let (raw, notified, jh) = new_task(async {}, NoSched, id);
+        drop(jh);
+        // SAFETY: no live-task list here: give its reference back.
+        drop(unsafe { Notified::from_raw(raw) });
+        notified
+    }
+
+    fn kinds() -> [LocalQueue; 2] {
+        [
+            LocalQueue::new(RunQueueKind::CrossbeamDeque),
+            LocalQueue::new(RunQueueKind::GoRing),
+        ]
+    }
+
+    #[test]
+    fn a_full_queue_sends_its_older_half_and_the_new_task_to_overflow() {
+        for q in kinds() {
+            let mut overflowed: Vec<Vec<u64>> = Vec::new();
+            for id in 0..=LOCAL_CAPACITY as u64 {
+                // SAFETY: this test owns the queue.
+                unsafe {
+                    q.push_back(task(id), &mut |b| {
+                        overflowed.push(b.iter().map(|t| t.id()).collect())
+                    })
+                };
+            }
+            assert_eq!(overflowed.len(), 1, "exactly one runqputslow");
+            let batch = &overflowed[0];
+            assert_eq!(
+                batch.len(),
+                LOCAL_CAPACITY / 2 + 1,
+                "half the queue plus the new G"
+            );
+            assert_eq!(batch[..3], [0, 1, 2], "the oldest half goes, in FIFO order");
+            assert_eq!(
+                *batch.last().unwrap(),
+                LOCAL_CAPACITY as u64,
+                "then the new G"
+            );
+            assert_eq!(q.len(), LOCAL_CAPACITY / 2);
+            // SAFETY: this test owns the queue.
+            let head = unsafe { q.pop() };
+            assert_eq!(
+                head.map(|t| t.id()),
+                Some(LOCAL_CAPACITY as u64 / 2),
+                "FIFO pop"
+            );
+        }
+    }
+
+    #[test]
+    fn a_steal_takes_about_half_and_returns_one_to_run() {
+        for [victim, thief] in [
+            [
+                LocalQueue::new(RunQueueKind::CrossbeamDeque),
+                LocalQueue::new(RunQueueKind::CrossbeamDeque),
+            ],
+            [
+                LocalQueue::new(RunQueueKind::GoRing),
+                LocalQueue::new(RunQueueKind::GoRing),
+            ],
+        ] {
+            for id in 0..10 {
+                // SAFETY: this test owns both queues.
+                unsafe { victim.push_back(task(id), &mut |_| unreachable!()) };
+            }
+            // SAFETY: the test owns the thief's queue.
+            let (first, moved) = unsafe { victim.steal_into(&thief) }.expect("something to steal");
+            assert_eq!(moved, 5, "n - n/2 of 10");
+            // Go's ring runs the newest stolen G; crossbeam hands back the oldest.
+            assert!(first.id() < 5, "one of the stolen, older half runs now");
+            assert_eq!(thief.len(), 4);
+            assert_eq!(victim.len(), 5);
+        }
+    }
+}
