@@ -249,9 +249,13 @@ impl Shared {
         let me = &self.ps[pid];
         for pass in 0..STEAL_TRIES {
             let last = pass == STEAL_TRIES - 1;
-            let start = (ctx.rand() % n as u64) as usize;
-            for k in 0..n {
-                let v = (start + k) % n;
+            // Go's `stealOrder`: a random start and a random stride coprime
+            // with n visit every P once, in a different order each pass.
+            let r = ctx.rand();
+            let stride = self.steal_strides[(r >> 32) as usize % self.steal_strides.len()];
+            let mut v = (r as usize) % n;
+            for _ in 0..n {
+                v = (v + stride) % n;
                 if v == pid {
                     continue;
                 }

@@ -73,6 +73,8 @@ pub(crate) struct Sched {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) ps: Box<[CachePadded<P>]>,
+    /// The numbers below `procs` coprime with it (Go's `randomOrder`).
+    pub(crate) steal_strides: Box<[usize]>,
     pub(crate) sched: Mutex<Sched>,
     pub(crate) global_len: AtomicUsize,
     pub(crate) npidle: AtomicUsize,
@@ -101,7 +103,12 @@ impl Shared {
             .collect();
         // All Ps start idle; the list is popped from the end, so P0 goes first.
         let pidle: Vec<usize> = (0..procs).rev().collect();
+        fn gcd(a: usize, b: usize) -> usize {
+            if b == 0 { a } else { gcd(b, a % b) }
+        }
+        let steal_strides = (1..=procs).filter(|&i| gcd(i, procs) == 1).collect();
         Shared {
+            steal_strides,
             trace: Recorder::new(config.trace, procs),
             config,
             ps,
