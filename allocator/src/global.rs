@@ -596,4 +596,40 @@ mod tests {
             "empty spans must go back to the page heap"
         );
     }
+
+    #[test]
+    fn profile_tracks_alloc_and_in_use_samples_of_the_global_heap() {
+        // 5376-byte objects (class 46): no other test in this binary uses them.
+        let layout = Layout::from_size_align(5376, 8).unwrap();
+        let class = class_for_layout(5376, 8).unwrap();
+        let bucket = |p: &HeapProfile| {
+            p.records
+                .iter()
+                .find(|r| r.class == class)
+                .map(|r| (r.sampled_allocs, r.sampled_inuse))
+                .unwrap_or((0, 0))
+        };
+        let before = bucket(&A.profile());
+        // Rate 1 samples every allocation of this thread from now on.
+        A.set_profile_rate(1);
+        // SAFETY: allocated and freed with the same layout.
+        let ptrs: Vec<*mut u8> = (0..50).map(|_| unsafe { A.alloc(layout) }).collect();
+        let mid = bucket(&A.profile());
+        for p in &ptrs[..30] {
+            // SAFETY: as above.
+            unsafe { A.dealloc(*p, layout) };
+        }
+        let after = bucket(&A.profile());
+        A.set_profile_rate(crate::DEFAULT_PROFILE_RATE);
+        for p in &ptrs[30..] {
+            // SAFETY: as above.
+            unsafe { A.dealloc(*p, layout) };
+        }
+        assert_eq!(mid.0 - before.0, 50, "every allocation sampled at rate 1");
+        assert_eq!(mid.1 - before.1, 50, "all 50 in use");
+        assert_eq!(after.0, mid.0, "frees do not change alloc counts");
+        assert_eq!(mid.1 - after.1, 30, "30 freed samples left in-use");
+        let end = bucket(&A.profile());
+        assert_eq!(end.1, before.1, "every sample freed");
+    }
 }
