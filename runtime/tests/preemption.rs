@@ -79,28 +79,48 @@ fn a_loop_without_a_preemption_point_starves_others_on_one_p() {
 /// its next preemption point, counted as a sysmon preemption.
 #[test]
 fn sysmon_asks_a_long_running_g_to_yield() {
+    use std::sync::atomic::AtomicU64;
     let rt = Runtime::builder().procs(1).build().unwrap();
-    rt.block_on(async {
-        runtime::spawn(async {
-            // Each round: 30 ms of work with no preemption point, then one.
-            // sysmon looks at least every 10 ms, so a few rounds suffice.
-            for _ in 0..5 {
+    let yielded = rt.block_on(async {
+        // Another G on the same P: it can only run when the spinner yields.
+        let turns = Arc::new(AtomicU64::new(0));
+        let t = turns.clone();
+        let other = runtime::spawn(async move {
+            loop {
+                t.fetch_add(1, SeqCst);
+                runtime::yield_now().await;
+            }
+        });
+        let yielded = runtime::spawn(async move {
+            // Rounds of 30 ms with no preemption point, then one. The budget
+            // (128) is never spent here, so a yield can only be sysmon's.
+            // Bounded so that a loaded machine fails instead of hanging.
+            for _ in 0..200 {
+                let before = turns.load(SeqCst);
                 let start = Instant::now();
                 while start.elapsed() < Duration::from_millis(30) {
                     std::hint::spin_loop();
                 }
                 runtime::preempt_point().await;
+                if turns.load(SeqCst) != before {
+                    return true;
+                }
             }
+            false
         })
         .await
-        .unwrap()
+        .unwrap();
+        drop(other); // detached; dropped with the runtime
+        yielded
     });
+    assert!(yielded, "the spinner never yielded at its preemption point");
     let m = rt.metrics();
     assert!(m.preempt_requests >= 1, "sysmon never flagged the G: {m:?}");
     assert!(
         m.preemptions_sysmon >= 1,
         "the G never yielded for sysmon: {m:?}"
     );
+    assert_eq!(m.preemptions_budget, 0, "the budget was never spent: {m:?}");
 }
 
 /// Two Gs waking each other through runnext inherit the time slice; once it
