@@ -183,11 +183,6 @@ fn walk(size: usize) -> (Vec<SpanView>, usize) {
     let before = view(&span, "after the frees");
 
     // ANCHOR: walk
-    // The span is full as far as free_index knows (it ran off the end), so
-    // the next allocation rewinds: free_index = 0, alloc_cache = !word 0.
-    println!(
-        "\nfree_index ran off the end: the next allocation rewinds to slot 0 and loads word 0"
-    );
     let bits: Vec<bool> = span.occupancy.chars().map(|c| c == '1').collect();
     let word = |w: usize| -> u64 {
         (0..64).fold(0u64, |acc, i| {
@@ -195,8 +190,19 @@ fn walk(size: usize) -> (Vec<SpanView>, usize) {
             acc | (u64::from(bits.get(slot).copied().unwrap_or(false)) << i)
         })
     };
-    let mut free_index = 0;
-    let mut cache = !word(0);
+    // Start from the span's own search state. If free_index has run off the
+    // end, the next allocation rewinds it to 0 and loads word 0.
+    let (mut free_index, mut cache) = if span.free_index < objects {
+        println!(
+            "\nthe walk starts where the span's search stands: free_index and alloc_cache above"
+        );
+        (span.free_index, span.alloc_cache)
+    } else {
+        println!(
+            "\nfree_index ran off the end: the next allocation rewinds to slot 0 and loads word 0"
+        );
+        (0, !word(0))
+    };
     let mut predicted = Vec::new();
     let mut t = Table::new([
         "step",
