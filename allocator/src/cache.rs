@@ -59,7 +59,7 @@ use core::sync::atomic::Ordering as StatOrdering;
 use crate::backend::{Backend, EventSink, HeapEvent};
 use crate::checked;
 use crate::profile::next_gap;
-use crate::size_class::{NUM_CLASSES, PAGE_SIZE, TABLES};
+use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
 use crate::span::Span;
 use crate::sync::Ordering;
 
@@ -73,10 +73,29 @@ const STASH_SLOTS: usize = 4;
 /// Largest span (in pages) the stash keeps: 512 KiB.
 const STASH_MAX_PAGES: usize = 64;
 
-/// How many freed objects of `class` the free stash keeps.
+/// How many freed objects of each class the free stash keeps: 32, or 32 KiB
+/// worth for bigger classes (at least one). A table, so that the free path
+/// does not divide.
+static STASH_LIMIT: [usize; NUM_CLASSES + 1] = {
+    let mut t = [0; NUM_CLASSES + 1];
+    let mut c = 1;
+    while c <= NUM_CLASSES {
+        let n = 32 * 1024 / CONST_TABLES.size[c];
+        t[c] = if n < 1 {
+            1
+        } else if n > STASH_OBJECTS {
+            STASH_OBJECTS
+        } else {
+            n
+        };
+        c += 1;
+    }
+    t
+};
+
 #[inline(always)]
 fn stash_limit(class: usize) -> usize {
-    (32 * 1024 / TABLES.size[class]).clamp(1, STASH_OBJECTS)
+    STASH_LIMIT[class]
 }
 
 #[derive(Clone, Copy)]

@@ -211,6 +211,8 @@ const fn make_tables() -> ClassTables {
 
 /// The flat per-class tables.
 pub(crate) static TABLES: ClassTables = make_tables();
+/// The same tables as a constant, for other compile-time tables.
+pub(crate) const CONST_TABLES: ClassTables = make_tables();
 
 /// Go's size-class table: 67 rows, class 1 (8 B) to class 67 (32 KiB).
 ///
