@@ -19,7 +19,8 @@
 //! test harness, the channels and the bookkeeping use the system allocator, so
 //! a broken `SpanAlloc` cannot corrupt the checker. The work is bounded (a
 //! fixed number of steps), so the test takes a few seconds in a debug build on
-//! two cores and involves no timing. `STRESS_SEED=<n>` replays another seed.
+//! two cores and involves no timing. `STRESS_SEED=<n>` (decimal, or hex as
+//! failure messages print it) runs another seed.
 
 #![cfg(not(loom))]
 
@@ -345,12 +346,23 @@ impl Worker {
     }
 }
 
+/// A seed as failure messages print it (`0x…`) or in decimal.
+fn parse_seed(text: &str) -> Option<u64> {
+    let text = text.trim();
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
 #[test]
 fn random_sizes_alignments_and_cross_thread_frees_keep_every_object_intact() {
-    let seed = std::env::var("STRESS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEED);
+    let seed = match std::env::var("STRESS_SEED") {
+        Err(_) => DEFAULT_SEED,
+        Ok(text) => parse_seed(&text).unwrap_or_else(|| {
+            panic!("STRESS_SEED={text:?} is not a number (decimal, or hex with 0x as in failure messages)")
+        }),
+    };
 
     let (senders, receivers): (Vec<Sender<Obj>>, Vec<Receiver<Obj>>) =
         (0..WORKERS).map(|_| mpsc::channel()).unzip();
