@@ -80,7 +80,7 @@ fn lesson_09_finds_a_lost_object_and_hybrid_loses_none() {
     let bin = env!("CARGO_BIN_EXE_lesson-09");
     let out = quick(bin);
     assert_line(&out, bin, "LOST: ");
-    assert_line(&out, bin, "hybrid: 0 of 2000 seeds lost an object");
+    assert_line(&out, bin, "hybrid: 0 of 1000 seeds lost an object");
     // The table row for "none" names the lost object; hybrid's says "-".
     let none_row = out
         .lines()

@@ -28,7 +28,7 @@ fn main() {
             "--seeds",
             "N",
             "interleavings to search and to test per barrier mode",
-            10_000,
+            3_000,
             100..=1_000_000,
         )
         .flag(
@@ -37,7 +37,7 @@ fn main() {
         )
         .parse();
     let seeds = if args.quick() {
-        2_000
+        1_000
     } else {
         args.number("--seeds")
     };
@@ -180,7 +180,7 @@ fn main() {
     }
     // ANCHOR_END: property
     println!("\n{}", table.render());
-    explain("Stop-the-world units per cycle as the number of goroutines grows (200 seeds each):");
+    explain("Stop-the-world units per cycle as the number of goroutines grows (100 seeds each):");
     let mut scaling = Table::new([
         "goroutines",
         "dijkstra + stack re-scan",
@@ -196,8 +196,10 @@ fn main() {
         ] {
             let mut config = GcConfig::canonical(mode);
             config.shape.goroutines = goroutines;
-            let total: usize = (0..200).map(|seed| run(&config, seed).stw.total()).sum();
-            row.push(format!("{:.1}", total as f64 / 200.0));
+            let total: usize = (0..SCALING_SEEDS)
+                .map(|seed| run(&config, seed).stw.total())
+                .sum();
+            row.push(format!("{:.1}", total as f64 / SCALING_SEEDS as f64));
         }
         scaling.row(row);
     }
@@ -254,6 +256,9 @@ fn main() {
         );
     }
 }
+
+/// Seeds per row of the stop-the-world scaling table.
+const SCALING_SEEDS: u64 = 100;
 
 fn bits(bits: &[bool]) -> String {
     bits.iter().map(|&b| if b { '1' } else { '0' }).collect()

@@ -27,14 +27,14 @@ fn main() {
             "--increments",
             "N",
             "increments per thread per round",
-            20_000_000,
+            5_000_000,
             1_000..=1_000_000_000,
         )
         .number(
             "--rounds",
             "N",
             "rounds per layout (the median is shown)",
-            5,
+            3,
             1..=101,
         )
         .flag(
