@@ -632,4 +632,19 @@ mod tests {
         let end = bucket(&A.profile());
         assert_eq!(end.1, before.1, "every sample freed");
     }
+
+    #[test]
+    fn objects_bigger_than_an_arena_get_an_arena_of_their_own() {
+        let size = 3 * crate::ARENA_BYTES / 2 + 12345;
+        let layout = Layout::from_size_align(size, 64).unwrap();
+        // SAFETY: first and last bytes are inside the block; freed once.
+        unsafe {
+            let p = A.alloc(layout);
+            assert!(!p.is_null());
+            p.write(1);
+            p.add(size - 1).write(2);
+            assert_eq!((*p, *p.add(size - 1)), (1, 2));
+            A.dealloc(p, layout);
+        }
+    }
 }

@@ -58,19 +58,22 @@
 
 #![cfg_attr(loom, allow(dead_code))] // SpanAlloc, and what only it uses, is not built under loom
 
-mod backend;
-mod cache;
-mod central;
-mod checked;
+// The concept modules are public so that their design notes (each file
+// opens with one) show in the documentation; what they export is re-exported
+// below, and everything else in them stays crate-private.
+pub mod backend;
+pub mod cache;
+pub mod central;
+pub mod checked;
 #[cfg(not(loom))]
-mod global;
-mod heap;
+pub mod global;
+pub mod heap;
 mod os;
-mod page_heap;
-mod profile;
-mod size_class;
-mod span;
-mod stats;
+pub mod page_heap;
+pub mod profile;
+pub mod size_class;
+pub mod span;
+pub mod stats;
 mod sync;
 
 pub use backend::HeapEvent;
