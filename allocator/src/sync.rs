@@ -1,11 +1,13 @@
 //! The one door through which the allocator reaches atomics and locks.
 //!
-//! Normally these are `std` atomics and `parking_lot` locks. Under
-//! `RUSTFLAGS="--cfg loom"` they are loom's instrumented versions, so the loom
-//! models in `central.rs` and `span.rs` explore every interleaving of the
-//! central lists and of the remote-free protocol. Allocator code never names
-//! `std::sync` or `parking_lot` directly: whatever bypasses this module is
-//! invisible to the model checker.
+//! Normally these are `std` atomics and `std` locks (not `parking_lot`'s,
+//! whose contended path allocates: see `Mutex`). Under `RUSTFLAGS="--cfg
+//! loom"` they are loom's instrumented versions, so the loom models in
+//! `central.rs` and `backend.rs` explore every interleaving of the central
+//! lists and of the remote-free protocol. Allocator code never names
+//! `std::sync` directly for a lock or a protocol atomic: whatever bypasses
+//! this module is invisible to the model checker. (Statistics counters and
+//! the page map use `core` atomics on purpose; they are not protocol.)
 //!
 //! One difference matters: outside loom, [`Mutex::new`] is a `const fn`, so the
 //! process-wide heap behind `SpanAlloc` can live in a `static` (a global
@@ -19,20 +21,31 @@
 mod imp {
     pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// parking_lot's mutex behind a `const fn new`, so statics can hold it.
-    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    /// `std`'s mutex behind a `const fn new` and a parking_lot-shaped
+    /// `lock()`. Not parking_lot's: its slow path (a contended lock parks the
+    /// thread) allocates per-thread data and grows a global hash table, and
+    /// inside a global allocator that allocation re-enters the allocator,
+    /// which takes the lock again, until the stack overflows (seen here under
+    /// contention before the switch). `std`'s mutex on Linux is a futex word
+    /// and never allocates.
+    pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
 
     /// The guard of [`Mutex`].
-    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
 
     impl<T> Mutex<T> {
         pub(crate) const fn new(value: T) -> Self {
-            Self(parking_lot::Mutex::new(value))
+            Self(std::sync::Mutex::new(value))
         }
 
+        /// Locks. The allocator never panics while holding a lock (its errors
+        /// abort), so a poisoned lock is only a test's failed assertion: the
+        /// data is still consistent and is used as is.
         #[inline(always)]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock()
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
         }
     }
 }
@@ -41,8 +54,7 @@ mod imp {
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
 
-    /// parking_lot-shaped wrapper over loom's mutex: `lock()` returns the
-    /// guard directly, since loom never poisons in a passing model.
+    /// Wrapper over loom's mutex with the same `lock()` as above.
     pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
 
     /// The guard of [`Mutex`].
