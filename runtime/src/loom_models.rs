@@ -222,3 +222,47 @@ fn loom_syscall_handoff_and_return() {
         assert_eq!(shared.npidle.load(SeqCst), 1);
     });
 }
+
+/// A JoinHandle is polled on another thread while the task completes. The
+/// poller either reads the output at once, or left a waker that the
+/// completion wakes: a join is never lost.
+#[test]
+fn loom_join_handle_poll_races_completion() {
+    use std::task::Wake;
+    struct Flag(AtomicUsize);
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+    loom::model(|| {
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let sched = TestQueue {
+            queue,
+            freed: freed.clone(),
+        };
+        let (raw, notified, mut jh) = new_task(async { 5u8 }, sched, 3);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+        let joiner = thread::spawn(move || {
+            let flag = std::sync::Arc::new(Flag(AtomicUsize::new(0)));
+            let waker = Waker::from(flag.clone());
+            let mut cx = TaskContext::from_waker(&waker);
+            let first = Pin::new(&mut jh).poll(&mut cx);
+            (first.is_ready(), flag, jh)
+        });
+        assert!(matches!(notified.run(), RunResult::Complete(_)));
+        let (ready, flag, mut jh) = joiner.join().unwrap();
+        if !ready {
+            assert_eq!(
+                flag.0.load(SeqCst),
+                1,
+                "the completion did not wake the joiner"
+            );
+            assert!(matches!(poll_join(&mut jh), Poll::Ready(Ok(5))));
+        }
+        drop(jh);
+        assert_eq!(freed.load(SeqCst), 1);
+    });
+}

@@ -238,9 +238,20 @@ where
 {
     // SAFETY: the JoinHandle holds a reference.
     let cell = unsafe { cell::<F, S>(ptr) };
-    let mut slot = cell.join_waker.lock();
-    if cell.header.state.load().is_complete() {
-        drop(slot);
+    // Fast path: already complete, no need for the waker slot's lock.
+    let slot = if cell.header.state.load().is_complete() {
+        None
+    } else {
+        let slot = cell.join_waker.lock();
+        // Re-checked under the lock: a completion that set COMPLETE after
+        // this check takes the lock to find the waker we are about to store.
+        (!cell.header.state.load().is_complete()).then_some(slot)
+    };
+    if let Some(mut slot) = slot {
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    } else {
         let stage = cell.stage.with_mut(|stage| {
             // SAFETY: COMPLETE with JOIN_INTEREST: the stage belongs to the
             // JoinHandle, and the acquire load above saw the output's writes.
@@ -253,8 +264,6 @@ where
         // SAFETY: the JoinHandle<T> passes a `*mut Poll<Result<T, JoinError>>`
         // with T = F::Output.
         unsafe { *(dst as *mut Poll<Result<F::Output, JoinError>>) = Poll::Ready(out) };
-    } else if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-        *slot = Some(waker.clone());
     }
 }
 
@@ -273,10 +282,12 @@ where
             unsafe { std::mem::replace(&mut *stage, Stage::Consumed) }
         });
         drop_quietly(out);
+    } else {
+        // Not finished: the stored waker may keep another task alive; let it
+        // go now. (A finished task's completion already took it.)
+        let waker = cell.join_waker.lock().take();
+        drop(waker);
     }
-    // The stored waker may keep another task alive; let it go now.
-    let waker = cell.join_waker.lock().take();
-    drop(waker);
     if cell.header.state.ref_dec() {
         // SAFETY: last reference.
         unsafe { dealloc::<F, S>(ptr) };
