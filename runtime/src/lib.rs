@@ -44,6 +44,29 @@
 //! Every atomic, lock, condition variable and thread goes through the
 //! `loom` facade module, so the protocols are model-checked under
 //! `RUSTFLAGS="--cfg loom"`.
+//!
+//! # Where this differs from Go, and why
+//!
+//! * **Preemption is cooperative.** A future gives its thread back only by
+//!   returning `Pending`, so a G is preempted at a [`preempt_point`] (budget
+//!   spent, or flagged by sysmon after 10 ms), never in the middle of a
+//!   loop. Go 1.14+ also interrupts tight loops with a signal.
+//! * **`yield_now` re-queues on the local queue's tail**, where Go's
+//!   `Gosched` uses the global queue; on one P the order is the same.
+//! * **`runnext` inherits the time slice only while the slice lasts**: a G
+//!   found in `runnext` after the budget is spent goes to the back of the
+//!   queue. Go relies on sysmon's asynchronous preemption for that.
+//! * **`block_on` makes the calling thread an M**: it must hold a P to poll
+//!   the root future (like Go's main goroutine), and the root future only
+//!   ever runs on that thread, so it need not be `Send`. In a trace it is
+//!   G 0.
+//! * **A G coming back from a syscall waits for a P with its M**: it is in
+//!   the middle of a poll on that thread's stack, so it cannot be queued
+//!   the way Go's `exitsyscall0` queues the G and parks the M.
+//! * **One timer queue per runtime**, not one heap per P; one idle M sleeps
+//!   until its earliest deadline.
+//! * **sysmon never sleeps longer than 10 ms**, even when every P is idle
+//!   (Go's sysmon can sleep until woken).
 
 mod builder;
 mod context;
