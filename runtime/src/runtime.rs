@@ -288,8 +288,13 @@ impl Drop for Runtime {
             if handles.is_empty() {
                 break;
             }
+            let me = std::thread::current().id();
             for h in handles {
-                let _ = h.join();
+                // A runtime dropped from inside one of its own Ms (moved into
+                // a task) cannot join that thread; it exits on its own.
+                if h.thread().id() != me {
+                    let _ = h.join();
+                }
             }
         }
         if let Some(h) = self.sysmon.take() {

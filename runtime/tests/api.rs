@@ -253,3 +253,68 @@ fn the_global_queue_is_checked_even_when_the_local_queue_never_empties() {
     );
     rt.block_on(injected).unwrap();
 }
+
+/// On procs(1) only one thing runs at a time, the root future included:
+/// no two work sections ever overlap, whichever G or root runs them.
+#[test]
+fn on_one_p_the_root_and_the_gs_never_run_at_the_same_time() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    fn section(running: &AtomicUsize, max: &AtomicUsize) {
+        let now = running.fetch_add(1, SeqCst) + 1;
+        max.fetch_max(now, SeqCst);
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+        running.fetch_sub(1, SeqCst);
+    }
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                let (r, m) = (running.clone(), max.clone());
+                runtime::spawn(async move {
+                    for _ in 0..20 {
+                        section(&r, &m);
+                        runtime::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..20 {
+            section(&running, &max);
+            runtime::yield_now().await;
+        }
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(max.load(SeqCst), 1, "two things ran at once on one P");
+    // And on two Ps they do overlap, so the check above can fail.
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let max2 = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                let (r, m) = (running.clone(), max2.clone());
+                runtime::spawn(async move {
+                    // Until an overlap is seen (bounded: a few seconds at most).
+                    for _ in 0..10_000 {
+                        if m.load(SeqCst) >= 2 {
+                            break;
+                        }
+                        section(&r, &m);
+                        runtime::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.await.unwrap();
+        }
+    });
+    assert_eq!(max2.load(SeqCst), 2, "two Ps never ran two Gs at once");
+}
