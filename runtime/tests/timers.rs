@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use runtime::Runtime;
 
 /// Generous: timing assertions must survive a loaded 2-core CI machine.
-const SLACK: Duration = Duration::from_millis(150);
+const SLACK: Duration = Duration::from_millis(250);
 
 #[test]
 fn sleep_in_the_root_wakes_a_parked_m_on_time() {
