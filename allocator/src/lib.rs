@@ -55,6 +55,10 @@
 //! Under `--cfg loom` the crate builds the loom models of the central lists
 //! and of the remote-free path; [`SpanAlloc`] (a `static` heap) does not
 //! exist there.
+//!
+//! Platform: Linux (memory comes from `mmap`, idle pages go back with
+//! `madvise(MADV_DONTNEED)`, and the locks are `std`'s futex-based mutexes,
+//! which never allocate: a lock inside a global allocator must not).
 
 #![cfg_attr(loom, allow(dead_code))] // SpanAlloc, and what only it uses, is not built under loom
 
