@@ -24,6 +24,21 @@ fn main() -> Result<(), runtime::BuildError> {
         fib(20).await
     });
     println!("fib(20) = {v} in {:?}", start.elapsed());
+
+    // Timer accuracy: how late does sleep(d) wake up?
+    for ms in [1u64, 5] {
+        let d = Duration::from_millis(ms);
+        let lates: Vec<Duration> = (0..20)
+            .map(|_| {
+                let t = Instant::now();
+                rt.block_on(runtime::sleep(d));
+                t.elapsed() - d
+            })
+            .collect();
+        let mean = lates.iter().sum::<Duration>() / lates.len() as u32;
+        let max = lates.iter().max().unwrap();
+        println!("sleep({d:?}): late by {mean:?} on average, {max:?} at most (20 runs)");
+    }
     println!("{}", rt.schedtrace_line());
     println!("{}", serde_json::to_string_pretty(&rt.metrics()).unwrap());
     Ok(())
