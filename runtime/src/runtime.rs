@@ -288,7 +288,7 @@ impl Drop for Runtime {
             if handles.is_empty() {
                 break;
             }
-            let me = std::thread::current().id();
+            let me = crate::loom::thread::current().id();
             for h in handles {
                 // A runtime dropped from inside one of its own Ms (moved into
                 // a task) cannot join that thread; it exits on its own.
