@@ -200,22 +200,29 @@ fn a_full_local_queue_overflows_half_to_the_global_queue() {
 fn idle_ps_steal_from_a_busy_one() {
     for kind in KINDS {
         let rt = Runtime::builder().procs(2).run_queue(kind).build().unwrap();
-        rt.block_on(async {
-            // All Gs start on the root's P; the other P only gets work by stealing.
-            let hs: Vec<_> = (0..200)
-                .map(|_| {
-                    runtime::spawn(async {
-                        let t = std::time::Instant::now();
-                        while t.elapsed() < std::time::Duration::from_micros(200) {
-                            std::hint::spin_loop();
-                        }
-                    })
-                })
-                .collect();
-            for h in hs {
-                h.await.unwrap();
+        // All Gs start on the root's P; the other P only gets work by
+        // stealing. On a loaded machine the second M may start late, so try
+        // a bounded number of batches.
+        for _ in 0..20 {
+            if rt.metrics().steals > 0 {
+                break;
             }
-        });
+            rt.block_on(async {
+                let hs: Vec<_> = (0..200)
+                    .map(|_| {
+                        runtime::spawn(async {
+                            let t = std::time::Instant::now();
+                            while t.elapsed() < std::time::Duration::from_micros(200) {
+                                std::hint::spin_loop();
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.await.unwrap();
+                }
+            });
+        }
         let m = rt.metrics();
         assert!(
             m.steals > 0 && m.stolen_tasks >= m.steals,
