@@ -125,7 +125,11 @@ impl LocalQueue {
                     let before = w.len();
                     loop {
                         match stealer.steal_batch_with_limit_and_pop(w, LOCAL_CAPACITY / 2) {
-                            Steal::Success(t) => return Some((t, w.len() - before + 1)),
+                            // Other Ps may steal from `w` meanwhile, so the count is a
+                            // best effort for metrics and the trace, never an underflow.
+                            Steal::Success(t) => {
+                                return Some((t, w.len().saturating_sub(before) + 1));
+                            }
                             Steal::Empty => return None,
                             Steal::Retry => crate::loom::spin_loop(),
                         }
@@ -134,7 +138,9 @@ impl LocalQueue {
             }
             (LocalQueue::Ring(src), LocalQueue::Ring(d)) => {
                 let before = d.len();
-                src.steal_into(d).map(|t| (t, d.len() - before + 1))
+                // As above: a thief of `d` can shrink it while we fill it.
+                src.steal_into(d)
+                    .map(|t| (t, d.len().saturating_sub(before) + 1))
             }
             _ => unreachable!("all Ps of a runtime use the same run-queue kind"),
         }
