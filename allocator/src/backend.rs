@@ -120,6 +120,19 @@ pub enum HeapEvent {
         /// Pages in it.
         pages: usize,
     },
+    /// The collector's mark bits became a span's allocation bits (Go's
+    /// `mspan.sweep`): the marked objects stay allocated, every other one is
+    /// free at once. A `SpanReturned` follows if nothing was kept.
+    Swept {
+        /// Size class.
+        class: usize,
+        /// Offset of the span.
+        span: usize,
+        /// Objects kept: the marked ones (Go's `nalloc`).
+        kept: usize,
+        /// Objects freed: allocated but unmarked.
+        freed: usize,
+    },
     /// The heap profile sampled this allocation.
     Sampled {
         /// Size class (0 for a large object).

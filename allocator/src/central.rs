@@ -330,6 +330,54 @@ impl Central {
         released
     }
 
+    /// Sweeps one span that no cache holds (the end of Go's `mspan.sweep`):
+    /// under the lock, unlinks `s` from the list holding it, runs `swap`
+    /// (which installs the mark bits as allocation bits), then frees the
+    /// span to the page heap if nothing is allocated (Go's
+    /// `mheap.freeSpan`), parks it on `full` if everything is
+    /// (`fullSwept`), and lists it on `partial` otherwise (`partialSwept`).
+    ///
+    /// # Safety
+    /// `s` is a small-object span of `class` on this central's partial or
+    /// full list; `swap` touches only `s`.
+    pub(crate) unsafe fn sweep_span<E: EventSink>(
+        &self,
+        class: usize,
+        s: *mut Span,
+        pages: &PageHeap,
+        counters: &Counters,
+        ev: &mut E,
+        swap: impl FnOnce(&Span),
+    ) {
+        let mut lists = self.lists.lock();
+        // SAFETY: s is on one of our lists (caller's contract), so the lock
+        // we hold owns it; once unlinked, it is ours alone until listed again.
+        unsafe {
+            let span = &*s;
+            match span.local().list {
+                ListKind::Full => lists.full.remove(s),
+                _ => lists.partial.remove(s),
+            }
+            swap(span);
+            let count = span.alloc_count();
+            if count == 0 {
+                drop(lists);
+                ev.emit(|| HeapEvent::SpanReturned {
+                    class,
+                    span: span.start,
+                    pages: span.npages,
+                });
+                counters.span_released(class);
+                let mut heap = pages.lock();
+                pages.free_run(&mut heap, s);
+            } else if count >= span.nelems && span.try_park() {
+                lists.full.push(s, ListKind::Full);
+            } else {
+                lists.partial.push(s, ListKind::Partial);
+            }
+        }
+    }
+
     /// Lengths of (partial, full), for tests.
     #[cfg(all(test, loom))]
     pub(crate) fn lens(&self) -> (usize, usize) {

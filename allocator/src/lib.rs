@@ -85,7 +85,9 @@ pub use cache::Cache;
 pub use central::Central;
 #[cfg(not(loom))]
 pub use global::SpanAlloc;
-pub use heap::{FreeRun, Heap, HeapError, HeapSnapshot, SpanPlace, SpanSnapshot};
+pub use heap::{
+    FreeRun, Heap, HeapError, HeapSnapshot, SpanPlace, SpanSnapshot, SweepOutcome, SweptTo,
+};
 pub use page_heap::{ARENA_BYTES, PageHeap, PageHeapStats};
 pub use profile::{DEFAULT_PROFILE_RATE, HeapProfile, ProfileRecord};
 pub use size_class::{

@@ -19,7 +19,9 @@
 //! `free_index` pulls `free_index` back to the freed object (and reloads the
 //! cache from its word): the object just freed, still hot in the CPU cache,
 //! is the next one handed out. Objects freed by other threads arrive through
-//! the remote list and are found by rewinding `free_index` to 0.
+//! the remote list and are found by rewinding `free_index` to 0. Go's own
+//! way is here too, for `Heap`'s garbage collector: `install_mark_bits`
+//! makes the mark bits the allocation bits in one move.
 //!
 //! ## Who may touch what
 //!
@@ -392,6 +394,39 @@ impl Span {
         // SAFETY: ownership is the caller's contract.
         unsafe { self.local().alloc_count }
     }
+
+    /// The bitmap swap at the end of Go's `mspan.sweep`: the collector's mark
+    /// bits (`gcmarkBits`) become the allocation bits (`s.allocBits =
+    /// s.gcmarkBits`), so every unmarked object is free at once; the search
+    /// restarts at object 0 (`freeindex = 0`, `refillAllocCache(0)`) and the
+    /// count becomes the number of marked objects (`allocCount = nalloc`).
+    /// The caller's `marks` buffer stays the caller's: it plays the fresh,
+    /// zeroed `gcmarkBits` once cleared. Returns the objects kept.
+    ///
+    /// Objects waiting on the remote-free list are dropped from it: they are
+    /// free already, and, being unmarked, free in the new bits too.
+    ///
+    /// # Safety
+    /// The caller owns the span, and no other thread frees into it
+    /// meanwhile. `marks` has `nelems.div_ceil(64)` words, no bit at or past
+    /// `nelems`, and no bit on an object that is free or on the remote list
+    /// (the caller checks all of it: see `Heap::sweep_span`).
+    // ANCHOR: install_mark_bits
+    pub(crate) unsafe fn install_mark_bits(&self, marks: &[u64]) -> usize {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        // The pending remote frees are unmarked, so already free below; the
+        // list (and the PARKED flag) goes. The caller re-parks if full.
+        self.remote.swap(0, Ordering::Acquire);
+        l.alloc_bits = [0; BITMAP_WORDS];
+        l.alloc_bits[..marks.len()].copy_from_slice(marks);
+        let kept = marks.iter().map(|w| w.count_ones() as usize).sum();
+        l.alloc_count = kept;
+        l.free_index = 0;
+        l.alloc_cache = !l.alloc_bits[0];
+        kept
+    }
+    // ANCHOR_END: install_mark_bits
 }
 
 /// Marks `index` allocated and advances the cache past it.
@@ -549,6 +584,38 @@ mod tests {
                 let count = unsafe { s.alloc_count() };
                 assert_eq!(count, live.iter().filter(|&&b| b).count());
             }
+        }
+    }
+
+    #[test]
+    fn installed_mark_bits_become_the_allocation_state() {
+        let s = span_of(3); // 24-byte objects, 341 per span: six bitmap words
+        let words = s.nelems.div_ceil(64);
+        // SAFETY: the test owns the span.
+        unsafe {
+            for _ in 0..200 {
+                s.next_free().unwrap();
+            }
+            let mut marks = vec![0u64; words];
+            for i in [1, 5, 64, 130, 199] {
+                marks[i / 64] |= 1 << (i % 64);
+            }
+            assert_eq!(s.install_mark_bits(&marks), 5);
+            let l = s.local_ref();
+            assert_eq!(&l.alloc_bits[..words], &marks[..]);
+            assert!(l.alloc_bits[words..].iter().all(|&w| w == 0));
+            assert_eq!((l.alloc_count, l.free_index), (5, 0));
+            assert_eq!(l.alloc_cache, !marks[0], "refilled from word 0");
+            // Every unmarked slot is free again, lowest first, then the
+            // never-used tail.
+            let mut want: Vec<usize> = (0..s.nelems)
+                .filter(|i| ![1, 5, 64, 130, 199].contains(i))
+                .collect();
+            want.reverse();
+            while let Some(i) = s.next_free() {
+                assert_eq!(Some(i), want.pop(), "after the swap");
+            }
+            assert!(want.is_empty(), "free slots not handed out: {want:?}");
         }
     }
 

@@ -214,6 +214,14 @@ fn describe(e: &HeapEvent) -> (&'static str, String) {
             format!("{pages} page(s) at {offset:#x} returned to the OS"),
         ),
         HeapEvent::Sampled { offset, .. } => ("profile", format!("object at {offset:#x} sampled")),
+        HeapEvent::Swept {
+            span, kept, freed, ..
+        } => (
+            "sweep",
+            format!(
+                "span {span:#x} swept: mark bits became alloc bits, {kept} kept, {freed} freed"
+            ),
+        ),
     }
 }
 
