@@ -227,8 +227,8 @@ fn main() {
         );
     }
     explain(&format!(
-        "Sweep freed {} unreachable objects. Go swaps gcmarkBits into allocBits in one move; over the \
-         allocator's public API this sweep frees each unmarked object, then reading each span back confirms \
+        "Sweep freed {} unreachable objects. As in Go, each span's mark bits became its allocation bits \
+         in one move (Heap::sweep_span: s.allocBits = s.gcmarkBits); reading each span back confirms \
          the two bitmaps are equal: {}.",
         hybrid.sweep.freed.len(),
         hybrid.sweep.alloc_bits_equal_mark_bits()

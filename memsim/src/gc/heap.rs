@@ -8,13 +8,15 @@
 //! the lesson wants to print and draw the graph, not parse bytes.
 //!
 //! Mark bits belong to spans, as in Go (`mspan.gcmarkBits`): one bit per
-//! object slot of the span. After marking, Go swaps `gcmarkBits` into
-//! `allocBits` so that every unmarked slot becomes free in one move. The
-//! allocator's public API has no "replace the bitmap" call, so
-//! [`GcHeap::sweep`] does the same thing object by object: it frees every
-//! allocated slot whose mark bit is clear, then reads each span back from the
-//! heap (`Heap::span_view`, the per-span part of `Heap::snapshot`) and checks
-//! that each span's allocation bits now equal its mark bits.
+//! object slot of the span, 64 to a word, in a bitmap the allocator sizes
+//! (`Heap::mark_bits_for`, Go's `newMarkBits`). Sweep is Go's: the cache's
+//! spans are handed back first (Go's `mcache.prepareForSweep`), then each
+//! span's mark bits become its allocation bits in one move
+//! (`Heap::sweep_span`, Go's `mspan.sweep`: `s.allocBits = s.gcmarkBits`),
+//! every unmarked slot is free at once, and the collector starts the next
+//! cycle with fresh, zeroed mark bits. [`GcHeap::sweep`] then reads each
+//! span back (`Heap::span_view`) so that the lesson can print both bitmaps
+//! side by side.
 
 use super::ObjRef;
 use serde::Serialize;
@@ -54,8 +56,9 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
-    /// True when every span's allocation bits equal its mark bits: the state
-    /// Go reaches by swapping `gcmarkBits` into `allocBits`.
+    /// True when every span's allocation bits, read back from the heap after
+    /// the sweep, equal its mark bits: the allocator really installed
+    /// `gcmarkBits` as `allocBits`.
     pub fn alloc_bits_equal_mark_bits(&self) -> bool {
         self.spans.iter().all(|s| s.alloc_bits == s.mark_bits)
     }
@@ -65,7 +68,9 @@ impl SweepReport {
 pub struct GcHeap {
     heap: allocator::Heap,
     spans: Vec<SpanSlotTable>,
-    mark_bits: BTreeMap<usize, Vec<bool>>,
+    /// Per span (by base address), Go's `gcmarkBits`: bit `i % 64` of word
+    /// `i / 64` is object `i`'s mark. A span nobody marked has no entry.
+    mark_bits: BTreeMap<usize, Vec<u64>>,
 }
 
 /// A span's address range, cached from `Heap::span_view` so that an address maps to
@@ -153,11 +158,15 @@ impl GcHeap {
     /// Sets `obj`'s mark bit. Returns true if it was clear (the object was white).
     pub fn set_mark(&mut self, obj: ObjRef) -> bool {
         let slot = self.span_slot(obj);
-        let bits = self
-            .mark_bits
-            .entry(slot.span)
-            .or_insert_with(|| vec![false; slot.slots]);
-        !std::mem::replace(&mut bits[slot.index], true)
+        let heap = &self.heap;
+        let bits = self.mark_bits.entry(slot.span).or_insert_with(|| {
+            heap.mark_bits_for(slot.span)
+                .unwrap_or_else(|e| panic!("no mark bits for span {:#x}: {e}", slot.span))
+        });
+        let (word, mask) = (slot.index / 64, 1u64 << (slot.index % 64));
+        let was_white = bits[word] & mask == 0;
+        bits[word] |= mask;
+        was_white
     }
 
     /// Whether `obj`'s mark bit is set.
@@ -165,7 +174,7 @@ impl GcHeap {
         let slot = self.span_slot(obj);
         self.mark_bits
             .get(&slot.span)
-            .is_some_and(|bits| bits[slot.index])
+            .is_some_and(|bits| bits[slot.index / 64] & (1 << (slot.index % 64)) != 0)
     }
 
     /// The marked objects among `objects`' keys (for printing what changed).
@@ -181,52 +190,65 @@ impl GcHeap {
     }
 
     // ANCHOR: sweep
-    /// Frees every allocated object whose mark bit is clear, then reads each
-    /// span back from the heap and reports its allocation bits beside its
-    /// mark bits.
+    /// Sweeps every span the way Go does: hands the cache's spans back to
+    /// the central lists, then gives each span its mark bits as its new
+    /// allocation bits (`Heap::sweep_span`), so every allocated but unmarked
+    /// object is freed in one move per span. Spans with nothing marked go
+    /// back to the page heap. The mark bits are cleared for the next cycle.
     ///
-    /// Go does this by swapping `gcmarkBits` into `allocBits` (`mspan.sweep`);
-    /// over the allocator's public API the same end state is reached one
-    /// `free` at a time, and [`SweepReport::alloc_bits_equal_mark_bits`]
-    /// checks that it was.
+    /// Returns the objects freed and, for each span, its mark bits beside the
+    /// allocation bits read back from the heap afterwards.
+    ///
+    /// # Panics
+    /// If the allocator refuses a span's mark bits: a mark on a free object
+    /// means the collector is broken (Go throws "found pointer to free
+    /// object").
     pub fn sweep(&mut self) -> SweepReport {
+        self.heap.flush_cache(); // Go: mcache.prepareForSweep
         let mut freed = Vec::new();
-        for span in self.spans.clone() {
+        let mut spans = Vec::new();
+        for span in std::mem::take(&mut self.spans) {
             let Some(view) = self.heap.span_view(span.base) else {
                 continue;
             };
-            let marks = self.mark_bits.get(&span.base);
+            // Go's gcmarkBits for the span; all clear if nothing was marked.
+            let marks = match self.mark_bits.remove(&span.base) {
+                Some(marks) => marks,
+                None => self
+                    .heap
+                    .mark_bits_for(span.base)
+                    .unwrap_or_else(|e| panic!("no mark bits for span {:#x}: {e}", span.base)),
+            };
+            let mark_bits: Vec<bool> = (0..span.slots)
+                .map(|i| marks[i / 64] & (1 << (i % 64)) != 0)
+                .collect();
             for (index, allocated) in view.occupancy.chars().enumerate() {
-                let marked = marks.is_some_and(|m| m[index]);
-                if allocated == '1' && !marked {
-                    let obj = span.base + index * span.object_size;
-                    self.heap
-                        .free(obj)
-                        .unwrap_or_else(|e| panic!("sweep could not free {obj:#x}: {e}"));
-                    freed.push(obj);
+                if allocated == '1' && !mark_bits[index] {
+                    freed.push(span.base + index * span.object_size);
                 }
             }
-        }
-        freed.sort_unstable();
-        let spans = self
-            .spans
-            .iter()
-            .map(|span| SpanBits {
+            let outcome = self
+                .heap
+                .sweep_span(span.base, &marks)
+                .unwrap_or_else(|e| panic!("sweep of span {:#x} refused: {e}", span.base));
+            // A span with nothing marked went back to the page heap: every
+            // slot is free, and it is no longer this heap's span.
+            let alloc_bits = match self.heap.span_view(span.base) {
+                Some(view) => {
+                    self.spans.push(span);
+                    view.occupancy.chars().map(|c| c == '1').collect()
+                }
+                None => vec![false; span.slots],
+            };
+            debug_assert_eq!(outcome.kept, mark_bits.iter().filter(|&&m| m).count());
+            spans.push(SpanBits {
                 span: span.base,
                 object_size: span.object_size,
-                mark_bits: self
-                    .mark_bits
-                    .get(&span.base)
-                    .cloned()
-                    .unwrap_or_else(|| vec![false; span.slots]),
-                // A span whose every object was freed may have gone back to
-                // the page heap: then every slot is free.
-                alloc_bits: match self.heap.span_view(span.base) {
-                    Some(view) => view.occupancy.chars().map(|c| c == '1').collect(),
-                    None => vec![false; span.slots],
-                },
-            })
-            .collect();
+                alloc_bits,
+                mark_bits,
+            });
+        }
+        freed.sort_unstable();
         SweepReport { freed, spans }
     }
     // ANCHOR_END: sweep
@@ -266,11 +288,44 @@ mod tests {
         expected.sort_unstable();
         assert_eq!(report.freed, expected);
         assert!(report.alloc_bits_equal_mark_bits(), "{report:?}");
-        let again = heap.alloc(16);
         assert!(
-            expected.contains(&again),
-            "a swept slot is reused: got {again:#x}"
+            !heap.is_marked(small[1]),
+            "the next cycle starts with fresh, zeroed mark bits"
         );
+        let again = heap.alloc(16);
+        assert_eq!(again, small[0], "the lowest swept slot is reused first");
+    }
+
+    #[test]
+    fn a_span_with_nothing_marked_goes_back_to_the_page_heap() {
+        let mut heap = GcHeap::new();
+        let small: Vec<ObjRef> = (0..3).map(|_| heap.alloc(16)).collect();
+        let other = heap.alloc(32);
+        heap.set_mark(other);
+        let report = heap.sweep();
+        assert_eq!(report.freed, small);
+        assert!(report.alloc_bits_equal_mark_bits(), "{report:?}");
+        assert_eq!(report.spans.len(), 2, "both spans are reported");
+        assert!(
+            heap.heap.span_view(small[0]).is_none(),
+            "its pages are free"
+        );
+        // The pages are reused for a new span of another class: the heap must
+        // map the address to the new span, not the old one.
+        let big = heap.alloc(1024);
+        assert_eq!(heap.span_slot(big).slots, 8);
+    }
+
+    #[test]
+    #[should_panic(expected = "found a pointer to a free object")]
+    fn marking_a_swept_object_is_a_collector_bug() {
+        let mut heap = GcHeap::new();
+        let objs: Vec<ObjRef> = (0..3).map(|_| heap.alloc(16)).collect();
+        heap.set_mark(objs[0]);
+        heap.sweep(); // frees objs[1] and objs[2]
+        heap.set_mark(objs[0]);
+        heap.set_mark(objs[2]); // a pointer to a freed object
+        heap.sweep();
     }
 
     #[test]
