@@ -179,6 +179,7 @@ impl Cache {
         self.alloc[class]
     }
 
+    // ANCHOR: cache_alloc
     /// Allocates an object of `class` (Go's `mallocgc` small path). Returns 0
     /// when out of memory.
     #[inline(always)]
@@ -209,6 +210,7 @@ impl Cache {
         }
         self.refill(b, class, ev)
     }
+    // ANCHOR_END: cache_alloc
 
     /// Bookkeeping for an object just taken: count it and run the sampler.
     #[inline(always)]
@@ -279,6 +281,7 @@ impl Cache {
         }
     }
 
+    // ANCHOR: refill
     /// The span for `class` is exhausted, or missing: Go's `mcache.refill`.
     #[cold]
     #[inline(never)]
@@ -321,6 +324,7 @@ impl Cache {
             }
         }
     }
+    // ANCHOR_END: refill
 
     /// The fastest free (glibc's tcache does the same): keep the object in
     /// this cache's per-class stash, without even looking up its span, so the

@@ -59,6 +59,7 @@ impl Central {
         }
     }
 
+    // ANCHOR: cache_span
     /// Gives a span with free objects to the cache `owner` (Go's
     /// `mcentral.cacheSpan`), taking it from `partial` or growing from the
     /// page heap. Null if the page heap is out of memory.
@@ -142,6 +143,7 @@ impl Central {
         counters.span_added(class);
         s
     }
+    // ANCHOR_END: cache_span
 
     /// Takes back a span from its owning cache (Go's `mcentral.uncacheSpan`):
     /// full spans are parked on `full`, spans with space go to `partial`,

@@ -202,6 +202,7 @@ impl SpanAlloc {
     }
 }
 
+// ANCHOR: alloc_uncached
 #[inline]
 fn alloc_uncached(class: usize) -> *mut u8 {
     let addr = BACKEND.central[class].alloc_locked(class, &BACKEND.pages, &BACKEND.counters);
@@ -218,6 +219,7 @@ fn alloc_uncached(class: usize) -> *mut u8 {
     }
     addr as *mut u8
 }
+// ANCHOR_END: alloc_uncached
 
 /// # Safety
 /// `addr` is a live object of the small-object span `s`.
@@ -271,6 +273,7 @@ fn check_small_free(span: &Span, addr: usize, layout: Layout) {
 // and realloc accept exactly what alloc returned, identified through the
 // page map.
 unsafe impl GlobalAlloc for SpanAlloc {
+    // ANCHOR: global_alloc
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_for_layout(layout.size(), layout.align()) {
@@ -287,6 +290,7 @@ unsafe impl GlobalAlloc for SpanAlloc {
             None => alloc_large(self, layout.size(), layout.align()),
         }
     }
+    // ANCHOR_END: global_alloc
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -226,6 +226,7 @@ pub fn size_classes() -> &'static [SizeClass] {
     &CLASSES
 }
 
+// ANCHOR: size_class_for
 /// The smallest size class whose objects hold `bytes`, or `None` for a large
 /// object (more than 32 KiB). Zero bytes fit in class 1. O(1): Go's
 /// `size_to_class8` / `size_to_class128` lookup.
@@ -252,6 +253,7 @@ pub(crate) fn class_of(bytes: usize) -> usize {
         TABLES.size_to_class128[(bytes - SMALL_SIZE_MAX).div_ceil(LARGE_SIZE_DIV)] as usize
     }
 }
+// ANCHOR_END: size_class_for
 
 /// The class serving `size` bytes at alignment `align`, or `None` when the
 /// request must come straight from the page heap (too big, or aligned beyond

@@ -342,6 +342,7 @@ impl Span {
         true
     }
 
+    // ANCHOR: next_free
     /// Takes a free object (Go's `nextFreeFast`, falling into
     /// `nextFreeIndex`), without rewinding: `None` when no free object lies at
     /// or after `free_index`.
@@ -360,6 +361,7 @@ impl Span {
         }
         next_free_index(l, self.nelems)
     }
+    // ANCHOR_END: next_free
 
     /// Restarts the search at object 0 (finding objects freed behind
     /// `free_index`) and takes a free object, if any.
@@ -429,6 +431,7 @@ impl Span {
     // ANCHOR_END: install_mark_bits
 }
 
+// ANCHOR: take
 /// Marks `index` allocated and advances the cache past it.
 #[inline(always)]
 fn take(l: &mut SpanLocal, index: usize, nelems: usize) {
@@ -442,6 +445,7 @@ fn take(l: &mut SpanLocal, index: usize, nelems: usize) {
         l.alloc_cache = !l.alloc_bits[(l.free_index / 64) & (BITMAP_WORDS - 1)];
     }
 }
+// ANCHOR_END: take
 
 /// Go's `nextFreeIndex`: walks the bitmap a word at a time from
 /// `free_index`, refilling the cache, and takes the first free object.

@@ -100,6 +100,7 @@ pub struct PreemptPoint {
     yielded: bool,
 }
 
+// ANCHOR: preempt_point
 impl Future for PreemptPoint {
     type Output = ();
 
@@ -131,3 +132,4 @@ impl Future for PreemptPoint {
         Poll::Pending
     }
 }
+// ANCHOR_END: preempt_point

@@ -59,6 +59,7 @@ impl P {
         }
     }
 
+    // ANCHOR: runqput
     /// Go's `runqput`: with `next`, `task` goes to `runnext` and the G there
     /// before is kicked to the tail of `runq`; overflow goes to `global`.
     ///
@@ -85,6 +86,7 @@ impl P {
         // SAFETY: forwarded from the caller.
         unsafe { self.runq.push_back(task, overflow) }
     }
+    // ANCHOR_END: runqput
 
     /// Go's `runqget`: `runnext` first (returns `inherit = true`: it keeps the
     /// current time slice), then the head of `runq`.

@@ -88,6 +88,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
 }
 
+// ANCHOR: retake
 /// Go's `retake`. Returns how many Ps were taken from syscalls.
 fn retake(shared: &Arc<Shared>, ticks: &mut [PTicks], now: Instant) -> usize {
     let mut retaken = 0;
@@ -134,3 +135,4 @@ fn retake(shared: &Arc<Shared>, ticks: &mut [PTicks], now: Instant) -> usize {
     }
     retaken
 }
+// ANCHOR_END: retake

@@ -138,6 +138,7 @@ impl<T: Send> Ring<T> {
         }
     }
 
+    // ANCHOR: runqputslow
     /// Go's `runqput` (the ring part): queues `item` at the tail.
     ///
     /// When the ring is full this is Go's `runqputslow`: the older half of
@@ -207,6 +208,7 @@ impl<T: Send> Ring<T> {
         overflow(batch);
         Ok(())
     }
+    // ANCHOR_END: runqputslow
 
     /// Go's `runqget`: takes the oldest item. Owner only.
     pub(crate) fn pop(&self) -> Option<T> {
@@ -237,6 +239,7 @@ impl<T: Send> Ring<T> {
         Some(self.take_slot(index))
     }
 
+    // ANCHOR: runqsteal
     /// Go's `runqsteal` + `runqgrab`: moves `n - n/2` of this ring's `n`
     /// items into `dst` and returns the newest of them to run right away.
     ///
@@ -317,6 +320,7 @@ impl<T: Send> Ring<T> {
         }
         Some(run_now)
     }
+    // ANCHOR_END: runqsteal
 
     /// How many items are queued. Any thread; a snapshot that may be stale
     /// by the time it returns.

@@ -26,6 +26,7 @@ use crate::trace::EventKind;
 use std::sync::Arc;
 
 impl Shared {
+    // ANCHOR: syscall
     /// Go's `entersyscall`: leave P `pid` up for grabs while this M blocks.
     pub(crate) fn entersyscall(&self, ctx: &Context) -> usize {
         let pid = ctx.p.get().expect("entersyscall without a P");
@@ -75,6 +76,7 @@ impl Shared {
             );
         }
     }
+    // ANCHOR_END: syscall
 
     /// sysmon's half of the protocol (Go's `retake` for `_Psyscall`): take P
     /// `pid` from its blocked M and hand it to another. Returns true if the
