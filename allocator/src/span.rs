@@ -397,6 +397,7 @@ impl Span {
         unsafe { self.local().alloc_count }
     }
 
+    // ANCHOR: install_mark_bits
     /// The bitmap swap at the end of Go's `mspan.sweep`: the collector's mark
     /// bits (`gcmarkBits`) become the allocation bits (`s.allocBits =
     /// s.gcmarkBits`), so every unmarked object is free at once; the search
@@ -413,7 +414,6 @@ impl Span {
     /// meanwhile. `marks` has `nelems.div_ceil(64)` words, no bit at or past
     /// `nelems`, and no bit on an object that is free or on the remote list
     /// (the caller checks all of it: see `Heap::sweep_span`).
-    // ANCHOR: install_mark_bits
     pub(crate) unsafe fn install_mark_bits(&self, marks: &[u64]) -> usize {
         // SAFETY: ownership is the caller's contract.
         let l = unsafe { self.local() };
