@@ -16,7 +16,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use lessons::artefacts;
@@ -230,11 +232,16 @@ fn global_wait(rounds: u64, hog: Hog) -> u64 {
                     })
                     .collect(),
                 Hog::Respawner => {
-                    vec![runtime::spawn(respawn(
+                    let end = Arc::new(ChainEnd::default());
+                    let first = runtime::spawn(respawn(
                         local_runs.clone(),
                         rounds,
                         Some(started_tx.clone()),
-                    ))]
+                        end.clone(),
+                    ));
+                    // Sleep until the last link: no wake-up of ours in between.
+                    end.wait().await;
+                    vec![first]
                 }
             };
             for h in hogs {
@@ -267,6 +274,7 @@ fn respawn(
     runs: Arc<AtomicU64>,
     left: u64,
     started: Option<std::sync::mpsc::Sender<()>>,
+    end: Arc<ChainEnd>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
         if let Some(tx) = started {
@@ -275,7 +283,38 @@ fn respawn(
         runs.fetch_add(1, Ordering::SeqCst);
         if left > 0 {
             // Not awaited: the chain goes on without its ancestors.
-            drop(runtime::spawn(respawn(runs, left - 1, None)));
+            drop(runtime::spawn(respawn(runs, left - 1, None, end)));
+        } else {
+            end.finish();
         }
     })
+}
+
+/// Tells the root future that the chain has ended: a flag and a waker, so
+/// that the root stays asleep (and off the P) until then.
+#[derive(Default)]
+struct ChainEnd {
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl ChainEnd {
+    fn finish(&self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker.lock().expect("not poisoned").take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            *self.waker.lock().expect("not poisoned") = Some(cx.waker().clone());
+            if self.done.load(Ordering::SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
