@@ -32,10 +32,6 @@ pub(crate) struct Context {
     pub(crate) stop_reason: Cell<StopReason>,
     /// The G being polled (0 while polling a `block_on` root future).
     pub(crate) current_g: Cell<u64>,
-    /// The root future's wake flag, on a thread inside `block_on`.
-    pub(crate) root: Option<Arc<crate::runtime::RootWaker>>,
-    /// The root future was the last thing polled (fairness between it and Gs).
-    pub(crate) root_just_ran: Cell<bool>,
     /// xorshift state for picking steal victims (Go's `cheaprand`).
     rng: Cell<u64>,
 }
@@ -45,11 +41,7 @@ thread_local! {
 }
 
 impl Context {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        m: Arc<MHandle>,
-        root: Option<Arc<crate::runtime::RootWaker>>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, m: Arc<MHandle>) -> Self {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         Context {
             shared,
@@ -59,8 +51,6 @@ impl Context {
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
             current_g: Cell::new(0),
-            root,
-            root_just_ran: Cell::new(false),
             rng: Cell::new(seed),
         }
     }

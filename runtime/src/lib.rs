@@ -56,10 +56,21 @@
 //! * **`runnext` inherits the time slice only while the slice lasts**: a G
 //!   found in `runnext` after the budget is spent goes to the back of the
 //!   queue. Go relies on sysmon's asynchronous preemption for that.
-//! * **`block_on` makes the calling thread an M**: it must hold a P to poll
-//!   the root future (like Go's main goroutine), and the root future only
-//!   ever runs on that thread, so it need not be `Send`. In a trace it is
-//!   G 0.
+//! * **The root future is a G locked to the `block_on` thread.** Go's
+//!   `main` is an ordinary goroutine that any M may run; our root need not
+//!   be `Send`, so it never leaves the calling thread, like a goroutine
+//!   after `runtime.LockOSThread`. That thread is the root's `lockedm`: it
+//!   runs the root and nothing else, and holds a P only while it polls it
+//!   (so on `procs(1)` one thing runs at a time, root included). While the
+//!   root waits, the M hands its P to another M and sleeps (`stoplockedm`,
+//!   `handoffp`); the root's waker hands the M an idle P, or queues it for
+//!   the next P to free up (`startlockedm`). So a G blocked in [`syscall`]
+//!   never holds up the root's `timeout`. Each wait of the root costs a
+//!   hand-off between threads, where Go's unlocked `main` stays on its M;
+//!   to keep those few, a woken root waits for a P to run out of work
+//!   rather than taking one from a busy M at once (Go's `ready` would put
+//!   it in `runnext`): sysmon makes a busy P give way after 1 ms. In a
+//!   trace the root is G 0.
 //! * **A G coming back from a syscall waits for a P with its M**: it is in
 //!   the middle of a poll on that thread's stack, so it cannot be queued
 //!   the way Go's `exitsyscall0` queues the G and parks the M.

@@ -8,7 +8,10 @@
 //! * the task state machine: a wake racing with the poll that registered
 //!   the waker; a wake and a JoinHandle drop racing with completion;
 //! * syscall hand-off: the M returning from a syscall racing with sysmon
-//!   retaking its P.
+//!   retaking its P;
+//! * the `block_on` root, a G locked to its M: a G on another M wakes the
+//!   root, while the root's M parks, wakes and queues for a P, and the
+//!   waking M hands its P over (`startlockedm`) or releases it.
 //!
 //! (The park/unpark model is next to the `Parker`, in `park.rs`; the ring's
 //! models are in `runq/ring.rs`.)
@@ -196,7 +199,7 @@ fn loom_syscall_handoff_and_return() {
             spawn_threads: false,
         }));
         let m = std::sync::Arc::new(MHandle::new(1));
-        let ctx = Context::new(shared.clone(), m, None);
+        let ctx = Context::new(shared.clone(), m);
         let pid = shared.pidleget().expect("one idle P");
         shared.acquirep(&ctx, pid);
 
@@ -220,6 +223,62 @@ fn loom_syscall_handoff_and_return() {
         assert_eq!(s.pidle, vec![0]);
         assert!(s.p_waiters.is_empty());
         assert_eq!(shared.npidle.load(SeqCst), 1);
+    });
+}
+
+/// The root's M (this thread) has given its P away and waits for one
+/// (`stoplockedm`). Another M holds the only P, flagged by sysmon to make
+/// way, and runs a G that wakes the root; then it hands its P to a waiting
+/// M if it sees one (`startlockedm`), or else runs out of work and
+/// releases the P (`pidleput`). The wake may land before the root's M parks (the root is
+/// WOKEN: its M queues for a P itself) or after (PARKED: the waker queues
+/// it). In every interleaving the root's M ends up holding the P, nobody
+/// is left waiting, and the other M holds none.
+#[test]
+fn loom_locked_root_gets_the_p_back_from_a_busy_m() {
+    use crate::context::Context;
+    use crate::m::MHandle;
+    use crate::p::P_RUNNING;
+    use crate::runq::RunQueueKind;
+    use crate::scheduler::{Config, RootWaker, Shared};
+    use std::task::Wake;
+
+    loom::model(|| {
+        let shared = std::sync::Arc::new(Shared::new(Config {
+            procs: 1,
+            run_queue: RunQueueKind::GoRing,
+            trace: false,
+            schedtrace: None,
+            spawn_threads: false,
+        }));
+        let root_m = std::sync::Arc::new(MHandle::new(1));
+        let root = RootWaker::new(root_m.clone(), &shared);
+        let ctx = Context::new(shared.clone(), root_m);
+        let pid = shared.pidleget().expect("one idle P");
+        shared.ps[pid].handoff_wanted.store(true, SeqCst); // as sysmon would
+
+        let (s2, r2) = (shared.clone(), root.clone());
+        let other_m = thread::spawn(move || {
+            let ctx = Context::new(s2.clone(), std::sync::Arc::new(MHandle::new(2)));
+            s2.acquirep(&ctx, pid);
+            r2.wake_by_ref(); // the G it runs wakes the root
+            let handed = s2.make_way_if_asked(&ctx);
+            if !handed {
+                let pid = s2.releasep(&ctx);
+                s2.pidleput(pid);
+            }
+            ctx.p.get()
+        });
+        shared.wait_for_p(&ctx, &root);
+        let other_p = other_m.join().unwrap();
+
+        assert_eq!(ctx.p.get(), Some(0), "the root's M must hold the P");
+        assert_eq!(other_p, None, "the other M gave its P away");
+        assert_eq!(shared.ps[0].status.load(SeqCst), P_RUNNING);
+        let s = shared.sched.lock();
+        assert!(s.p_waiters.is_empty() && s.pidle.is_empty());
+        assert_eq!(shared.np_waiters.load(SeqCst), 0);
+        assert_eq!(shared.npidle.load(SeqCst), 0);
     });
 }
 

@@ -68,7 +68,7 @@ impl MHandle {
 
 /// The body of a worker M's thread (Go's `mstart` then `schedule`).
 pub(crate) fn m_main(shared: Arc<Shared>, m: Arc<MHandle>, pid: usize, spinning: bool) {
-    let ctx = Context::new(shared.clone(), m, None);
+    let ctx = Context::new(shared.clone(), m);
     let _enter = ctx.enter();
     shared.acquirep(&ctx, pid);
     ctx.spinning.set(spinning);

@@ -15,6 +15,8 @@
 //!   (retaking it, by CAS) to claim. Exactly one CAS wins.
 //! * `schedtick` / `syscalltick`: counters sysmon compares between its rounds
 //!   to tell that a G has run too long or a syscall has blocked too long.
+//! * `preempt` / `handoff_wanted`: sysmon's requests to the P's M: yield at
+//!   the next preemption point; hand the P to an M waiting for one.
 //! * per-P counters, written only by the owner (no contended atomics on the
 //!   hot path), summed by `Runtime::metrics`.
 
@@ -43,6 +45,10 @@ pub(crate) struct P {
     /// Set by sysmon: the running G should yield at its next preemption point
     /// (Go's `gp.preempt`, kept on the P since the P knows which G runs).
     pub(crate) preempt: AtomicBool,
+    /// Set by sysmon: an M waits for a P (a `block_on` root's, or one back
+    /// from a syscall); this P's M hands it over after its current G
+    /// (`startlockedm`).
+    pub(crate) handoff_wanted: AtomicBool,
     pub(crate) counters: PCounters,
 }
 
@@ -55,6 +61,7 @@ impl P {
             schedtick: AtomicU64::new(0),
             syscalltick: AtomicU64::new(0),
             preempt: AtomicBool::new(false),
+            handoff_wanted: AtomicBool::new(false),
             counters: PCounters::default(),
         }
     }

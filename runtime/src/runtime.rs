@@ -1,12 +1,16 @@
 //! The public face: [`Runtime`], [`spawn`], [`syscall`].
 //!
 //! A `Runtime` owns the Ps, sysmon and (lazily started) Ms. `block_on`
-//! turns the calling thread into an M for the duration of the call: it must
-//! hold a P to poll the root future, exactly like a G, and runs other Gs
-//! while the root waits. So on `procs(1)` only one thing runs at a time,
-//! root included, and the root future need not be `Send`. (Go's `main` is a
-//! goroutine on a P in the same way.) The root future always runs on the
-//! calling thread; Gs run on whichever M holds a P.
+//! turns the calling thread into an M locked to one G, the root future
+//! (Go's `LockOSThread`: the G's `lockedm`). That M runs the root and
+//! nothing else: it must hold a P to poll it, exactly like an M running a
+//! G, so on `procs(1)` only one thing runs at a time, root included; while
+//! the root waits, the M gives its P away (`stoplockedm`) and sleeps. When
+//! the root is woken, its M is handed an idle P, or the next P to free up
+//! (`startlockedm`; sysmon makes a busy P give way after 1 ms). So the root future need not be
+//! `Send` (it never leaves the calling thread), and no G can hold up the
+//! root by blocking the thread it would run on. Gs run on the runtime's
+//! Ms. See `scheduler/lockedm.rs`.
 //!
 //! Dropping the runtime shuts it down: every M finishes its current poll and
 //! exits, sysmon exits, the threads are joined, and every task still alive
@@ -16,16 +20,16 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::task::{Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 
 use crate::Builder;
 use crate::builder::BuildError;
 use crate::context::{BUDGET, Context, in_runtime, with_current};
-use crate::loom::atomic::{AtomicBool, Ordering};
+use crate::loom::atomic::Ordering;
 use crate::m::MHandle;
 use crate::metrics::Metrics;
 use crate::p::bump;
-use crate::scheduler::{Config, Next, Shared};
+use crate::scheduler::{Config, RootWaker, Shared};
 use crate::task::JoinHandle;
 use crate::trace::{EventKind, StopReason, Trace};
 use std::sync::Arc;
@@ -47,30 +51,6 @@ use std::sync::Arc;
 pub struct Runtime {
     shared: Arc<Shared>,
     sysmon: Option<crate::loom::thread::JoinHandle<()>>,
-}
-
-/// The root future's waker: sets a flag and unparks the `block_on` thread.
-pub(crate) struct RootWaker {
-    woken: AtomicBool,
-    m: Arc<MHandle>,
-}
-
-impl RootWaker {
-    pub(crate) fn is_woken(&self) -> bool {
-        self.woken.load(Ordering::SeqCst)
-    }
-}
-
-impl Wake for RootWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.woken.swap(true, Ordering::SeqCst) {
-            self.m.parker.unpark();
-        }
-    }
 }
 
 impl Runtime {
@@ -101,8 +81,18 @@ impl Runtime {
     }
 
     /// Runs `future` to completion on the calling thread, which becomes an
-    /// M of this runtime until it returns (see the module docs): it holds a
-    /// P while it polls `future` and runs other Gs while `future` waits.
+    /// M of this runtime until it returns, locked to `future` (see the
+    /// module docs).
+    ///
+    /// `future` is the root G (G 0 in a trace), locked to the calling
+    /// thread as by Go's `LockOSThread`: it need not be `Send`, and this
+    /// thread runs nothing else. The thread holds a P only while it polls
+    /// `future`; while `future` waits, the P goes to the runtime's other Ms
+    /// (`stoplockedm`, `handoffp`), so the Gs it spawned run there, and a G
+    /// blocked in [`syscall`] or running long cannot delay the root once it
+    /// is woken: the root's M is handed an idle P, or the next P to free up
+    /// (`startlockedm`; on a saturated runtime sysmon makes a busy P give
+    /// way after about 1 ms).
     ///
     /// # Panics
     /// If called from inside a runtime (a task, or another `block_on`):
@@ -125,65 +115,27 @@ impl Runtime {
         let shared = &self.shared;
         let m = Arc::new(MHandle::new(shared.new_m_id()));
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
-        let root = Arc::new(RootWaker {
-            woken: AtomicBool::new(true),
-            m: m.clone(),
-        });
-        let ctx = Context::new(shared.clone(), m, Some(root.clone()));
+        let root = RootWaker::new(m, shared);
+        let ctx = Context::new(shared.clone(), root.m().clone());
         let _enter = ctx.enter();
         let _leave = Leave(&ctx);
         let waker = Waker::from(root.clone());
         let mut cx = std::task::Context::from_waker(&waker);
         let mut future = pin!(future);
+        // The root starts runnable: its M needs a P first.
         let pid = shared.acquire_p_blocking(&ctx);
         shared.acquirep(&ctx, pid);
         loop {
-            match shared.find_runnable(&ctx) {
-                Next::Root => {
-                    if ctx.spinning.get() {
-                        shared.reset_spinning(&ctx);
-                    }
-                    root.woken.store(false, Ordering::SeqCst);
-                    // The root's poll is a time slice of its own.
-                    let pid = ctx.p.get().expect("the root is polled holding a P");
-                    let p = &shared.ps[pid];
-                    bump(&p.schedtick);
-                    p.preempt.store(false, Ordering::Relaxed);
-                    ctx.budget.set(BUDGET - 1);
-                    ctx.current_g.set(0);
-                    ctx.stop_reason.set(StopReason::Block);
-                    ctx.root_just_ran.set(true);
-                    let tracing = shared.trace.enabled();
-                    if tracing {
-                        shared
-                            .trace
-                            .record(Some(pid), ctx.m.id, EventKind::GoStart { g: 0 });
-                    }
-                    let polled = future.as_mut().poll(&mut cx);
-                    if tracing {
-                        let reason = if polled.is_ready() {
-                            StopReason::Done
-                        } else {
-                            ctx.stop_reason.get()
-                        };
-                        shared.trace.record(
-                            ctx.p.get(),
-                            ctx.m.id,
-                            EventKind::GoStop { g: 0, reason },
-                        );
-                    }
-                    if let Poll::Ready(v) = polled {
-                        return v;
-                    }
-                }
-                Next::Run(task, inherit) => {
-                    if ctx.spinning.get() {
-                        shared.reset_spinning(&ctx);
-                    }
-                    shared.execute(&ctx, task, inherit);
-                }
-                Next::Exit => unreachable!("a runtime cannot shut down while block_on borrows it"),
+            root.start_poll();
+            if let Poll::Ready(v) = poll_root(&ctx, future.as_mut(), &mut cx) {
+                return v;
             }
+            // Woken during its own poll (a yield, a G it woke that finished
+            // at once): poll again on the same P if nothing else wants it.
+            if root.is_woken() && !shared.p_wanted(&ctx) {
+                continue;
+            }
+            shared.stoplockedm(&ctx, &root);
         }
     }
 
@@ -248,6 +200,42 @@ impl Runtime {
     pub fn procs(&self) -> usize {
         self.shared.procs()
     }
+}
+
+/// One poll of the root future (G 0) on the P its M holds: a time slice of
+/// its own, traced as G 0.
+fn poll_root<F: Future>(
+    ctx: &Context,
+    future: std::pin::Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<F::Output> {
+    let shared = &ctx.shared;
+    let pid = ctx.p.get().expect("the root is polled holding a P");
+    let p = &shared.ps[pid];
+    bump(&p.schedtick);
+    p.preempt.store(false, Ordering::Relaxed);
+    ctx.budget.set(BUDGET - 1);
+    ctx.current_g.set(0);
+    ctx.stop_reason.set(StopReason::Block);
+    let tracing = shared.trace.enabled();
+    if tracing {
+        shared
+            .trace
+            .record(Some(pid), ctx.m.id, EventKind::GoStart { g: 0 });
+    }
+    let polled = future.poll(cx);
+    if tracing {
+        let reason = if polled.is_ready() {
+            StopReason::Done
+        } else {
+            ctx.stop_reason.get()
+        };
+        // A syscall inside the poll may have moved the M to another P.
+        shared
+            .trace
+            .record(ctx.p.get(), ctx.m.id, EventKind::GoStop { g: 0, reason });
+    }
+    polled
 }
 
 /// Leaves `block_on` (also on panic): give the P away, uncount the M.

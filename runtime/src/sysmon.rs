@@ -12,8 +12,10 @@
 //!   a chain of `runnext` Gs, has held it that long) is asked to preempt: its
 //!   G yields at its next preemption point.
 //!
-//! It also fires timers that are overdue because every M is busy, and prints
-//! the schedtrace line when asked to.
+//! It also asks busy Ps to make way for an M waiting for a P (a woken
+//! `block_on` root, or an M back from a syscall; see
+//! `scheduler/lockedm.rs`), fires timers that are overdue because every M
+//! is busy, and prints the schedtrace line when asked to.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,11 @@ const MAX_DELAY: Duration = Duration::from_millis(10);
 /// Go's `forcePreemptNS`.
 pub(crate) const PREEMPT_AFTER: Duration = Duration::from_millis(10);
 const IDLE_ROUNDS_BEFORE_BACKOFF: u32 = 50;
+/// How long an M may wait for a P while every P is busy before sysmon asks
+/// the busy Ps to make way. Not Go's: Go queues such a G (see
+/// `scheduler/lockedm.rs`). Handing a P over costs two thread switches, so
+/// a waiter that a P will soon free anyway is left to wait a little.
+const HANDOFF_AFTER: Duration = Duration::from_millis(1);
 
 /// What sysmon remembers about a P between rounds (Go's `sysmontick`).
 #[derive(Clone, Copy)]
@@ -51,6 +58,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     ];
     let mut delay = MIN_DELAY;
     let mut idle_rounds = 0u32;
+    let mut waiting_since = None;
     let mut next_trace = shared.config.schedtrace.map(|every| now + every);
     loop {
         {
@@ -64,6 +72,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
             }
         }
         let now = Instant::now();
+        ask_for_a_p(&shared, &mut waiting_since, now);
         if retake(&shared, &mut ticks, now) == 0 {
             idle_rounds = idle_rounds.saturating_add(1);
         } else {
@@ -136,3 +145,26 @@ fn retake(shared: &Arc<Shared>, ticks: &mut [PTicks], now: Instant) -> usize {
     retaken
 }
 // ANCHOR_END: retake
+
+/// An M has waited for a P for `HANDOFF_AFTER` while every P stayed busy
+/// (a woken `block_on` root, or an M back from a syscall): ask the busy Ps
+/// to hand theirs over after their current G (`startlockedm`). Usually a P
+/// runs out of work first and goes to the waiter at once (`pidleput`);
+/// this bounds the wait when none does. `waiting_since` is when sysmon
+/// first saw someone waiting.
+fn ask_for_a_p(shared: &Shared, waiting_since: &mut Option<Instant>, now: Instant) {
+    if shared.np_waiters.load(Ordering::SeqCst) == 0 {
+        *waiting_since = None;
+        return;
+    }
+    let since = *waiting_since.get_or_insert(now);
+    if now.duration_since(since) < HANDOFF_AFTER {
+        return;
+    }
+    for p in shared.ps.iter() {
+        if p.status.load(Ordering::Relaxed) == P_RUNNING {
+            p.handoff_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+    *waiting_since = None;
+}

@@ -34,8 +34,6 @@ use std::sync::Arc;
 pub(crate) enum Next {
     /// Run this G; `inherit` = it came from `runnext` within the slice.
     Run(Notified, bool),
-    /// The `block_on` root future was woken; the M holds a P to poll it.
-    Root,
     /// The runtime is shutting down: the M exits.
     Exit,
 }
@@ -57,15 +55,13 @@ impl Shared {
                         self.reset_spinning(ctx);
                     }
                     self.execute(ctx, task, inherit);
+                    // Asked to make way for an M waiting for a P (a
+                    // `block_on` root's, or one back from a syscall)?
+                    self.make_way_if_asked(ctx);
                 }
-                Next::Root => unreachable!("a worker M has no root future"),
                 Next::Exit => return,
             }
         }
-    }
-
-    fn root_woken(ctx: &Context) -> bool {
-        ctx.root.as_ref().is_some_and(|r| r.is_woken())
     }
 
     /// Whether the current time slice is used up: budget spent, or sysmon
@@ -88,9 +84,6 @@ impl Shared {
                 }
             };
             let p = &self.ps[pid];
-            if Self::root_woken(ctx) && !ctx.root_just_ran.get() {
-                return Next::Root;
-            }
             if p.schedtick
                 .load(Ordering::Relaxed)
                 .is_multiple_of(GLOBAL_CHECK_INTERVAL)
@@ -116,9 +109,6 @@ impl Shared {
                 && let Some(t) = self.globrunqget(pid, 0)
             {
                 return Next::Run(t, false);
-            }
-            if Self::root_woken(ctx) {
-                return Next::Root;
             }
             if !ctx.spinning.get() {
                 let busy = self.procs() - self.npidle.load(Ordering::SeqCst);
@@ -163,14 +153,9 @@ impl Shared {
         }
     }
 
-    /// The M has no P: park until handed one, or until the root is woken,
-    /// a timer is due, or shutdown. `None` means "look again".
+    /// The M has no P: park until handed one, or until a timer is due, or
+    /// shutdown. `None` means "look again".
     fn idle_without_p(self: &Arc<Self>, ctx: &Context) -> Option<Next> {
-        if Self::root_woken(ctx) {
-            let pid = self.acquire_p_blocking(ctx);
-            self.acquirep(ctx, pid);
-            return Some(Next::Root);
-        }
         if self.is_shutdown() {
             return Some(Next::Exit);
         }
@@ -332,7 +317,6 @@ impl Shared {
         let g = task.id();
         ctx.current_g.set(g);
         ctx.stop_reason.set(StopReason::Block);
-        ctx.root_just_ran.set(false);
         let tracing = self.trace.enabled();
         if tracing {
             self.trace

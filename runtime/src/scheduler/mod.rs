@@ -7,16 +7,20 @@
 //!   list (`pidle`), the idle M list (`midle`), the Ms waiting for a P to
 //!   come back from a syscall or to poll a `block_on` root, and which M
 //!   sleeps until the next timer.
-//! * lock-free mirrors (`npidle`, `nmspinning`, `global_len`) so the hot
-//!   path (`wakep`, the fairness check) can look without locking.
+//! * lock-free mirrors (`npidle`, `nmspinning`, `global_len`, `np_waiters`)
+//!   so the hot path (`wakep`, the checks in `findRunnable`) can look
+//!   without locking.
 //! * the live-task list, timers, the trace recorder and shared counters.
 //!
 //! The submodules hold the algorithms, named as in Go's proc.go:
 //! `proc.rs` (`wakep`, `startm`, `stopm`, `handoffp`, `pidleget`/`pidleput`),
-//! `find.rs` (`schedule`, `findrunnable`, `runqsteal`, `execute`), and
-//! `syscall.rs` (`entersyscall`, `exitsyscall`).
+//! `find.rs` (`schedule`, `findrunnable`, `runqsteal`, `execute`),
+//! `syscall.rs` (`entersyscall`, `exitsyscall`), and `lockedm.rs`
+//! (`startlockedm`, `stoplockedm`: the `block_on` root, a G locked to its
+//! thread).
 
 mod find;
+mod lockedm;
 mod proc;
 mod syscall;
 
@@ -39,7 +43,7 @@ use crate::task::{JoinHandle, Notified, OwnedTasks, Schedule, new_task};
 use crate::timer::Timers;
 use crate::trace::{EventKind, Recorder};
 
-pub(crate) use find::Next;
+pub(crate) use lockedm::RootWaker;
 pub(crate) use syscall::syscall_in_context;
 
 /// Fixed settings of one runtime.
@@ -61,10 +65,12 @@ pub(crate) struct Sched {
     /// Go's `sched.midle`.
     pub(crate) midle: Vec<Arc<MHandle>>,
     /// Ms that must get a P before they can go on (back from a syscall, or
-    /// about to poll a root future). A released P goes to them first.
+    /// about to poll a root future). A released P goes to them first, and
+    /// a busy M hands its P over at its next schedule (`startlockedm`).
     pub(crate) p_waiters: VecDeque<Arc<MHandle>>,
-    /// The idle M that sleeps until the earliest timer, if any.
-    pub(crate) timer_sleeper: Option<usize>,
+    /// The M that sleeps until the earliest timer, if any: an idle M, or a
+    /// `block_on` M waiting for its root to be woken.
+    pub(crate) timer_sleeper: Option<Arc<MHandle>>,
     /// Set at shutdown once the queues are drained: nothing may be queued.
     pub(crate) closed: bool,
 }
@@ -80,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) npidle: AtomicUsize,
     pub(crate) nmidle: AtomicUsize,
     pub(crate) nmspinning: AtomicUsize,
+    /// `p_waiters.len()`, read by every M at each schedule.
+    pub(crate) np_waiters: AtomicUsize,
     /// Ms alive (threads running a scheduler loop, including `block_on`).
     pub(crate) nthreads: AtomicUsize,
     pub(crate) owned: OwnedTasks,
@@ -124,6 +132,7 @@ impl Shared {
             npidle: AtomicUsize::new(procs),
             nmidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),
+            np_waiters: AtomicUsize::new(0),
             nthreads: AtomicUsize::new(0),
             owned: OwnedTasks::new(),
             timers: Timers::new(),

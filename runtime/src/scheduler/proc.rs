@@ -74,7 +74,7 @@ impl Shared {
         let m = s.midle.pop();
         if let Some(m) = &m {
             self.nmidle.fetch_sub(1, Ordering::Relaxed);
-            if s.timer_sleeper == Some(m.id) {
+            if s.timer_sleeper.as_ref().is_some_and(|t| Arc::ptr_eq(t, m)) {
                 s.timer_sleeper = None;
             }
         }
@@ -131,6 +131,7 @@ impl Shared {
     pub(crate) fn pidleput_locked(&self, s: &mut Sched, pid: usize) -> Option<Arc<MHandle>> {
         self.ps[pid].status.store(P_IDLE, Ordering::Release);
         if let Some(w) = s.p_waiters.pop_front() {
+            self.np_waiters.fetch_sub(1, Ordering::SeqCst);
             w.hand_p_no_unpark(pid);
             return Some(w);
         }
@@ -181,12 +182,16 @@ impl Shared {
 
     /// Blocks the M until it is handed a P (an M that cannot go on
     /// without one: back from a syscall, or about to poll a root future).
+    /// It takes an idle P if there is one; otherwise it queues in
+    /// `p_waiters`, and the next P released (`pidleput`), or one a busy M
+    /// is asked to give up (`startlockedm`), is handed to it.
     pub(crate) fn acquire_p_blocking(&self, ctx: &Context) -> usize {
         let mut s = self.sched.lock();
         if let Some(pid) = self.pidleget_locked(&mut s) {
             return pid;
         }
         s.p_waiters.push_back(ctx.m.clone());
+        self.np_waiters.fetch_add(1, Ordering::SeqCst);
         drop(s);
         self.counters.parks.fetch_add(1, Ordering::Relaxed);
         loop {
@@ -199,22 +204,16 @@ impl Shared {
 
     /// Go's `stopm`: park this M (which holds no P) in the idle list until
     /// `startm` hands it a P. Returns `None` if it woke for another reason:
-    /// its timer deadline passed, shutdown, or (in `block_on`) the root
-    /// future was woken. One idle M at a time sleeps with the earliest
-    /// timer's deadline.
+    /// its timer deadline passed, or shutdown. One M at a time sleeps with
+    /// the earliest timer's deadline (an idle M, or a `block_on` M waiting
+    /// for its root).
     pub(crate) fn stopm(&self, ctx: &Context) -> Option<(usize, bool)> {
         let m = &ctx.m;
         let mut s = self.sched.lock();
         if self.is_shutdown() {
             return None;
         }
-        let deadline: Option<Instant> = match (s.timer_sleeper, self.timers.next_deadline()) {
-            (None, Some(d)) => {
-                s.timer_sleeper = Some(m.id);
-                Some(d)
-            }
-            _ => None,
-        };
+        let deadline = self.take_timer_role(&mut s, m);
         s.midle.push(m.clone());
         self.nmidle.fetch_add(1, Ordering::Relaxed);
         drop(s);
@@ -226,9 +225,7 @@ impl Shared {
         // Woken without a P. Leave the idle list, unless `startm` already
         // took us off it: then a P is on its way and we must wait for it.
         let mut s = self.sched.lock();
-        if s.timer_sleeper == Some(m.id) {
-            s.timer_sleeper = None;
-        }
+        Self::drop_timer_role(&mut s, m);
         if let Some(i) = s.midle.iter().position(|x| Arc::ptr_eq(x, m)) {
             s.midle.swap_remove(i);
             self.nmidle.fetch_sub(1, Ordering::Relaxed);
@@ -243,12 +240,35 @@ impl Shared {
         }
     }
 
+    /// If no M sleeps until the earliest timer yet, `m` (about to park)
+    /// takes that role: returns the deadline to park with.
+    pub(crate) fn take_timer_role(&self, s: &mut Sched, m: &Arc<MHandle>) -> Option<Instant> {
+        match (&s.timer_sleeper, self.timers.next_deadline()) {
+            (None, Some(d)) => {
+                s.timer_sleeper = Some(m.clone());
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+
+    /// `m` woke up: it no longer sleeps for the timers. Returns true if it
+    /// had that role.
+    pub(crate) fn drop_timer_role(s: &mut Sched, m: &Arc<MHandle>) -> bool {
+        if s.timer_sleeper.as_ref().is_some_and(|t| Arc::ptr_eq(t, m)) {
+            s.timer_sleeper = None;
+            return true;
+        }
+        false
+    }
+
     /// Wakes the M sleeping on the timer deadline (or any idle M, which then
-    /// takes that role) because an earlier timer was added.
+    /// takes that role) because an earlier timer was added, or because the
+    /// M that had the role left it.
     pub(crate) fn timers_changed(&self) {
         let s = self.sched.lock();
-        let target = match s.timer_sleeper {
-            Some(id) => s.midle.iter().find(|m| m.id == id).cloned(),
+        let target = match &s.timer_sleeper {
+            Some(m) => Some(m.clone()),
             None => s.midle.last().cloned(),
         };
         drop(s);

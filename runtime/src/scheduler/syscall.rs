@@ -14,9 +14,11 @@
 //!   `handoffp`, which starts another M on that P.
 //! * `exitsyscall`: the M tries to CAS its old P from `_Psyscall` back to
 //!   `_Prunning` (the fast path: nobody took it). If sysmon won that race,
-//!   it takes an idle P if there is one, or waits for one to be released.
-//!   (Go would queue the G and park the M; here the G is in the middle of a
-//!   poll on this thread's stack, so the M waits with it.)
+//!   it takes an idle P if there is one, or waits in `p_waiters` for one
+//!   to be released (or given up by a busy M that sysmon asks to make way,
+//!   see `lockedm.rs`). (Go would queue the G and park the M; here the G is
+//!   in the middle of a poll on this thread's stack, so the M waits with
+//!   it.)
 
 use super::Shared;
 use crate::context::{Context, with_current};
