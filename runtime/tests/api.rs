@@ -325,3 +325,35 @@ fn on_one_p_the_root_and_the_gs_never_run_at_the_same_time() {
     });
     assert_eq!(max2.load(SeqCst), 2, "two Ps never ran two Gs at once");
 }
+
+/// A woken root gets a P even when no P ever runs out of work: on procs(1)
+/// a G yields in a loop until the root, woken by its timer, stops it. The
+/// root waits for a P to free up; as none does, sysmon makes the busy P
+/// give way. (Without that, the G would run until its bound and report
+/// that the root never stopped it.)
+#[test]
+fn a_woken_root_gets_a_p_from_a_runtime_that_never_idles() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::time::{Duration, Instant};
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let stopped_by_root = rt.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let busy = runtime::spawn(async move {
+            // The bound only turns a regression into a failure, not a hang.
+            let start = Instant::now();
+            while !s2.load(SeqCst) && start.elapsed() < Duration::from_secs(20) {
+                runtime::yield_now().await;
+            }
+            s2.load(SeqCst)
+        });
+        runtime::sleep(Duration::from_millis(2)).await;
+        stop.store(true, SeqCst);
+        busy.await.unwrap()
+    });
+    assert!(
+        stopped_by_root,
+        "the root never got the P back from a G that kept yielding"
+    );
+}

@@ -102,3 +102,48 @@ fn a_panicking_syscall_exits_the_syscall_state() {
         1
     );
 }
+
+/// The root future is a G locked to the `block_on` thread, which runs
+/// nothing else: a G blocked in `syscall` cannot be holding that thread, so
+/// the root's `timeout` fires while the G is still blocked. (When the
+/// `block_on` thread also ran Gs, the G below blocked it, and the root could
+/// not see its timeout until the G returned.)
+#[test]
+fn the_root_times_out_while_a_g_it_spawned_is_blocked_in_a_syscall() {
+    for procs in [1, 2] {
+        let rt = Runtime::builder().procs(procs).trace(true).build().unwrap();
+        let (release, blocked) = mpsc::channel::<()>();
+        let (elapsed, joined) = rt.block_on(async move {
+            let g = runtime::spawn(async move {
+                // Released only after the root's timeout returned. The bound
+                // only turns a regression into a failure instead of a hang.
+                runtime::syscall(|| blocked.recv_timeout(Duration::from_secs(20)))
+            });
+            let mut g = std::pin::pin!(g);
+            let r = runtime::timeout(Duration::from_millis(10), g.as_mut()).await;
+            let elapsed = r.is_err();
+            release.send(()).unwrap();
+            (elapsed, g.await.unwrap())
+        });
+        assert!(
+            elapsed,
+            "procs({procs}): the G finished before the root's timeout"
+        );
+        assert_eq!(
+            joined,
+            Ok(()),
+            "procs({procs}): the root's timeout did not fire while the G was blocked"
+        );
+        let trace = rt.trace().expect("trace(true)");
+        let root_done = trace.events.iter().any(|e| {
+            matches!(
+                e.kind,
+                runtime::EventKind::GoStop {
+                    g: 0,
+                    reason: runtime::StopReason::Done
+                }
+            )
+        });
+        assert!(root_done, "procs({procs}): the root is G 0 in the trace");
+    }
+}
