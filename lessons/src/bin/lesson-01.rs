@@ -82,9 +82,8 @@ fn main() {
             .expect("build the runtime"),
     );
 
-    // Each experiment runs in a G of its own, not in the root future: the
-    // root is tied to the main thread, and that thread, as an M, may be the
-    // one that ends up blocked in a read.
+    // The experiments run in a G of their own, as a Go program would run a
+    // request handler in a goroutine; the root future only waits for it.
     rt.block_on(async {
         let experiments = runtime::spawn({
             let rt = rt.clone();

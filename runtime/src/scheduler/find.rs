@@ -70,6 +70,7 @@ impl Shared {
         ctx.budget.get() == 0 || self.ps[pid].preempt.load(Ordering::Relaxed)
     }
 
+    // ANCHOR: find_runnable
     /// Go's `findRunnable`. Blocks (parks the M) until there is something
     /// to do; returns with the M holding a P unless it returns `Exit`.
     pub(crate) fn find_runnable(self: &Arc<Self>, ctx: &Context) -> Next {
@@ -152,6 +153,7 @@ impl Shared {
             }
         }
     }
+    // ANCHOR_END: find_runnable
 
     /// The M has no P: park until handed one, or until a timer is due, or
     /// shutdown. `None` means "look again".
@@ -225,6 +227,7 @@ impl Shared {
         first
     }
 
+    // ANCHOR: steal_work
     /// Go's `stealWork`: 4 passes over the other Ps in random order.
     fn steal_work(&self, ctx: &Context, pid: usize) -> Option<Notified> {
         let n = self.procs();
@@ -273,6 +276,7 @@ impl Shared {
         }
         None
     }
+    // ANCHOR_END: steal_work
 
     /// Takes a victim's `runnext` (last steal pass only). If the victim is
     /// running, first give it about 3 µs to get to that G itself, as Go does
