@@ -103,9 +103,9 @@ fn main() {
         "without a cache every allocation and every free takes its size class's lock, \
          and with two threads the lock's cache line moves between cores on almost every \
          operation. With the cache, the lock is taken once per span. The system \
-         allocator (glibc) has per-thread caches too, which is why it is in the same \
-         range as ours. These are one short run's numbers: `cargo bench -p allocator` \
-         is the measurement.",
+         allocator (glibc) has per-thread caches too, which is why it stays within a \
+         small factor of ours while the lock-per-call variant falls far behind. These \
+         are one short run's numbers: `cargo bench -p allocator` is the measurement.",
     );
 
     let chart = results.iter().fold(
