@@ -85,14 +85,7 @@ impl Central {
                 if span.alloc_count() == 0 && lists.partial.len > 0 {
                     // Entirely free and the class has other spans: give the
                     // pages back so other classes can use them.
-                    ev.emit(|| HeapEvent::SpanReturned {
-                        class,
-                        span: span.start,
-                        pages: span.npages,
-                    });
-                    counters.span_released(class);
-                    let mut heap = pages.lock();
-                    pages.free_run(&mut heap, s);
+                    release_to_page_heap(class, s, pages, counters, ev);
                     continue;
                 }
                 if span.is_full() {
@@ -168,14 +161,7 @@ impl Central {
             let count = span.alloc_count();
             if count == 0 {
                 drop(lists);
-                ev.emit(|| HeapEvent::SpanReturned {
-                    class,
-                    span: span.start,
-                    pages: span.npages,
-                });
-                counters.span_released(class);
-                let mut heap = pages.lock();
-                pages.free_run(&mut heap, s);
+                release_to_page_heap(class, s, pages, counters, ev);
                 return;
             }
             let full = count >= span.nelems && span.try_park();
@@ -316,14 +302,7 @@ impl Central {
                 span.collect_remote(&mut |addr| checked::double_free(addr, class));
                 if span.alloc_count() == 0 {
                     lists.partial.remove(s);
-                    ev.emit(|| HeapEvent::SpanReturned {
-                        class,
-                        span: span.start,
-                        pages: span.npages,
-                    });
-                    counters.span_released(class);
-                    let mut heap = pages.lock();
-                    pages.free_run(&mut heap, s);
+                    release_to_page_heap(class, s, pages, counters, ev);
                     released += 1;
                 }
                 s = next;
@@ -364,14 +343,7 @@ impl Central {
             let count = span.alloc_count();
             if count == 0 {
                 drop(lists);
-                ev.emit(|| HeapEvent::SpanReturned {
-                    class,
-                    span: span.start,
-                    pages: span.npages,
-                });
-                counters.span_released(class);
-                let mut heap = pages.lock();
-                pages.free_run(&mut heap, s);
+                release_to_page_heap(class, s, pages, counters, ev);
             } else if count >= span.nelems && span.try_park() {
                 lists.full.push(s, ListKind::Full);
             } else {
@@ -386,6 +358,32 @@ impl Central {
         let l = self.lists.lock();
         (l.partial.len, l.full.len)
     }
+}
+
+/// Gives an entirely free span's pages back to the page heap (Go's
+/// `mheap.freeSpan`), counting it and telling the lessons' event log.
+///
+/// # Safety
+/// The caller owns `s` alone: it is on no list and no cache holds it.
+unsafe fn release_to_page_heap<E: EventSink>(
+    class: usize,
+    s: *mut Span,
+    pages: &PageHeap,
+    counters: &Counters,
+    ev: &mut E,
+) {
+    // SAFETY: the caller owns s alone (this function's contract).
+    let span = unsafe { &*s };
+    ev.emit(|| HeapEvent::SpanReturned {
+        class,
+        span: span.start,
+        pages: span.npages,
+    });
+    counters.span_released(class);
+    let mut heap = pages.lock();
+    // SAFETY: s came from this page heap's `alloc_run` (every span a central
+    // list sees does), and the caller owns it alone, so nobody uses it now.
+    unsafe { pages.free_run(&mut heap, s) };
 }
 
 #[cfg(all(test, loom))]
