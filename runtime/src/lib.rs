@@ -86,6 +86,9 @@ mod loom;
 mod m;
 mod metrics;
 mod p;
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub mod padding_probe;
 mod park;
 mod runq;
 mod runtime;

@@ -66,6 +66,23 @@ impl P {
         }
     }
 
+    /// Starts a new time slice on this P (the P side of Go's `execute`):
+    /// sysmon sees `schedtick` move, and a preemption request for the
+    /// previous G is dropped.
+    #[inline]
+    pub(crate) fn begin_slice(&self) {
+        bump(&self.schedtick);
+        if self.preempt.load(Ordering::Relaxed) {
+            self.preempt.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one poll of a G on this P.
+    #[inline]
+    pub(crate) fn count_poll(&self) {
+        bump(&self.counters.polls);
+    }
+
     // ANCHOR: runqput
     /// Go's `runqput`: with `next`, `task` goes to `runnext` and the G there
     /// before is kicked to the tail of `runq`; overflow goes to `global`.

@@ -310,14 +310,11 @@ impl Shared {
         let pid = ctx.p.get().expect("execute without a P");
         let p = &self.ps[pid];
         if !inherit {
-            bump(&p.schedtick);
+            p.begin_slice();
             ctx.budget.set(BUDGET);
-            if p.preempt.load(Ordering::Relaxed) {
-                p.preempt.store(false, Ordering::Relaxed);
-            }
         }
         ctx.budget.set(ctx.budget.get().saturating_sub(1));
-        bump(&p.counters.polls);
+        p.count_poll();
         let g = task.id();
         ctx.current_g.set(g);
         ctx.stop_reason.set(StopReason::Block);
