@@ -16,7 +16,7 @@ use runtime::padding_probe::ProcArray;
 
 /// Time slices each P runs per iteration, and polls counted per slice (a
 /// short slice: a G that yields after one or two polls).
-const SLICES: u64 = 20_000;
+const SLICES: u64 = 200_000;
 const POLLS_PER_SLICE: u64 = 2;
 
 /// Both Ps run their slices at once, one thread each; the iteration ends when
@@ -35,6 +35,10 @@ fn run_both(ps: &ProcArray, start: &Barrier) -> u64 {
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("p_padding");
+    println!(
+        "hot fields written every slice, at these offsets inside a P: {:?}",
+        ProcArray::hot_field_offsets()
+    );
     let start = Barrier::new(2);
     for (name, ps) in [
         ("padded", ProcArray::padded(2)),

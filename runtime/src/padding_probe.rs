@@ -65,6 +65,17 @@ impl ProcArray {
         }
     }
 
+    /// Byte offsets, inside a P, of the two fields every time slice writes:
+    /// `schedtick` and the poll counter (`repr(Rust)` chooses the order).
+    pub fn hot_field_offsets() -> [(&'static str, usize); 2] {
+        let polls =
+            std::mem::offset_of!(P, counters) + std::mem::offset_of!(crate::p::PCounters, polls);
+        [
+            ("schedtick", std::mem::offset_of!(P, schedtick)),
+            ("counters.polls", polls),
+        ]
+    }
+
     fn get(&self, pid: usize) -> &P {
         match (&self.padded, &self.packed) {
             (Some(ps), _) => &ps[pid],
