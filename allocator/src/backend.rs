@@ -341,31 +341,9 @@ impl Backend {
 mod loom_tests {
     use super::*;
     use crate::size_class::TABLES;
+    use crate::sync::model;
     use loom::sync::Arc;
     use loom::thread;
-
-    /// Runs a loom model body on a loom thread with room for a whole
-    /// `Backend` on its stack (the model's own thread has a small one).
-    /// Returns how many interleavings loom explored.
-    fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let runs = std::sync::Arc::new(AtomicUsize::new(0));
-        let f = std::sync::Arc::new(f);
-        let counter = runs.clone();
-        loom::model(move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-            let f = f.clone();
-            thread::Builder::new()
-                .stack_size(8 << 20)
-                .spawn(move || f())
-                .unwrap()
-                .join()
-                .unwrap();
-        });
-        let n = runs.load(Ordering::Relaxed);
-        println!("loom explored {n} interleavings");
-        n
-    }
 
     /// The remote-free path: the owner of a full span collects its remote
     /// frees and hands it back to the central list, while two other threads

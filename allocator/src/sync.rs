@@ -72,3 +72,28 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Runs a loom model body on a loom thread with room for a whole `Backend`
+/// on its stack (the model's own thread has a small one). Returns how many
+/// interleavings loom explored, so a model can assert it explored more than
+/// one.
+#[cfg(all(test, loom))]
+pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let f = std::sync::Arc::new(f);
+    let counter = runs.clone();
+    loom::model(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let f = f.clone();
+        loom::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(move || f())
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+    let n = runs.load(Ordering::Relaxed);
+    println!("loom explored {n} interleavings");
+    n
+}

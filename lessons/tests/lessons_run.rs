@@ -6,65 +6,8 @@
 //! bounds loose enough for a loaded two-core machine. Each run has a time
 //! limit; a lesson that hangs is killed and the test fails, naming it.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// A lesson that takes longer than this in quick mode is a failure.
-const LIMIT: Duration = Duration::from_secs(120);
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(bin: &str, args: &[&str]) -> Run {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env_remove("RUNTIME_SCHEDTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {bin}: {e}"));
-    let pid = child.id();
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        let _ = out.read_to_string(&mut stdout);
-        let _ = err.read_to_string(&mut stderr);
-        let status = child.wait().expect("wait for the lesson");
-        let _ = tx.send(Run {
-            code: status.code(),
-            stdout,
-            stderr,
-        });
-    });
-    match rx.recv_timeout(LIMIT) {
-        Ok(run) => run,
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{bin} {args:?} did not finish within {LIMIT:?}");
-        }
-    }
-}
-
-/// Runs a lesson with `--quick`, asserts it succeeded, returns its stdout.
-fn quick(bin: &str) -> String {
-    let r = run(bin, &["--quick"]);
-    assert_eq!(
-        r.code,
-        Some(0),
-        "{bin} --quick should exit 0\nstdout:\n{}\nstderr:\n{}",
-        r.stdout,
-        r.stderr
-    );
-    r.stdout
-}
+mod common;
+use common::{quick, run};
 
 fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
     out.lines()

@@ -6,48 +6,8 @@
 //! test (timing on a loaded machine proves nothing); only its presence is
 //! checked.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-/// Quick mode must finish well within this, even in a debug build.
-const LIMIT: Duration = Duration::from_secs(180);
-
-/// Runs `bin` with `args`; returns (exit code, stdout, stderr).
-fn run(bin: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start {bin}: {e}"));
-    let pid = child.id();
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut stdout, mut stderr) = (String::new(), String::new());
-        let _ = out.read_to_string(&mut stdout);
-        let _ = err.read_to_string(&mut stderr);
-        let status = child.wait().expect("wait for the lesson");
-        let _ = tx.send((status.code(), stdout, stderr));
-    });
-    rx.recv_timeout(LIMIT).unwrap_or_else(|_| {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        panic!("{bin} {args:?} did not finish within {LIMIT:?}");
-    })
-}
-
-fn quick(bin: &str) -> String {
-    let (code, stdout, stderr) = run(bin, &["--quick"]);
-    assert_eq!(
-        code,
-        Some(0),
-        "{bin} --quick should exit 0\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    stdout
-}
+mod common;
+use common::{quick, run};
 
 fn assert_line(out: &str, bin: &str, wanted: &str) {
     assert!(
@@ -57,13 +17,15 @@ fn assert_line(out: &str, bin: &str, wanted: &str) {
 }
 
 fn assert_bad_flag_exits_2(bin: &str) {
-    let (code, help, _) = run(bin, &["--help"]);
+    let r = run(bin, &["--help"]);
+    let (code, help) = (r.code, r.stdout);
     assert_eq!(code, Some(0), "{bin} --help should exit 0");
     assert!(
         help.contains("--quick") && help.contains("--write-book"),
         "{bin} --help should list its flags:\n{help}"
     );
-    let (code, stdout, stderr) = run(bin, &["--no-such-flag"]);
+    let r = run(bin, &["--no-such-flag"]);
+    let (code, stdout, stderr) = (r.code, r.stdout, r.stderr);
     assert_eq!(
         code,
         Some(2),

@@ -1,0 +1,65 @@
+//! Running a lesson binary from a test: with a time limit, so that a lesson
+//! that hangs fails its test (naming it) instead of hanging the suite.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A lesson that takes longer than this in quick mode is a failure, even in
+/// a debug build on a loaded two-core machine.
+pub const LIMIT: Duration = Duration::from_secs(180);
+
+/// What a lesson run left behind.
+pub struct Run {
+    /// The exit code (`None` if a signal ended it).
+    pub code: Option<i32>,
+    /// Everything it printed on stdout.
+    pub stdout: String,
+    /// Everything it printed on stderr.
+    pub stderr: String,
+}
+
+/// Runs `bin` with `args` (without the schedtrace variable, whose lines would
+/// mix into the output); kills it and panics if it outlives [`LIMIT`].
+pub fn run(bin: &str, args: &[&str]) -> Run {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env_remove("RUNTIME_SCHEDTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start {bin}: {e}"));
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        let _ = out.read_to_string(&mut stdout);
+        let _ = err.read_to_string(&mut stderr);
+        let status = child.wait().expect("wait for the lesson");
+        let _ = tx.send(Run {
+            code: status.code(),
+            stdout,
+            stderr,
+        });
+    });
+    rx.recv_timeout(LIMIT).unwrap_or_else(|_| {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("{bin} {args:?} did not finish within {LIMIT:?}");
+    })
+}
+
+/// Runs a lesson with `--quick`, asserts it succeeded, returns its stdout.
+pub fn quick(bin: &str) -> String {
+    let r = run(bin, &["--quick"]);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "{bin} --quick should exit 0\nstdout:\n{}\nstderr:\n{}",
+        r.stdout,
+        r.stderr
+    );
+    r.stdout
+}
