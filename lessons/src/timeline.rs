@@ -189,7 +189,14 @@ impl Timeline {
             let stop = match run.reason {
                 Some(StopReason::Yield) => Stop::Yield,
                 Some(StopReason::Preempt) => Stop::Preempt,
-                Some(StopReason::Block) => Stop::Block,
+                // Every wait for a waker is drawn alike: a parked G.
+                Some(
+                    StopReason::Block
+                    | StopReason::Chan
+                    | StopReason::Sync
+                    | StopReason::Io
+                    | StopReason::Sleep,
+                ) => Stop::Block,
                 Some(StopReason::Done) => Stop::Done,
                 None => Stop::Open,
             };

@@ -96,3 +96,19 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
 pub(crate) fn in_runtime() -> bool {
     with_current(|c| c.is_some())
 }
+
+/// Says why the running G is about to return `Pending`, for the trace and
+/// the wait profiles: a channel, a lock, a socket or a timer calls this just
+/// before it parks the G (Go's `gopark` takes the same `waitReason`). The
+/// first wait named in a poll wins (a `timeout` polls its future before its
+/// timer, so a channel inside a timeout is a channel wait). Outside a runtime
+/// it does nothing.
+pub(crate) fn note_wait(reason: StopReason) {
+    with_current(|ctx| {
+        if let Some(ctx) = ctx
+            && ctx.stop_reason.get() == StopReason::Block
+        {
+            ctx.stop_reason.set(reason);
+        }
+    });
+}

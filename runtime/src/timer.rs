@@ -24,8 +24,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::context::with_current;
+use crate::context::{note_wait, with_current};
 use crate::loom::atomic::{AtomicU64, Ordering};
+use crate::trace::StopReason;
 use std::sync::Arc;
 
 use crate::loom::Mutex;
@@ -214,6 +215,7 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
+        note_wait(StopReason::Sleep);
         if let Some((shared, key)) = &self.registered
             && shared.timers.update(*key, cx.waker())
         {

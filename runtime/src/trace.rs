@@ -134,18 +134,34 @@ pub enum StopReason {
     /// It was asked to yield: budget spent or sysmon saw it run too long
     /// (Go's `GoPreempt`).
     Preempt,
-    /// It returned `Pending` and waits for a waker (Go's `GoBlock`, `gopark`).
+    /// It returned `Pending` and waits for a waker (Go's `GoBlock`, `gopark`)
+    /// that none of the reasons below names.
     Block,
+    /// It waits on a channel send or receive (Go's `waitReasonChanSend`,
+    /// `waitReasonChanReceive`).
+    Chan,
+    /// It waits for a lock or a wait group (Go's `waitReasonSyncMutexLock`,
+    /// `waitReasonSyncRWMutexRLock`, `waitReasonSyncWaitGroupWait`).
+    Sync,
+    /// It waits for a socket to be ready (Go's `waitReasonIOWait`, parked in
+    /// the netpoller).
+    Io,
+    /// It waits for a timer (Go's `waitReasonSleep`).
+    Sleep,
     /// It finished (Go's `GoEnd`).
     Done,
 }
 
 impl StopReason {
     /// All reasons, in declaration order.
-    pub const ALL: [StopReason; 4] = [
+    pub const ALL: [StopReason; 8] = [
         StopReason::Yield,
         StopReason::Preempt,
         StopReason::Block,
+        StopReason::Chan,
+        StopReason::Sync,
+        StopReason::Io,
+        StopReason::Sleep,
         StopReason::Done,
     ];
 
@@ -155,6 +171,10 @@ impl StopReason {
             StopReason::Yield => "yield",
             StopReason::Preempt => "preempt",
             StopReason::Block => "block",
+            StopReason::Chan => "chan",
+            StopReason::Sync => "sync",
+            StopReason::Io => "io",
+            StopReason::Sleep => "sleep",
             StopReason::Done => "done",
         }
     }
@@ -908,7 +928,11 @@ mod tests {
             events: vec![],
         }
         .stops_by_reason();
-        assert_eq!(empty.len(), 4, "all reasons present, even with no events");
+        assert_eq!(
+            empty.len(),
+            StopReason::ALL.len(),
+            "all reasons present, even with no events"
+        );
         assert!(empty.values().all(|&n| n == 0));
     }
 
