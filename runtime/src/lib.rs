@@ -85,6 +85,7 @@ mod coop;
 mod loom;
 mod m;
 mod metrics;
+pub mod net;
 mod p;
 #[cfg(not(loom))]
 #[doc(hidden)]
