@@ -100,7 +100,8 @@ pub(crate) enum ToIdle {
 /// What a consuming wake (`Waker::wake`) must do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum WakeAction {
-    /// Hand the waker's reference to the scheduler: queue the task.
+    /// Queue the task: a reference was taken for the run queue; drop the
+    /// waker's own once `schedule` has returned.
     Submit,
     /// The waker's reference was dropped and nothing else is needed.
     Nothing,
@@ -178,7 +179,11 @@ impl State {
         prev
     }
 
-    /// `Waker::wake` (consumes the waker's reference).
+    /// `Waker::wake` (consumes the waker's reference). On `Submit` a new
+    /// reference was taken for the run queue and the waker's own is still
+    /// held: the caller drops it only after `schedule` returned, so the task
+    /// cell (and the scheduler handle inside it) outlives the whole call
+    /// even if another M runs the task to completion meanwhile.
     pub(crate) fn transition_to_notified_by_val(&self) -> WakeAction {
         self.update(|s| {
             if s & RUNNING != 0 {
@@ -193,7 +198,7 @@ impl State {
                 };
                 (Some(next), action)
             } else {
-                (Some(s | NOTIFIED), WakeAction::Submit)
+                (Some((s | NOTIFIED) + REF_ONE), WakeAction::Submit)
             }
         })
     }
