@@ -40,8 +40,7 @@ fn a_handed_off_p_starts_a_spinning_m_for_work_queued_behind_a_blocked_thread() 
                     g1.await.unwrap()
                 });
                 let _ = result_tx.send(v);
-                // A runtime whose G is stuck would hang in drop: forget it.
-                std::mem::forget(rt);
+                drop(rt);
             });
             match result_rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(v) => assert_eq!(v, 7),
