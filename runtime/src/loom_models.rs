@@ -264,6 +264,73 @@ fn loom_wake_by_value_while_the_task_completes_on_another_m() {
     });
 }
 
+/// `JoinHandle::abort` races a wake (on one thread) and an M running the
+/// task from the queue (on another). Whatever the order, the task ends
+/// exactly once (cancelled, or with its output if its second poll came
+/// first), the future's captures are dropped once, and the cell is freed
+/// once: abort and wake each take their own queue reference.
+#[test]
+fn loom_abort_races_a_wake_and_a_running_m() {
+    loom::model(|| {
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let captured = Arc::new(AtomicUsize::new(0));
+        let saved = Arc::new(Mutex::new(None::<Waker>));
+        let s2 = saved.clone();
+        let capture = CountDrop(captured.clone());
+        let fut = TwoPolls {
+            first: Some(move |w: &Waker| {
+                let _keep = &capture;
+                *s2.lock() = Some(w.clone());
+            }),
+            value: Some(9u32),
+        };
+        let sched = TestQueue {
+            queue: queue.clone(),
+            freed: freed.clone(),
+        };
+        let (raw, notified, mut jh) = new_task(fut, sched, 4);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+        assert!(matches!(notified.run(), RunResult::Idle));
+        let waker = saved.lock().take().unwrap();
+
+        let waking = thread::spawn(move || waker.wake());
+        let q2 = queue.clone();
+        let m = thread::spawn(move || {
+            let task = q2.lock().pop_front();
+            if let Some(task) = task {
+                match task.run() {
+                    RunResult::Complete(t) => drop(t),
+                    RunResult::Yielded(t) => q2.lock().push_back(t),
+                    RunResult::Idle => {}
+                }
+            }
+        });
+        jh.abort();
+        waking.join().unwrap();
+        m.join().unwrap();
+        // Whatever is still queued runs now (each entry owns a reference).
+        loop {
+            let next = queue.lock().pop_front();
+            let Some(task) = next else { break };
+            match task.run() {
+                RunResult::Complete(t) => drop(t),
+                RunResult::Yielded(t) => queue.lock().push_back(t),
+                RunResult::Idle => {}
+            }
+        }
+        match poll_join(&mut jh) {
+            Poll::Ready(Ok(9)) => {}
+            Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e}"),
+            other => panic!("the task did not end: {:?}", other.map(|r| r.is_ok())),
+        }
+        drop(jh);
+        assert_eq!(captured.load(SeqCst), 1, "the future was not dropped once");
+        assert_eq!(freed.load(SeqCst), 1, "the task cell was not freed once");
+    });
+}
+
 /// Go's entersyscall / retake / exitsyscall on one P. The M comes back from
 /// its syscall while sysmon may be retaking the P. In every interleaving
 /// exactly one side wins the P's status CAS, the M ends up holding the P
