@@ -177,6 +177,160 @@ fn loom_task_wake_after_completion_and_join_handle_dropped() {
     });
 }
 
+/// What `ProbedQueue` shares with the model: the queue, how many
+/// `schedule` calls are between their first and last step, and how many
+/// times the scheduler handle was dropped while one was.
+#[derive(Default)]
+struct Probe {
+    queue: Mutex<VecDeque<Notified>>,
+    scheduling: AtomicUsize,
+    freed_while_scheduling: AtomicUsize,
+}
+
+/// A scheduler handle that notices being dropped (its task cell freed)
+/// while a `schedule` call on it is still running.
+struct ProbedQueue(Arc<Probe>);
+
+impl Schedule for ProbedQueue {
+    fn schedule(&self, task: Notified) {
+        // Only `probe` is used after the push: once the task is in the queue
+        // another M may run it to completion, and `self` lives in its cell.
+        let probe = self.0.clone();
+        probe.scheduling.fetch_add(1, SeqCst);
+        probe.queue.lock().push_back(task);
+        // The runtime's `ready` goes on after the push (`wakep`), still
+        // inside the scheduler handle that the task cell holds.
+        probe.scheduling.fetch_sub(1, SeqCst);
+    }
+}
+
+impl Drop for ProbedQueue {
+    fn drop(&mut self) {
+        // A panic here would be swallowed (the cell drops quietly): count.
+        if self.0.scheduling.load(SeqCst) != 0 {
+            self.0.freed_while_scheduling.fetch_add(1, SeqCst);
+        }
+    }
+}
+
+/// `Waker::wake` by value while another M takes the task from the queue
+/// and runs it to completion. The task cell, and with it the scheduler
+/// handle `schedule` runs on, must outlive the whole `schedule` call: the
+/// wake keeps its own reference until `schedule` returns and takes a new
+/// one for the queue (tokio's `transition_to_notified_by_val`). Handing the
+/// waker's only reference to the queue lets the other M free the cell
+/// mid-call: the use-after-free this model was written for.
+#[test]
+fn loom_wake_by_value_while_the_task_completes_on_another_m() {
+    loom::model(|| {
+        let probe = Arc::new(Probe::default());
+        let saved = Arc::new(Mutex::new(None::<Waker>));
+        let s2 = saved.clone();
+        let fut = TwoPolls {
+            first: Some(move |w: &Waker| *s2.lock() = Some(w.clone())),
+            value: Some(()),
+        };
+        let (raw, notified, jh) = new_task(fut, ProbedQueue(probe.clone()), 3);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+        drop(jh); // detached: the queue's entry will be the last reference
+        assert!(matches!(notified.run(), RunResult::Idle));
+        let waker = saved.lock().take().expect("the first poll saved its waker");
+
+        let p2 = probe.clone();
+        let other_m = thread::spawn(move || {
+            let task = p2.queue.lock().pop_front();
+            if let Some(task) = task {
+                match task.run() {
+                    RunResult::Complete(t) => drop(t),
+                    _ => panic!("the second poll completes"),
+                }
+            }
+        });
+        waker.wake();
+        other_m.join().unwrap();
+        let left = probe.queue.lock().pop_front();
+        if let Some(task) = left {
+            match task.run() {
+                RunResult::Complete(t) => drop(t),
+                _ => panic!("the second poll completes"),
+            }
+        }
+        assert_eq!(
+            probe.freed_while_scheduling.load(SeqCst),
+            0,
+            "the task cell was freed while schedule() was still running on its scheduler handle"
+        );
+    });
+}
+
+/// `JoinHandle::abort` races a wake (on one thread) and an M running the
+/// task from the queue (on another). Whatever the order, the task ends
+/// exactly once (cancelled, or with its output if its second poll came
+/// first), the future's captures are dropped once, and the cell is freed
+/// once: abort and wake each take their own queue reference.
+#[test]
+fn loom_abort_races_a_wake_and_a_running_m() {
+    loom::model(|| {
+        let queue = Arc::new(Mutex::new(VecDeque::new()));
+        let freed = Arc::new(AtomicUsize::new(0));
+        let captured = Arc::new(AtomicUsize::new(0));
+        let saved = Arc::new(Mutex::new(None::<Waker>));
+        let s2 = saved.clone();
+        let capture = CountDrop(captured.clone());
+        let fut = TwoPolls {
+            first: Some(move |w: &Waker| {
+                let _keep = &capture;
+                *s2.lock() = Some(w.clone());
+            }),
+            value: Some(9u32),
+        };
+        let sched = TestQueue {
+            queue: queue.clone(),
+            freed: freed.clone(),
+        };
+        let (raw, notified, mut jh) = new_task(fut, sched, 4);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+        assert!(matches!(notified.run(), RunResult::Idle));
+        let waker = saved.lock().take().unwrap();
+
+        let waking = thread::spawn(move || waker.wake());
+        let q2 = queue.clone();
+        let m = thread::spawn(move || {
+            let task = q2.lock().pop_front();
+            if let Some(task) = task {
+                match task.run() {
+                    RunResult::Complete(t) => drop(t),
+                    RunResult::Yielded(t) => q2.lock().push_back(t),
+                    RunResult::Idle => {}
+                }
+            }
+        });
+        jh.abort();
+        waking.join().unwrap();
+        m.join().unwrap();
+        // Whatever is still queued runs now (each entry owns a reference).
+        loop {
+            let next = queue.lock().pop_front();
+            let Some(task) = next else { break };
+            match task.run() {
+                RunResult::Complete(t) => drop(t),
+                RunResult::Yielded(t) => queue.lock().push_back(t),
+                RunResult::Idle => {}
+            }
+        }
+        match poll_join(&mut jh) {
+            Poll::Ready(Ok(9)) => {}
+            Poll::Ready(Err(e)) => assert!(e.is_cancelled(), "{e}"),
+            other => panic!("the task did not end: {:?}", other.map(|r| r.is_ok())),
+        }
+        drop(jh);
+        assert_eq!(captured.load(SeqCst), 1, "the future was not dropped once");
+        assert_eq!(freed.load(SeqCst), 1, "the task cell was not freed once");
+    });
+}
+
 /// Go's entersyscall / retake / exitsyscall on one P. The M comes back from
 /// its syscall while sysmon may be retaking the P. In every interleaving
 /// exactly one side wins the P's status CAS, the M ends up holding the P

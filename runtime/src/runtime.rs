@@ -257,6 +257,20 @@ impl Drop for Leave<'_> {
 }
 
 impl Drop for Runtime {
+    /// Shuts the runtime down: every G's future is dropped, every M and
+    /// sysmon joined.
+    ///
+    /// The futures go first, while the Ms may still run: a G blocked in
+    /// [`syscall`] may be waiting for something another G's future holds (a
+    /// channel's sender in a sleeping G), and joining its M before dropping
+    /// that future would wait forever. A G that is being polled at that
+    /// moment keeps its future until its poll returns; a second pass drops
+    /// it once every M has exited.
+    ///
+    /// What still cannot be interrupted, as in Go: a blocking call that never
+    /// returns by itself (a read from a pipe nobody writes to). Go's runtime
+    /// exits the process without waiting for such a thread; a dropped
+    /// `Runtime` joins its Ms, so it waits for that call.
     fn drop(&mut self) {
         let shared = &self.shared;
         shared.shutdown.store(true, Ordering::SeqCst);
@@ -264,6 +278,12 @@ impl Drop for Runtime {
             let (lock, cvar) = &shared.sysmon_wake;
             *lock.lock() = true;
             cvar.notify_all();
+        }
+        // Drop every future that is not being polled (the state machine
+        // keeps a running one for its M), and refuse new Gs.
+        let tasks = shared.owned.close_and_take_all();
+        for t in &tasks {
+            t.shutdown();
         }
         // Wake every idle M and join every M thread, until none is left
         // (an M may be mid-start while we look).
@@ -288,9 +308,8 @@ impl Drop for Runtime {
         if let Some(h) = self.sysmon.take() {
             let _ = h.join();
         }
-        // No M runs now. Drop every live task's future, then every queue
-        // entry and timer (they only hold references).
-        let tasks = shared.owned.close_and_take_all();
+        // No M runs now: the futures that were mid-poll above go too, then
+        // every queue entry and timer (they only hold references).
         for t in &tasks {
             t.shutdown();
         }

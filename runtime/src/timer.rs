@@ -187,15 +187,26 @@ pub struct Sleep {
 /// assert!(start.elapsed() >= Duration::from_millis(2));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    let now = Instant::now();
+    sleep_until(now.checked_add(duration).unwrap_or_else(|| far_future(now)))
 }
 
-/// Waits until `deadline` (see [`sleep`]).
+/// Waits until `deadline` (see [`sleep`]). A deadline further ahead than
+/// about 30 years is moved to 30 years ahead: "practically never".
 pub fn sleep_until(deadline: Instant) -> Sleep {
+    let now = Instant::now();
     Sleep {
-        deadline,
+        deadline: deadline.min(far_future(now)),
         registered: None,
     }
+}
+
+/// About 30 years after `now`: where a huge duration is clamped to, so that
+/// `sleep(Duration::MAX)` or a `timeout` of a century never overflows an
+/// `Instant` (tokio clamps the same way). Go's `when` saturates at maxWhen.
+fn far_future(now: Instant) -> Instant {
+    const THIRTY_YEARS: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(THIRTY_YEARS).unwrap_or(now)
 }
 
 impl Sleep {

@@ -122,3 +122,52 @@ fn a_dropped_runtime_joins_its_threads() {
     }
     assert_eq!(left, Some(0), "M threads or sysmon survived the drop");
 }
+
+/// G1 is blocked in `syscall` on a channel whose only sender belongs to G2,
+/// asleep for an hour. Dropping the runtime must drop G2's future first (and
+/// with it the sender), so G1's call returns and its M can be joined; joining
+/// the Ms first would wait for G1 forever. (A call that never returns by
+/// itself still cannot be interrupted: see `Runtime`'s drop.)
+#[test]
+fn dropping_the_runtime_does_not_hang_on_a_syscall_that_another_g_would_end() {
+    let _alone = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for kind in [RunQueueKind::CrossbeamDeque, RunQueueKind::GoRing] {
+        let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = Runtime::builder().procs(2).run_queue(kind).build().unwrap();
+            let g1 = rt.block_on(async {
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+                drop(runtime::spawn(async move {
+                    let _only_sender = tx;
+                    runtime::sleep(Duration::from_secs(3600)).await
+                }));
+                let g1 = runtime::spawn(async move {
+                    entered_tx.send(()).unwrap();
+                    // Err(RecvError) once the sender is dropped.
+                    runtime::syscall(|| rx.recv())
+                });
+                // Blocks P0 until G1 is (about to be) in its syscall.
+                entered_rx.recv().unwrap();
+                g1
+            });
+            drop(rt);
+            let _ = dropped_tx.send(g1);
+        });
+        let g1 = dropped_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{kind:?}: dropping the runtime hung: it joined the M blocked in G1's \
+                     syscall before dropping the sleeping G that held the channel's sender"
+                )
+            });
+        // G1 was mid-poll when the runtime closed: it either finished with
+        // the channel's disconnection or was cancelled, nothing else.
+        let check = Runtime::builder().procs(1).build().unwrap();
+        match check.block_on(g1) {
+            Ok(received) => assert!(received.is_err(), "G1 received a value nobody sent"),
+            Err(e) => assert!(e.is_cancelled(), "{kind:?}: {e}"),
+        }
+    }
+}

@@ -139,3 +139,32 @@ fn a_registered_timer_is_counted_until_dropped() {
     drop(h);
     drop(rt); // shutdown drops the sleeping G, and its timer
 }
+
+/// A huge duration means "practically never", not a panic: `sleep`,
+/// `timeout` and `sleep_until` clamp to a far-future deadline (as tokio
+/// does), and a G asleep that long still lets the others run and the
+/// runtime shut down.
+#[test]
+fn huge_deadlines_are_clamped_not_overflowed() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let far = Instant::now()
+        .checked_add(Duration::from_secs(1000 * 365 * 24 * 3600))
+        .expect("this platform's Instant reaches 1000 years ahead");
+    let v = rt.block_on(async move {
+        let never = runtime::spawn(runtime::sleep(Duration::MAX));
+        let never_until = runtime::spawn(runtime::sleep_until(far));
+        let r = runtime::timeout(Duration::MAX, async { 5 }).await;
+        assert_eq!(r, Ok(5), "a future that finishes beats a huge timeout");
+        let r = runtime::timeout(Duration::MAX, runtime::sleep(Duration::from_millis(1))).await;
+        assert_eq!(r, Ok(()), "a short sleep inside a huge timeout finishes");
+        // Polled and registered, they wait; a short timeout around each ends.
+        let r = runtime::timeout(Duration::from_millis(2), runtime::sleep(Duration::MAX)).await;
+        assert!(r.is_err(), "sleep(Duration::MAX) finished");
+        let r = runtime::timeout(Duration::from_millis(2), runtime::sleep_until(far)).await;
+        assert!(r.is_err(), "sleep_until(1000 years ahead) finished");
+        assert!(!never.is_finished() && !never_until.is_finished());
+        7
+    });
+    assert_eq!(v, 7);
+    drop(rt); // the hour-long, the century-long: dropped, not waited for
+}

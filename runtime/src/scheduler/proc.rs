@@ -170,11 +170,30 @@ impl Shared {
     }
 
     /// Go's `handoffp`: a P without an M (its M blocked in a syscall, or
-    /// left `block_on`). If it has work, start an M for it; else idle it.
+    /// left `block_on`). If it has work, start an M for it. If it has none
+    /// but nobody is looking for work either (no M spinning, no P idle),
+    /// start a spinning M with it: every other P is held by an M that may be
+    /// blocked, and work queued behind such an M (a `runnext` whose `wakep`
+    /// found no idle P) is found only by stealing. Else idle it.
     pub(crate) fn handoffp(self: &Arc<Self>, pid: usize) {
         if !self.ps[pid].runq_empty() || self.global_len.load(Ordering::SeqCst) > 0 {
             self.counters.handoffs.fetch_add(1, Ordering::Relaxed);
             self.startm(Some(pid), false);
+            return;
+        }
+        // Pairs with the fence in `wakep`: either its caller sees this P
+        // idle below, or we see the work it queued (or its spinning M).
+        fence(Ordering::SeqCst);
+        // (With one P there is nobody else to steal from.)
+        if self.procs() > 1
+            && self.nmspinning.load(Ordering::SeqCst) + self.npidle.load(Ordering::SeqCst) == 0
+            && self
+                .nmspinning
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.counters.handoffs.fetch_add(1, Ordering::Relaxed);
+            self.startm(Some(pid), true);
             return;
         }
         // Go: the last running P, and nobody polls the network: start an M

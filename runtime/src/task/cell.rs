@@ -58,6 +58,7 @@ pub(crate) struct Vtable {
     pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
     pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    pub(crate) abort: unsafe fn(NonNull<Header>),
     pub(crate) dealloc: unsafe fn(NonNull<Header>),
 }
 
@@ -98,6 +99,7 @@ where
         try_read_output: try_read_output::<F, S>,
         drop_join_handle: drop_join_handle::<F, S>,
         shutdown: shutdown::<F, S>,
+        abort: abort::<F, S>,
         dealloc: dealloc::<F, S>,
     };
 
@@ -143,6 +145,11 @@ where
     let cell = unsafe { cell::<F, S>(ptr) };
     match cell.header.state.transition_to_running() {
         ToRunning::Run => {}
+        ToRunning::Cancel => {
+            // SAFETY: RUNNING is ours, so is the stage.
+            unsafe { finish(cell, Err(JoinError::cancelled(cell.header.id))) };
+            return RunTag::Complete;
+        }
         ToRunning::Skip { last_ref } => {
             if last_ref {
                 // SAFETY: that was the last reference.
@@ -173,6 +180,11 @@ where
         Ok(Poll::Pending) => {
             return match cell.header.state.transition_to_idle() {
                 ToIdle::Notified => RunTag::Notified,
+                ToIdle::Cancelled => {
+                    // SAFETY: still RUNNING, so the stage is ours.
+                    unsafe { finish(cell, Err(JoinError::cancelled(cell.header.id))) };
+                    RunTag::Complete
+                }
                 ToIdle::Idle { last_ref } => {
                     if last_ref {
                         // SAFETY: that was the last reference.
@@ -306,6 +318,21 @@ where
         let id = cell.header.id;
         // SAFETY: transition_to_shutdown gave us RUNNING.
         unsafe { finish(cell, Err(JoinError::cancelled(id))) };
+    }
+}
+
+unsafe fn abort<F, S>(ptr: NonNull<Header>)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    // SAFETY: the JoinHandle holds a reference for the whole call, so the
+    // cell outlives `schedule` as it does for a wake (see `waker.rs`).
+    let cell = unsafe { cell::<F, S>(ptr) };
+    if cell.header.state.transition_to_notified_and_cancel() {
+        // SAFETY: the transition took a new reference for the queue.
+        cell.scheduler.schedule(unsafe { Notified::from_raw(ptr) });
     }
 }
 

@@ -61,6 +61,27 @@ impl<T> JoinHandle<T> {
         unsafe { self.raw.as_ref() }.id
     }
 
+    /// Cancels the task: its future is dropped at its next poll boundary
+    /// (now, if it is waiting or queued; when its current poll returns, if
+    /// it is running), and awaiting this handle then gives a `JoinError`
+    /// whose `is_cancelled()` is true. A task that already finished keeps
+    /// its output. tokio's `JoinHandle::abort`; Go has none (a goroutine
+    /// stops only when its own code sees its `context.Context` cancelled).
+    ///
+    /// ```
+    /// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+    /// let err = rt.block_on(async {
+    ///     let h = runtime::spawn(std::future::pending::<()>());
+    ///     h.abort();
+    ///     h.await.unwrap_err()
+    /// });
+    /// assert!(err.is_cancelled());
+    /// ```
+    pub fn abort(&self) {
+        // SAFETY: the handle holds a reference for the whole call.
+        unsafe { (self.raw.as_ref().vtable.abort)(self.raw) }
+    }
+
     /// True once the task has finished (its output is ready, or it panicked
     /// or was cancelled). Does not consume the output.
     pub fn is_finished(&self) -> bool {

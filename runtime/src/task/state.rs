@@ -12,7 +12,8 @@
 //!  bit 2  NOTIFIED       the task is in a run queue, or must go back into one
 //!                        as soon as its current poll ends
 //!  bit 3  JOIN_INTEREST  a JoinHandle still exists and wants the output
-//!  bit 4  CANCELLED      the runtime shut down and dropped the future
+//!  bit 4  CANCELLED      the task was aborted, or the runtime shut down:
+//!                        its future is dropped at the next poll boundary
 //!  bits 6.. REFS         how many handles point at the task's allocation
 //! ```
 //!
@@ -28,6 +29,11 @@
 //! * **wake after completion**: nothing but dropping the waker's reference.
 //! * **poll returns Pending**: clear `RUNNING`; if `NOTIFIED` came in
 //!   meanwhile, keep the runner's reference for the re-queue, else drop it.
+//! * **abort** (`JoinHandle::abort`): set `CANCELLED`. A running task is
+//!   cancelled by its M when the poll returns; a queued one by the M that
+//!   pops it instead of polling; an idle one is queued (like a wake) so that
+//!   an M does it. Go has no such call: a goroutine is cancelled only by
+//!   its own code watching a `context.Context`.
 //! * **JoinHandle dropped**: clear `JOIN_INTEREST`. Whoever sees the other
 //!   side of the race (the handle seeing `COMPLETE`, or the completing M
 //!   seeing no `JOIN_INTEREST`) drops the output, so it is dropped once.
@@ -84,6 +90,9 @@ pub(crate) enum ToRunning {
     /// The task already finished or is being polled elsewhere (cannot happen
     /// with a correct scheduler); the queue's reference was dropped.
     Skip { last_ref: bool },
+    /// It was aborted: the M owns the future now and drops it instead of
+    /// polling it.
+    Cancel,
 }
 
 /// What happens after a poll returned `Pending`.
@@ -95,12 +104,16 @@ pub(crate) enum ToIdle {
     /// It was woken during the poll: the runner keeps its reference and puts
     /// the task back into a run queue.
     Notified,
+    /// It was aborted during the poll: the runner keeps RUNNING and its
+    /// reference, drops the future and completes the task as cancelled.
+    Cancelled,
 }
 
 /// What a consuming wake (`Waker::wake`) must do.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum WakeAction {
-    /// Hand the waker's reference to the scheduler: queue the task.
+    /// Queue the task: a reference was taken for the run queue; drop the
+    /// waker's own once `schedule` has returned.
     Submit,
     /// The waker's reference was dropped and nothing else is needed.
     Nothing,
@@ -143,6 +156,8 @@ impl State {
                         last_ref: next >> REF_SHIFT == 0,
                     },
                 )
+            } else if s & CANCELLED != 0 {
+                (Some((s | RUNNING) & !NOTIFIED), ToRunning::Cancel)
             } else {
                 (Some((s | RUNNING) & !NOTIFIED), ToRunning::Run)
             }
@@ -156,7 +171,9 @@ impl State {
                 s & RUNNING != 0,
                 "transition_to_idle on a task that is not running"
             );
-            if s & NOTIFIED != 0 {
+            if s & CANCELLED != 0 {
+                (None, ToIdle::Cancelled)
+            } else if s & NOTIFIED != 0 {
                 (Some(s & !RUNNING), ToIdle::Notified)
             } else {
                 let next = (s & !RUNNING) - REF_ONE;
@@ -178,7 +195,11 @@ impl State {
         prev
     }
 
-    /// `Waker::wake` (consumes the waker's reference).
+    /// `Waker::wake` (consumes the waker's reference). On `Submit` a new
+    /// reference was taken for the run queue and the waker's own is still
+    /// held: the caller drops it only after `schedule` returned, so the task
+    /// cell (and the scheduler handle inside it) outlives the whole call
+    /// even if another M runs the task to completion meanwhile.
     pub(crate) fn transition_to_notified_by_val(&self) -> WakeAction {
         self.update(|s| {
             if s & RUNNING != 0 {
@@ -193,7 +214,7 @@ impl State {
                 };
                 (Some(next), action)
             } else {
-                (Some(s | NOTIFIED), WakeAction::Submit)
+                (Some((s | NOTIFIED) + REF_ONE), WakeAction::Submit)
             }
         })
     }
@@ -212,6 +233,22 @@ impl State {
                 (None, false)
             } else {
                 (Some((s | NOTIFIED) + REF_ONE), true)
+            }
+        })
+    }
+
+    /// `JoinHandle::abort`: mark the task cancelled. Returns true if the
+    /// caller must queue it (it was idle), in which case a new reference was
+    /// taken for the queue; a running or queued task is cancelled by the M
+    /// that has it, a finished one is left alone.
+    pub(crate) fn transition_to_notified_and_cancel(&self) -> bool {
+        self.update(|s| {
+            if s & (CANCELLED | COMPLETE) != 0 {
+                (None, false)
+            } else if s & (RUNNING | NOTIFIED) != 0 {
+                (Some(s | CANCELLED), false)
+            } else {
+                (Some((s | NOTIFIED | CANCELLED) + REF_ONE), true)
             }
         })
     }
@@ -303,6 +340,32 @@ mod tests {
         assert!(!s.ref_dec());
         assert!(!s.ref_dec());
         assert!(s.ref_dec());
+    }
+
+    #[test]
+    fn abort_queues_an_idle_task_and_flags_a_running_one() {
+        // Idle: queued (one new reference), then cancelled instead of run.
+        let s = State::new();
+        assert_eq!(s.transition_to_running(), ToRunning::Run);
+        assert_eq!(s.transition_to_idle(), ToIdle::Idle { last_ref: false });
+        assert!(s.transition_to_notified_and_cancel(), "idle: queue it");
+        assert!(!s.transition_to_notified_and_cancel(), "aborted once");
+        assert_eq!(s.transition_to_running(), ToRunning::Cancel);
+        // Running: the poll boundary cancels it.
+        let t = State::new();
+        assert_eq!(t.transition_to_running(), ToRunning::Run);
+        assert!(
+            !t.transition_to_notified_and_cancel(),
+            "running: not queued"
+        );
+        assert_eq!(t.transition_to_idle(), ToIdle::Cancelled);
+        assert!(t.load().is_running(), "the runner still owns the future");
+        // Finished: nothing.
+        let u = State::new();
+        u.transition_to_running();
+        u.transition_to_complete();
+        assert!(!u.transition_to_notified_and_cancel());
+        assert!(!u.load().is_cancelled());
     }
 
     #[test]

@@ -40,8 +40,17 @@ fn clone(data: *const ()) -> RawWaker {
 fn wake(data: *const ()) {
     let (h, ptr) = header(data);
     match h.state.transition_to_notified_by_val() {
-        // SAFETY: the waker's reference is handed to the scheduler.
-        WakeAction::Submit => unsafe { (h.vtable.schedule)(ptr) },
+        WakeAction::Submit => {
+            // SAFETY: the transition took a new reference for the queue.
+            unsafe { (h.vtable.schedule)(ptr) };
+            // Only now let the waker's reference go. Handing it to the queue
+            // instead would let another M run the task to completion and
+            // free the cell while `schedule` still runs on the scheduler
+            // handle inside it (a use-after-free that ASan found, and that
+            // `loom_wake_by_value_while_the_task_completes_on_another_m`
+            // reproduces).
+            drop_waker(data);
+        }
         WakeAction::Nothing => {}
         // SAFETY: the waker held the last reference.
         WakeAction::Dealloc => unsafe { (h.vtable.dealloc)(ptr) },
