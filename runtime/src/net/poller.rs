@@ -301,7 +301,7 @@ impl Poller {
         t.slots.iter().filter(|s| s.pd.is_some()).count()
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn inject_events_for_test(&self, events: &[Event]) -> Polled {
         // The dispatch half of `netpoll`, fed by hand.
         let mut polled = Polled::default();
