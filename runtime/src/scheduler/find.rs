@@ -327,7 +327,8 @@ impl Shared {
         // A syscall inside the poll may have moved this M to another P.
         let pid = ctx.p.get().expect("an M always holds a P after a poll");
         let reason = match result {
-            RunResult::Idle => StopReason::Block,
+            // The wait reason the G's last await named (`note_wait`), or Block.
+            RunResult::Idle => ctx.stop_reason.get(),
             RunResult::Yielded(t) => {
                 let reason = ctx.stop_reason.get();
                 // SAFETY: this M owns P `pid`.
