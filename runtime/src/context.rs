@@ -32,6 +32,9 @@ pub(crate) struct Context {
     pub(crate) stop_reason: Cell<StopReason>,
     /// The G being polled (0 while polling a `block_on` root future).
     pub(crate) current_g: Cell<u64>,
+    /// This M is a `block_on` thread, locked to its root (Go's `lockedg`):
+    /// it runs the root and no other G.
+    pub(crate) locked: Cell<bool>,
     /// xorshift state for picking steal victims (Go's `cheaprand`).
     rng: Cell<u64>,
 }
@@ -51,6 +54,7 @@ impl Context {
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
             current_g: Cell::new(0),
+            locked: Cell::new(false),
             rng: Cell::new(seed),
         }
     }

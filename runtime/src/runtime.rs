@@ -117,6 +117,7 @@ impl Runtime {
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
         let root = RootWaker::new(m, shared);
         let ctx = Context::new(shared.clone(), root.m().clone());
+        ctx.locked.set(true);
         let _enter = ctx.enter();
         let _leave = Leave(&ctx);
         let waker = Waker::from(root.clone());

@@ -281,12 +281,16 @@ impl Shared {
     /// Takes a victim's `runnext` (last steal pass only). If the victim is
     /// running, first give it about 3 µs to get to that G itself, as Go does
     /// (`usleep(3)` in `runqgrab`): the G was readied to run next on that P,
-    /// and moving it would only add a cross-thread hop.
+    /// and moving it would only add a cross-thread hop. Not when the victim
+    /// is held by a `block_on` root's M, which runs nothing but its root.
     fn steal_runnext(victim: &crate::p::P) -> Option<(Notified, usize)> {
         if !victim.has_runnext() {
             return None;
         }
-        if victim.status.load(Ordering::Relaxed) == crate::p::P_RUNNING {
+        // A root's M runs only its root: it never gets to that G itself.
+        if victim.status.load(Ordering::Relaxed) == crate::p::P_RUNNING
+            && !victim.locked.load(Ordering::Relaxed)
+        {
             let start = Instant::now();
             while start.elapsed() < RUNNEXT_GRACE {
                 crate::loom::spin_loop();
