@@ -225,6 +225,7 @@ fn poll_root<F: Future>(
             .record(Some(pid), ctx.m.id, EventKind::GoStart { g: 0 });
     }
     let polled = future.poll(cx);
+    ctx.current_g.set(crate::context::NO_G);
     if tracing {
         let reason = if polled.is_ready() {
             StopReason::Done

@@ -327,7 +327,13 @@ impl Shared {
             self.trace
                 .record(Some(pid), ctx.m.id, EventKind::GoStart { g });
         }
+        // The G's labels are this thread's for the poll (a clone: the task
+        // may be freed by the time the poll returns, the slot must not be).
+        let labels = task.labels().cloned();
+        let installed = crate::labels::Installed::new(labels.as_ref());
         let result = task.run();
+        drop(installed);
+        drop(labels);
         // A syscall inside the poll may have moved this M to another P.
         let pid = ctx.p.get().expect("an M always holds a P after a poll");
         let reason = match result {
@@ -349,6 +355,6 @@ impl Shared {
             self.trace
                 .record(Some(pid), ctx.m.id, EventKind::GoStop { g, reason });
         }
-        ctx.current_g.set(0);
+        ctx.current_g.set(crate::context::NO_G);
     }
 }
