@@ -14,6 +14,9 @@ use crate::scheduler::Shared;
 use crate::trace::StopReason;
 use std::sync::Arc;
 
+/// `Context::current_g` when the M is not polling anything.
+pub(crate) const NO_G: u64 = u64::MAX;
+
 /// Poll budget per time slice (tokio's coop budget; Go uses 10 ms of time).
 pub(crate) const BUDGET: u32 = 128;
 
@@ -30,8 +33,12 @@ pub(crate) struct Context {
     /// Why the running G is about to return `Pending` (set by yield_now and
     /// preempt_point; `Block` otherwise).
     pub(crate) stop_reason: Cell<StopReason>,
-    /// The G being polled (0 while polling a `block_on` root future).
+    /// The G being polled (0 while polling a `block_on` root future,
+    /// [`NO_G`] between polls).
     pub(crate) current_g: Cell<u64>,
+    /// This M is a `block_on` thread, locked to its root (Go's `lockedg`):
+    /// it runs the root and no other G.
+    pub(crate) locked: Cell<bool>,
     /// xorshift state for picking steal victims (Go's `cheaprand`).
     rng: Cell<u64>,
 }
@@ -50,7 +57,8 @@ impl Context {
             spinning: Cell::new(false),
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
-            current_g: Cell::new(0),
+            current_g: Cell::new(NO_G),
+            locked: Cell::new(false),
             rng: Cell::new(seed),
         }
     }

@@ -14,7 +14,8 @@
 //! Ms, cooperative preemption by poll budget and by `sysmon`, blocking calls
 //! that hand their P to another M ([`syscall`]), timers ([`sleep`],
 //! [`timeout`]), counters ([`Metrics`]), Go's schedtrace line, and an event
-//! trace exported as Chrome Trace Event JSON ([`Trace`]).
+//! trace exported as Chrome Trace Event JSON ([`Trace`]), and labels that
+//! follow a G into the Gs it spawns ([`with_labels`], Go's `pprof.Do`).
 //!
 //! ```
 //! use std::time::Duration;
@@ -82,6 +83,7 @@
 mod builder;
 mod context;
 mod coop;
+mod labels;
 mod loom;
 mod m;
 mod metrics;
@@ -105,6 +107,7 @@ mod loom_models;
 
 pub use builder::{BuildError, Builder, MAX_PROCS};
 pub use coop::{PreemptPoint, YieldNow, preempt_point, yield_now};
+pub use labels::{Labels, WithLabels, current_labels, with_current_labels, with_labels};
 pub use metrics::Metrics;
 pub use runq::RunQueueKind;
 pub use runtime::{Runtime, spawn, syscall};

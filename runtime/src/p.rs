@@ -49,6 +49,10 @@ pub(crate) struct P {
     /// from a syscall); this P's M hands it over after its current G
     /// (`startlockedm`).
     pub(crate) handoff_wanted: AtomicBool,
+    /// Held by a `block_on` root's M, which runs only its root: a G in this
+    /// P's `runnext` will not be run by this P's M, so a thief need not
+    /// give that M time to get to it (`steal_runnext`).
+    pub(crate) locked: AtomicBool,
     pub(crate) counters: PCounters,
 }
 
@@ -62,6 +66,7 @@ impl P {
             syscalltick: AtomicU64::new(0),
             preempt: AtomicBool::new(false),
             handoff_wanted: AtomicBool::new(false),
+            locked: AtomicBool::new(false),
             counters: PCounters::default(),
         }
     }

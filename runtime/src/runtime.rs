@@ -117,6 +117,7 @@ impl Runtime {
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
         let root = RootWaker::new(m, shared);
         let ctx = Context::new(shared.clone(), root.m().clone());
+        ctx.locked.set(true);
         let _enter = ctx.enter();
         let _leave = Leave(&ctx);
         let waker = Waker::from(root.clone());
@@ -224,6 +225,7 @@ fn poll_root<F: Future>(
             .record(Some(pid), ctx.m.id, EventKind::GoStart { g: 0 });
     }
     let polled = future.poll(cx);
+    ctx.current_g.set(crate::context::NO_G);
     if tracing {
         let reason = if polled.is_ready() {
             StopReason::Done

@@ -87,6 +87,17 @@ pub enum EventKind {
         /// The new G's id.
         g: u64,
     },
+    /// A G became runnable again after waiting (Go's `GoUnblock`): `by`
+    /// readied `g`. The wait from here to `g`'s next `GoStart` is its
+    /// scheduling latency ([`Trace::scheduling_latencies`]).
+    GoUnblock {
+        /// The G made runnable.
+        g: u64,
+        /// The G whose code readied it (0 is the `block_on` root), or `None`
+        /// when no G did: a timer fired by an idle M, the netpoller, or a
+        /// thread outside the runtime.
+        by: Option<u64>,
+    },
     /// A G started running on this P (Go's `GoStart`).
     GoStart {
         /// The G's id.
@@ -238,6 +249,42 @@ impl Trace {
         counts
     }
 
+    /// For every `GoUnblock`, how long its G waited from being readied to
+    /// its next `GoStart`: `(g, readied_at_ns, waited_ns)`, in order. This
+    /// is the scheduling latency Go's trace viewer shows as the gap between
+    /// an unblock and the goroutine's next run.
+    ///
+    /// ```
+    /// use runtime::{EventKind, Trace, TraceEvent};
+    /// let ev = |ts_ns, kind| TraceEvent { ts_ns, p: Some(0), m: 0, kind };
+    /// let trace = Trace {
+    ///     procs: 1,
+    ///     events: vec![
+    ///         ev(100, EventKind::GoUnblock { g: 3, by: Some(1) }),
+    ///         ev(450, EventKind::GoStart { g: 3 }),
+    ///     ],
+    /// };
+    /// assert_eq!(trace.scheduling_latencies(), vec![(3, 100, 350)]);
+    /// ```
+    pub fn scheduling_latencies(&self) -> Vec<(u64, u64, u64)> {
+        let mut waiting: HashMap<u64, u64> = HashMap::new();
+        let mut out = Vec::new();
+        for event in &self.events {
+            match event.kind {
+                EventKind::GoUnblock { g, .. } => {
+                    waiting.insert(g, event.ts_ns);
+                }
+                EventKind::GoStart { g } => {
+                    if let Some(at) = waiting.remove(&g) {
+                        out.push((g, at, event.ts_ns.saturating_sub(at)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// Every run of a G, paired start to stop, in order of start time.
     ///
     /// A G runs on one M at a time, so a `GoStop` closes the open `GoStart`
@@ -387,10 +434,21 @@ impl<'a> ChromeTrace<'a> {
     fn g_runs(&mut self) {
         let mut created: HashMap<u64, &TraceEvent> = HashMap::new();
         let mut syscall_edges: HashMap<u64, Vec<&TraceEvent>> = HashMap::new();
+        // G -> the unblock waiting for its next run.
+        let mut unblocked: HashMap<u64, &TraceEvent> = HashMap::new();
+        let mut unblock_flows = Vec::new();
         for event in &self.trace.events {
             match event.kind {
                 EventKind::GoCreate { g } => {
                     created.entry(g).or_insert(event);
+                }
+                EventKind::GoUnblock { g, .. } => {
+                    unblocked.insert(g, event);
+                }
+                EventKind::GoStart { g } => {
+                    if let Some(u) = unblocked.remove(&g) {
+                        unblock_flows.push((u, event));
+                    }
                 }
                 EventKind::SyscallEnter { g } | EventKind::SyscallExit { g } => {
                     syscall_edges.entry(g).or_default().push(event);
@@ -434,6 +492,18 @@ impl<'a> ChromeTrace<'a> {
                     (first_track.0, first_track.1, run.start_ns),
                 );
             }
+        }
+        // An arrow from where a G was readied to where it next ran: its
+        // scheduling latency, labelled in microseconds.
+        for (u, start) in unblock_flows {
+            let wait_us = micros(start.ts_ns.saturating_sub(u.ts_ns));
+            let (upid, utid) = Self::track(u);
+            let (spid, stid) = Self::track(start);
+            self.flow(
+                &format!("unblock ({wait_us:.1} µs to run)"),
+                (upid, utid, u.ts_ns),
+                (spid, stid, start.ts_ns),
+            );
         }
     }
 
@@ -557,6 +627,7 @@ impl<'a> ChromeTrace<'a> {
                     self.instant(event, "netpoll", args);
                 }
                 EventKind::GoCreate { .. }
+                | EventKind::GoUnblock { .. }
                 | EventKind::GoStart { .. }
                 | EventKind::GoStop { .. } => {}
             }

@@ -135,7 +135,8 @@ fn dropping_the_runtime_does_not_hang_on_a_syscall_that_another_g_would_end() {
         let (dropped_tx, dropped_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let rt = Runtime::builder().procs(2).run_queue(kind).build().unwrap();
-            let g1 = rt.block_on(async {
+            let mut g1_slot = None;
+            rt.block_on(async {
                 let (tx, rx) = std::sync::mpsc::channel::<()>();
                 let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
                 drop(runtime::spawn(async move {
@@ -149,10 +150,10 @@ fn dropping_the_runtime_does_not_hang_on_a_syscall_that_another_g_would_end() {
                 });
                 // Blocks P0 until G1 is (about to be) in its syscall.
                 entered_rx.recv().unwrap();
-                g1
+                g1_slot = Some(g1);
             });
             drop(rt);
-            let _ = dropped_tx.send(g1);
+            let _ = dropped_tx.send(g1_slot.expect("the root returned G1's handle"));
         });
         let g1 = dropped_rx
             .recv_timeout(Duration::from_secs(20))

@@ -81,3 +81,74 @@ fn the_trace_records_creates_starts_stops_with_reasons_steals_and_syscalls() {
             .is_some_and(|a| !a.is_empty())
     );
 }
+
+/// Every wake of a waiting G is a `GoUnblock` naming who woke it, and its
+/// next run starts after it: the wait in between is the G's scheduling
+/// latency. A wake from inside a G names that G; a timer names none.
+#[test]
+fn unblocks_name_who_readied_whom_and_measure_the_wait_to_run() {
+    let rt = Runtime::builder().procs(2).trace(true).build().unwrap();
+    let (sleeper, waiter, wakee) = rt.block_on(async {
+        let sleeper = runtime::spawn(runtime::sleep(Duration::from_millis(2)));
+        let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
+        let waiter = runtime::spawn(async move {
+            let mut first = true;
+            std::future::poll_fn(move |cx| {
+                if std::mem::take(&mut first) {
+                    tx.send(cx.waker().clone()).unwrap();
+                    std::task::Poll::Pending
+                } else {
+                    std::task::Poll::Ready(())
+                }
+            })
+            .await
+        });
+        let waiter_id = waiter.id();
+        let waker = loop {
+            if let Ok(w) = rx.try_recv() {
+                break w;
+            }
+            runtime::yield_now().await;
+        };
+        let wakee = runtime::spawn(async move { waker.wake() });
+        let ids = (sleeper.id(), waiter_id, wakee.id());
+        sleeper.await.unwrap();
+        waiter.await.unwrap();
+        wakee.await.unwrap();
+        ids
+    });
+    let trace = rt.trace().unwrap();
+    let unblocks: Vec<(u64, Option<u64>)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::GoUnblock { g, by } => Some((g, by)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        unblocks.contains(&(waiter, Some(wakee))),
+        "G{waiter} woken by G{wakee} not traced: {unblocks:?}"
+    );
+    assert!(
+        unblocks
+            .iter()
+            .any(|&(g, by)| g == sleeper && by != Some(sleeper)),
+        "the sleeper's timer wake-up not traced: {unblocks:?}"
+    );
+    assert!(
+        !unblocks.iter().any(|&(g, _)| g == wakee),
+        "a new G is created, not unblocked: {unblocks:?}"
+    );
+    let latencies = trace.scheduling_latencies();
+    let (_, _, waited) = latencies
+        .iter()
+        .find(|(g, ..)| *g == waiter)
+        .expect("the woken G ran again after its unblock");
+    assert!(*waited < 1_000_000_000, "a wait of {waited} ns");
+    let json = trace.to_chrome_json();
+    assert!(
+        json.contains("unblock ("),
+        "no unblock arrow in the Chrome JSON"
+    );
+}

@@ -145,6 +145,50 @@ pub async fn ping_pong<E: Exec>(pairs: usize, rounds: u64) {
     );
 }
 
+/// The root future (the one `block_on` drives) and one spawned task send a
+/// number back and forth `rounds` times over two [`Chan`]s: every round
+/// trip parks and wakes the root once.
+pub async fn root_ping_pong<E: Exec>(rounds: u64) {
+    let ping = Arc::new(Chan::new());
+    let pong = Arc::new(Chan::new());
+    let (ping_rx, pong_tx) = (ping.clone(), pong.clone());
+    let echo = E::spawn(async move {
+        for _ in 0..rounds {
+            let value = ping_rx.recv().await;
+            pong_tx.send(value);
+        }
+    });
+    let mut sum = 0;
+    for round in 0..rounds {
+        ping.send(round);
+        sum += pong.recv().await;
+    }
+    echo.await;
+    assert_eq!(sum, rounds * (rounds - 1) / 2, "every message came back");
+}
+
+/// [`root_ping_pong`] over tokio's own `mpsc` channels, on either runtime
+/// (tokio's channels need no tokio runtime).
+pub async fn root_ping_pong_mpsc<E: Exec>(rounds: u64) {
+    let (ping, mut ping_rx) = tokio::sync::mpsc::channel::<u64>(1);
+    let (pong_tx, mut pong) = tokio::sync::mpsc::channel::<u64>(1);
+    let echo = E::spawn(async move {
+        while let Some(value) = ping_rx.recv().await {
+            if pong_tx.send(value).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut sum = 0;
+    for round in 0..rounds {
+        ping.send(round).await.expect("the echo task is alive");
+        sum += pong.recv().await.expect("the echo task answers");
+    }
+    drop(ping);
+    echo.await;
+    assert_eq!(sum, rounds * (rounds - 1) / 2, "every message came back");
+}
+
 /// Each task spawns the next, `depth` deep; the last one signals the root.
 pub async fn chained_spawn<E: Exec>(depth: usize) {
     fn link<E: Exec>(left: usize, done: Arc<Chan<usize>>) {

@@ -292,12 +292,16 @@ impl Shared {
     /// Takes a victim's `runnext` (last steal pass only). If the victim is
     /// running, first give it about 3 µs to get to that G itself, as Go does
     /// (`usleep(3)` in `runqgrab`): the G was readied to run next on that P,
-    /// and moving it would only add a cross-thread hop.
+    /// and moving it would only add a cross-thread hop. Not when the victim
+    /// is held by a `block_on` root's M, which runs nothing but its root.
     fn steal_runnext(victim: &crate::p::P) -> Option<(Notified, usize)> {
         if !victim.has_runnext() {
             return None;
         }
-        if victim.status.load(Ordering::Relaxed) == crate::p::P_RUNNING {
+        // A root's M runs only its root: it never gets to that G itself.
+        if victim.status.load(Ordering::Relaxed) == crate::p::P_RUNNING
+            && !victim.locked.load(Ordering::Relaxed)
+        {
             let start = Instant::now();
             while start.elapsed() < RUNNEXT_GRACE {
                 crate::loom::spin_loop();
@@ -334,11 +338,18 @@ impl Shared {
             self.trace
                 .record(Some(pid), ctx.m.id, EventKind::GoStart { g });
         }
+        // The G's labels are this thread's for the poll (a clone: the task
+        // may be freed by the time the poll returns, the slot must not be).
+        let labels = task.labels().cloned();
+        let installed = crate::labels::Installed::new(labels.as_ref());
         let result = task.run();
+        drop(installed);
+        drop(labels);
         // A syscall inside the poll may have moved this M to another P.
         let pid = ctx.p.get().expect("an M always holds a P after a poll");
         let reason = match result {
-            RunResult::Idle => StopReason::Block,
+            // The wait reason the G's last await named (`note_wait`), or Block.
+            RunResult::Idle => ctx.stop_reason.get(),
             RunResult::Yielded(t) => {
                 let reason = ctx.stop_reason.get();
                 // SAFETY: this M owns P `pid`.
@@ -355,7 +366,7 @@ impl Shared {
             self.trace
                 .record(Some(pid), ctx.m.id, EventKind::GoStop { g, reason });
         }
-        ctx.current_g.set(0);
+        ctx.current_g.set(crate::context::NO_G);
     }
 }
 
@@ -378,6 +389,11 @@ pub(crate) fn capture_ready(shared: &Arc<Shared>, task: Notified) -> Option<Noti
             && std::ptr::eq(*owner, Arc::as_ptr(shared))
             && let Some(t) = task.take()
         {
+            if shared.trace.enabled() {
+                // Readied by the network: `by` is whatever G this M runs
+                // (none, for a poll in `findRunnable`).
+                shared.trace_unblock(t.id(), None);
+            }
             batch.push(t);
         }
     });

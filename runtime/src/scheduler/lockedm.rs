@@ -142,7 +142,13 @@ impl Wake for RootWaker {
         if state == PARKED {
             // We took it from PARKED: finding its M a P is ours to do.
             match self.shared.upgrade() {
-                Some(shared) => shared.ready_lockedm(&self.m),
+                Some(shared) => {
+                    if shared.trace.enabled() {
+                        let p = crate::context::with_current(|c| c.and_then(|c| c.p.get()));
+                        shared.trace_unblock(0, p);
+                    }
+                    shared.ready_lockedm(&self.m)
+                }
                 None => self.m.parker.unpark(),
             }
         }

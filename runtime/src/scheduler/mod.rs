@@ -201,16 +201,38 @@ impl Shared {
         let Some(task) = find::capture_ready(self, task) else {
             return;
         };
+        self.make_runnable(task, true);
+    }
+
+    /// `ready` for a G that waited (`unblocked`: traced as `GoUnblock`) or
+    /// one just created (`newproc`: its `GoCreate` says it all).
+    fn make_runnable(self: &Arc<Self>, task: Notified, unblocked: bool) {
         let local = with_current(|ctx| match ctx {
             Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => ctx.p.get(),
             _ => None,
         });
+        if unblocked && self.trace.enabled() {
+            self.trace_unblock(task.id(), local);
+        }
         match local {
             // SAFETY: the current M holds P `pid`.
             Some(pid) => unsafe { self.runqput(pid, task, true) },
             None => self.global_push([task]),
         }
         self.wakep();
+    }
+
+    /// Records who readied G `g` (Go's `GoUnblock`), on P `local` if the
+    /// current M holds one of ours.
+    pub(crate) fn trace_unblock(&self, g: u64, local: Option<usize>) {
+        let (m, by) = with_current(|ctx| match ctx {
+            Some(ctx) if std::ptr::eq(&*ctx.shared, self) => {
+                let g = ctx.current_g.get();
+                (ctx.m.id, (g != crate::context::NO_G).then_some(g))
+            }
+            _ => (0, None),
+        });
+        self.trace.record(local, m, EventKind::GoUnblock { g, by });
     }
 
     /// Go's `newproc`: create a G and put it in `runnext` of the current P.
@@ -241,7 +263,7 @@ impl Shared {
         if self.trace.enabled() {
             self.trace.record(p, m, EventKind::GoCreate { g: id });
         }
-        self.ready(notified);
+        self.make_runnable(notified, false);
         join
     }
 }

@@ -152,6 +152,9 @@ impl Shared {
 
     /// Go's `acquirep`: this M now owns P `pid`.
     pub(crate) fn acquirep(&self, ctx: &Context, pid: usize) {
+        self.ps[pid]
+            .locked
+            .store(ctx.locked.get(), Ordering::Relaxed);
         self.ps[pid].status.store(P_RUNNING, Ordering::Release);
         ctx.p.set(Some(pid));
         if self.trace.enabled() {

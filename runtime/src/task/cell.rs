@@ -41,6 +41,9 @@ pub(crate) struct Header {
     /// Links of the runtime's list of live tasks; only touched under that
     /// list's lock.
     pub(crate) owned: UnsafeCell<Links>,
+    /// The labels it inherited from the G that spawned it (Go's `g.labels`);
+    /// set at spawn, never changed.
+    pub(crate) labels: Option<std::sync::Arc<crate::labels::LabelSet>>,
 }
 
 /// Intrusive doubly linked list links (see `owned.rs`).
@@ -112,6 +115,7 @@ where
                 vtable: &Self::VTABLE,
                 id,
                 owned: UnsafeCell::new(Links::default()),
+                labels: crate::labels::inherit(),
             },
             scheduler,
             join_waker: Mutex::new(None),

@@ -87,6 +87,11 @@ impl Notified {
         self.header().id
     }
 
+    /// The labels the G inherited at spawn.
+    pub(crate) fn labels(&self) -> Option<&std::sync::Arc<crate::labels::LabelSet>> {
+        self.header().labels.as_ref()
+    }
+
     /// Polls the future once (Go's `execute`: the G runs until it blocks,
     /// yields or ends).
     pub(crate) fn run(self) -> RunResult {
