@@ -163,7 +163,7 @@ fn main() {
         let idle = rt.metrics();
         counts_table(&idle, conns, open_fds());
         println!(
-            "(open-file limit raised to {limit}; both ends of every connection are in this process)"
+            "(open-file limit {limit}: both ends of every connection are in this process)"
         );
         notice(&format!(
             "{} Gs wait on {conns} sockets, yet the runtime has {} threads: the {} Ms it \
