@@ -485,3 +485,89 @@ fn futures_block_on<F: std::future::Future>(f: F) -> F::Output {
         std::task::Poll::Pending => panic!("the JoinHandle of a dropped runtime is pending"),
     }
 }
+
+/// Waits (yielding the thread) until the runtime's Ps are all idle and
+/// `waiters` Gs are parked on sockets: the moment an idle M goes to sleep
+/// in `epoll_wait`. Returns the metrics seen then.
+fn until_idle_with_waiters(rt: &Runtime, waiters: usize) -> runtime::Metrics {
+    for _ in 0..50_000_000u64 {
+        let m = rt.metrics();
+        if m.netpoll_waiters == waiters && m.idle_procs == m.procs {
+            return m;
+        }
+        std::thread::yield_now();
+    }
+    panic!("the runtime never went idle with {waiters} G(s) parked on a socket");
+}
+
+#[test]
+fn the_idle_m_sleeps_in_epoll_wait_and_the_kernel_wakes_it() {
+    let _g = shared();
+    let rt = rt(1);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        let rt = &rt;
+        let peer = sc.spawn(move || {
+            let addr = addr_rx.recv().unwrap();
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            let before = until_idle_with_waiters(rt, 1);
+            std::io::Write::write_all(&mut peer, b"k").unwrap();
+            (peer, before)
+        });
+        // The root waits on the socket: its P goes to an M (Go's handoffp
+        // rule: the last P, and nobody polls the network), which finds no
+        // work and blocks in epoll_wait.
+        let got = rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(l.local_addr().unwrap()).unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap();
+            b
+        });
+        assert_eq!(&got, b"k");
+        let (_peer, before) = peer.join().unwrap();
+        let after = rt.metrics();
+        assert!(
+            after.netpoll_blocking_polls > before.netpoll_blocking_polls
+                && after.netpoll_readied > before.netpoll_readied,
+            "the byte should have been seen by a blocking poll: before {before:?}, after {after:?}"
+        );
+    });
+}
+
+#[test]
+fn a_g_spawned_from_outside_wakes_the_m_blocked_in_epoll_wait() {
+    let _g = shared();
+    let rt = rt(1);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        let rt = &rt;
+        let outsider = sc.spawn(move || {
+            let addr = addr_rx.recv().unwrap();
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            until_idle_with_waiters(rt, 1);
+            // No timer is pending, so the M in epoll_wait sleeps with no
+            // deadline: only the eventfd (netpollBreak) can get it to run
+            // this G.
+            let (tx, rx) = std::sync::mpsc::channel();
+            drop(rt.spawn(async move { tx.send(42) }));
+            let got = rx.recv_timeout(Duration::from_secs(30));
+            std::io::Write::write_all(&mut peer, b"k").unwrap();
+            (got, peer)
+        });
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(l.local_addr().unwrap()).unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).await.unwrap();
+        });
+        let (got, _peer) = outsider.join().unwrap();
+        assert_eq!(
+            got,
+            Ok(42),
+            "the G spawned while the M slept in epoll_wait never ran: the wake-up was lost"
+        );
+    });
+}
