@@ -571,3 +571,57 @@ fn a_g_spawned_from_outside_wakes_the_m_blocked_in_epoll_wait() {
         );
     });
 }
+
+#[test]
+fn sysmon_polls_when_every_m_is_busy() {
+    let _g = shared();
+    let rt = rt(1);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        let rt = &rt;
+        let peer = sc.spawn(move || {
+            let addr = addr_rx.recv().unwrap();
+            let mut peer = std::net::TcpStream::connect(addr).unwrap();
+            // The reader is parked and the spinner holds the only P.
+            for _ in 0..50_000_000u64 {
+                let m = rt.metrics();
+                if m.netpoll_waiters == 1 && m.idle_procs == 0 && m.yields > 0 {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            std::io::Write::write_all(&mut peer, b"k").unwrap();
+            peer
+        });
+        let spun = rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(l.local_addr().unwrap()).unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            let done = Arc::new(AtomicBool::new(false));
+            let d = done.clone();
+            let reader = runtime::spawn(async move {
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await.unwrap();
+                d.store(true, Ordering::SeqCst);
+            });
+            // Always runnable: findRunnable finds it in the local queue and
+            // never gets as far as polling the network. Only sysmon's
+            // 10 ms poll can ready the reader.
+            let spinner = runtime::spawn(async move {
+                let start = std::time::Instant::now();
+                while !done.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(20) {
+                    runtime::yield_now().await;
+                }
+                done.load(Ordering::SeqCst)
+            });
+            let spun = spinner.await.unwrap();
+            reader.await.unwrap();
+            spun
+        });
+        drop(peer.join().unwrap());
+        assert!(
+            spun,
+            "the reader was never readied while the spinner held the only P"
+        );
+    });
+}
