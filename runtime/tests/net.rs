@@ -625,3 +625,54 @@ fn sysmon_polls_when_every_m_is_busy() {
         );
     });
 }
+
+#[test]
+fn a_timed_out_write_leaves_the_stream_usable() {
+    let _g = shared();
+    let rt = rt(2);
+    rt.block_on(async {
+        let (mut c, mut s) = pair().await.unwrap();
+        // Nobody reads `s`: the socket buffers fill and the write parks.
+        let big = vec![1u8; 64 << 20];
+        let r = runtime::timeout(Duration::from_millis(50), c.write_all(&big)).await;
+        assert!(
+            r.is_err(),
+            "64 MiB fit in the socket buffers of an unread peer"
+        );
+        assert_eq!(
+            rt.metrics().netpoll_waiters,
+            0,
+            "the timed-out write still waits"
+        );
+        // Drain what the write got through, then the stream still works.
+        let drain = runtime::spawn(async move {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut total = 0usize;
+            loop {
+                match s.read(&mut buf).await.unwrap() {
+                    0 => return total,
+                    n => total += n,
+                }
+            }
+        });
+        c.write_all(b"after the timeout").await.unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let total = drain.await.unwrap();
+        assert!(
+            total > "after the timeout".len(),
+            "only {total} bytes arrived"
+        );
+    });
+}
+
+#[test]
+fn an_address_that_does_not_parse_is_invalid_input() {
+    let _g = shared();
+    let rt = rt(1);
+    rt.block_on(async {
+        let e = TcpListener::bind("not an address").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        let e = TcpStream::connect("127.0.0.1:no-port").await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    });
+}
