@@ -676,3 +676,38 @@ fn an_address_that_does_not_parse_is_invalid_input() {
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     });
 }
+
+#[test]
+fn a_g_whose_socket_always_has_data_still_gives_up_its_p() {
+    let _g = shared();
+    let rt = rt(1);
+    const BYTES: usize = 64 << 10;
+    let read_before_other_ran = rt.block_on(async {
+        let (mut c, mut s) = pair().await.unwrap();
+        // All of it is in the socket before the reader starts: no read
+        // returns EAGAIN, so only the budget can make the reader yield.
+        c.write_all(&vec![9u8; BYTES]).await.unwrap();
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let flag = other_ran.clone();
+        // Spawned first, so it waits in the queue behind the reader (the
+        // reader takes `runnext`).
+        let other = runtime::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        let reader = runtime::spawn(async move {
+            let mut b = [0u8; 1];
+            for n in 0..BYTES {
+                if other_ran.load(Ordering::SeqCst) {
+                    return n;
+                }
+                s.read_exact(&mut b).await.unwrap();
+            }
+            BYTES
+        });
+        other.await.unwrap();
+        reader.await.unwrap()
+    });
+    assert!(
+        read_before_other_ran < BYTES,
+        "the reader read all {BYTES} bytes one by one before the other G ran"
+    );
+    assert!(rt.metrics().preemptions_budget >= 1);
+}
