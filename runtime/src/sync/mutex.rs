@@ -205,6 +205,9 @@ impl<T> Mutex<T> {
     // ANCHOR: unlock
     /// Go's `Unlock`: the fast path, then `unlockSlow`.
     fn unlock(&self) {
+        // Read before releasing: afterwards `held_at` is the next holder's.
+        // SAFETY: we still hold the lock, and only holders touch `held_at`.
+        let at = self.held_at.with(|p| unsafe { *p });
         if self
             .state
             .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
@@ -221,7 +224,7 @@ impl<T> Mutex<T> {
                 if self.state.load(Ordering::Relaxed) & STARVING == 0 {
                     continue; // the starving waiters left (cancelled)
                 }
-                self.hand_off(&mut q);
+                self.hand_off(&mut q, at);
                 return;
             }
             // Normal mode: release, then wake one waiter to compete.
@@ -233,7 +236,7 @@ impl<T> Mutex<T> {
                 continue;
             }
             if s & WAITERS != 0 && s & WOKEN_BIT == 0 {
-                self.wake_one();
+                self.wake_one(Some(at));
             }
             return;
         }
@@ -243,7 +246,7 @@ impl<T> Mutex<T> {
     // ANCHOR: hand_off
     /// Starvation mode's hand-off (Go's `semrelease(handoff=true)`): the
     /// front waiter owns the lock from now on.
-    fn hand_off(&self, q: &mut Sema) {
+    fn hand_off(&self, q: &mut Sema, holder: &'static Location<'static>) {
         let sg = q.pop_front().expect("starvation mode implies waiters");
         let waited = sg.since.elapsed();
         // Leave starvation mode if this waiter is the last, or barely waited.
@@ -254,7 +257,7 @@ impl<T> Mutex<T> {
             clear |= STARVING;
         }
         self.update(0, clear);
-        self.charge_holder(&sg, q);
+        Self::charge_holder(holder, &sg, q);
         count_mutex_event(false);
         // SAFETY: we hold the sema lock and took `sg` off the queue.
         let w = unsafe { sg.complete(None, DONE) };
@@ -265,7 +268,7 @@ impl<T> Mutex<T> {
     /// Normal mode: wake the front waiter to compete for the lock, unless
     /// the lock is taken again or someone is already woken (Go's
     /// `unlockSlow` loop), deciding under the sema lock.
-    fn wake_one(&self) {
+    fn wake_one(&self, holder: Option<&'static Location<'static>>) {
         let mut q = self.sema.lock();
         let s = self.state.load(Ordering::Relaxed);
         if s & (LOCKED | WOKEN_BIT | STARVING) != 0 {
@@ -274,7 +277,9 @@ impl<T> Mutex<T> {
         let Some(sg) = q.pop_front() else { return };
         let clear = if q.is_empty() { WAITERS } else { 0 };
         self.update(WOKEN_BIT, clear);
-        self.charge_holder(&sg, &q);
+        if let Some(at) = holder {
+            Self::charge_holder(at, &sg, &q);
+        }
         // SAFETY: we hold the sema lock and took `sg` off the queue.
         let w = unsafe { sg.complete(None, WOKEN) };
         drop(q);
@@ -303,10 +308,7 @@ impl<T> Mutex<T> {
 
     /// The mutex profile: charge the holder's lock site with the delay of
     /// the woken waiter and, scaled, of those behind it (Go 1.22).
-    fn charge_holder(&self, woken: &Sudog<()>, q: &Sema) {
-        // SAFETY: only the holder calls unlock, and only holders touch
-        // `held_at`.
-        let at = self.held_at.with(|p| unsafe { *p });
+    fn charge_holder(at: &'static Location<'static>, woken: &Sudog<()>, q: &Sema) {
         let now = Instant::now();
         let head = now.saturating_duration_since(woken.since);
         let tail = q
@@ -458,7 +460,7 @@ impl<T> Drop for Lock<'_, T> {
             // the wake-up belongs to the next waiter.
             let prev = m.state.fetch_and(!WOKEN_BIT, Ordering::Relaxed);
             if prev & LOCKED == 0 && prev & WAITERS != 0 {
-                m.wake_one();
+                m.wake_one(None); // not a holder: nobody to charge
             }
         }
         if let Some(t) = self.since.take() {
