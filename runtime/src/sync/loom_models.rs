@@ -109,10 +109,18 @@ static SAW_STARVING: AtomicUsize = AtomicUsize::new(0);
 /// parked (loom checks for deadlock), and the mutex must be back in normal
 /// mode at the end.
 ///
-/// Broken variant that failed: `hand_off` clearing `STARVING` only when
-/// the receiver barely waited, and not when it was the last waiter. The
-/// mutex then stays starving with an empty queue: the next `lock()` queues
-/// behind nobody, no unlock will ever come, and loom reports a deadlock.
+/// Broken variants that failed:
+/// * `hand_off` not leaving starvation mode when it hands the lock to the
+///   last waiter: the mutex stays starving with an empty queue, and the next
+///   unlock trips `expect("starvation mode implies waiters")`;
+/// * the lock slow path queueing on the state it read *before* taking the
+///   sema lock (no re-check, a plain `fetch_or` of `WAITERS`): an unlock in
+///   between sees no waiter, the waiter parks anyway, loom aborts the run
+///   with the deadlock;
+/// * (found, not planted) the mutex profile reading the holder's `held_at`
+///   after the unlocking CAS had released the lock: loom reported
+///   "Causality violation: Concurrent read and write accesses to
+///   `UnsafeCell`" against the next holder's write.
 #[test]
 fn loom_sync_mutex_starvation_hand_off() {
     SAW_STARVING.store(0, std::sync::atomic::Ordering::SeqCst);
