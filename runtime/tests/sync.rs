@@ -354,8 +354,7 @@ fn a_contended_mutex_loses_no_increment() {
             for h in hs {
                 h.await.unwrap();
             }
-            let n = *m.lock().await;
-            n
+            *m.lock().await
         });
         assert_eq!(total, 16 * 300, "{procs} Ps, {kind:?}");
         assert!(
@@ -390,8 +389,7 @@ fn a_waiter_passed_over_for_a_millisecond_turns_the_mutex_starving() {
                 !m.is_starving(),
                 "the last waiter out leaves starvation mode"
             );
-            let n = *m.lock().await;
-            n
+            *m.lock().await
         });
         assert_eq!(n, 180);
         let mm = rt.metrics();

@@ -99,8 +99,7 @@ type Sema = VecDeque<Arc<Sudog<()>>>;
 ///     for h in hs {
 ///         h.await.unwrap();
 ///     }
-///     let n = *m.lock().await;
-///     n
+///     *m.lock().await
 /// });
 /// assert_eq!(n, 800);
 /// ```

@@ -103,7 +103,7 @@ fn ser_location<S: serde::Serializer>(l: &&Location<'_>, s: S) -> Result<S::Ok, 
 /// ```
 pub fn wait_records() -> Vec<WaitRecord> {
     let mut out = table::snapshot();
-    out.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+    out.sort_by_key(|r| std::cmp::Reverse(r.total_ns));
     out
 }
 
