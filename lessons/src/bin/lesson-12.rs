@@ -162,9 +162,7 @@ fn main() {
         }
         let idle = rt.metrics();
         counts_table(&idle, conns, open_fds());
-        println!(
-            "(open-file limit {limit}: both ends of every connection are in this process)"
-        );
+        println!("(open-file limit {limit}: both ends of every connection are in this process)");
         notice(&format!(
             "{} Gs wait on {conns} sockets, yet the runtime has {} threads: the {} Ms it \
              started for {procs} Ps, and the block_on thread. A parked G holds no thread \
