@@ -410,10 +410,12 @@ fn ten_thousand_idle_connections_on_a_few_threads_and_no_fd_leak() {
         "{fds_during} fds open with {IDLE} connections"
     );
     // Bounded by the Ps, not the connections: an M per P, the block_on
-    // thread, the M blocked in epoll_wait, and one more caught mid hand-off
-    // (the root yields in a loop above, handing its P around).
+    // thread, the M blocked in epoll_wait, and the Ms started during the
+    // root's yield loop above (each yield lends its P to another M, and
+    // `handoffp` starts one when none is idle at that instant; they stay
+    // parked in the idle list). Seen here: 3 to 6 threads.
     assert!(
-        m.threads <= procs + 3,
+        m.threads <= 2 * procs + 3,
         "{} threads for {IDLE} connections on {procs} Ps",
         m.threads
     );
