@@ -713,3 +713,73 @@ fn a_g_whose_socket_always_has_data_still_gives_up_its_p() {
     );
     assert!(rt.metrics().preemptions_budget >= 1);
 }
+
+#[test]
+fn gs_readied_by_one_poll_go_in_as_one_batch() {
+    let _g = shared();
+    const N: usize = 8;
+    let rt = Runtime::builder().procs(1).trace(true).build().unwrap();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|sc| {
+        let rt = &rt;
+        let writer = sc.spawn(move || {
+            let addr = addr_rx.recv().unwrap();
+            let mut peers: Vec<_> = (0..N)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect();
+            // The readers are parked and the spinner holds the only P: no M
+            // is free to poll, so all N sockets are ready before anyone looks.
+            for _ in 0..50_000_000u64 {
+                let m = rt.metrics();
+                if m.netpoll_waiters == N && m.idle_procs == 0 && m.yields > 0 {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            for p in &mut peers {
+                std::io::Write::write_all(p, b"k").unwrap();
+            }
+            peers
+        });
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(l.local_addr().unwrap()).unwrap();
+            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut readers = Vec::new();
+            for _ in 0..N {
+                let (mut s, _) = l.accept().await.unwrap();
+                let done = done.clone();
+                readers.push(runtime::spawn(async move {
+                    let mut b = [0u8; 1];
+                    s.read_exact(&mut b).await.unwrap();
+                    done.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+            let spinner = runtime::spawn(async move {
+                let start = std::time::Instant::now();
+                while done.load(Ordering::SeqCst) < N && start.elapsed() < Duration::from_secs(20) {
+                    runtime::yield_now().await;
+                }
+            });
+            spinner.await.unwrap();
+            for r in readers {
+                r.await.unwrap();
+            }
+        });
+        drop(writer.join().unwrap());
+    });
+    let trace = rt.trace().unwrap();
+    let biggest = trace
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::NetPoll { readied, .. } => Some(readied),
+            _ => None,
+        })
+        .max();
+    assert_eq!(
+        biggest,
+        Some(N),
+        "one poll (sysmon's) should have readied all {N} readers at once"
+    );
+}
