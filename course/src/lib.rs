@@ -15,6 +15,7 @@
 //! - [`progress`]: running the graded tests;
 //! - [`run`]: running a grading command so that it can be stopped;
 //! - [`first_error`]: the one message to show out of a test run;
+//! - [`measure`]: measured exercises' benches, as ratios;
 //! - [`state`]: the saved progress file and its fingerprints;
 //! - [`standing`]: where each exercise stands, for `list` and `next`;
 //! - [`term`]: the terminal's key-at-a-time mode;
@@ -30,6 +31,7 @@ pub mod book;
 pub mod catalog;
 pub mod checks;
 pub mod first_error;
+pub mod measure;
 pub mod progress;
 pub mod run;
 pub mod server;

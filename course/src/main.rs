@@ -235,7 +235,8 @@ fn show_progress(root: &Path, json: bool, fresh: bool) -> Result<(), Failure> {
                 tests: r.tests,
                 note: Some(format!("saved {}, unchanged since", r.graded_at)),
                 first_failure: r.first_failure.clone(),
-                loom: None,
+                loom: r.loom,
+                bench: r.bench.clone(),
                 command: progress::test_command(&ex.id),
             });
             continue;

@@ -107,6 +107,8 @@ pub struct Row {
     pub first_failure: Option<String>,
     /// Loom model counts, for a loom-graded exercise whose tests passed.
     pub loom: Option<Counts>,
+    /// The bench's ratios, for a measured exercise whose tests passed.
+    pub bench: Option<String>,
     /// The command that grades this exercise alone.
     pub command: String,
 }
@@ -216,6 +218,7 @@ fn blank_row(ex: &Exercise) -> Row {
         note: None,
         first_failure: None,
         loom: None,
+        bench: None,
         command: test_command(&ex.id),
     }
 }
@@ -275,7 +278,38 @@ pub fn grade_with(
             row.first_failure = loom.first_failure.map(|m| format!("loom: {m}"));
         }
     }
+    if row.status == Status::Done
+        && let Some(bench) = crate::measure::bench_file(root, ex)
+    {
+        phase("bench");
+        row.bench = Some(measure(root, &ex.id, &bench, cancel)?);
+    }
     Ok(row)
+}
+
+/// Runs a measured exercise's bench briefly and sums it up in one line.
+/// A bench that fails to run is reported, but does not fail the exercise:
+/// its tests grade it, the bench only measures it.
+fn measure(root: &Path, id: &str, bench: &Path, cancel: &Cancel) -> io::Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(crate::measure::bench_args(id))
+        .env("CARGO_TERM_COLOR", "never");
+    let output = run(cmd, cancel)?;
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results = crate::measure::parse_criterion(&text);
+    Ok(crate::measure::ratios(&results).unwrap_or_else(|| {
+        format!(
+            "{} printed no criterion results: run `cargo {}`",
+            bench.display(),
+            crate::measure::bench_args(id).join(" ")
+        )
+    }))
 }
 
 /// Formats rows as an aligned text table with a one-line summary.
@@ -384,6 +418,7 @@ mod tests {
             note: None,
             first_failure: None,
             loom: None,
+            bench: None,
             command: format!("cargo test -p exercises --test {id}"),
         };
         let t = table(&[

@@ -294,6 +294,8 @@ mod tests {
             done_at: (status == Status::Done).then(|| "2026-12-01T21:50:07Z".into()),
             tests: None,
             first_failure: Some("boom".into()),
+            loom: None,
+            bench: None,
         }
     }
 

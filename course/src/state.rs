@@ -63,6 +63,12 @@ pub struct Record {
     pub tests: Option<Counts>,
     /// The first failure message, short, when it is not done.
     pub first_failure: Option<String>,
+    /// Loom model counts of a loom-graded exercise.
+    #[serde(default)]
+    pub loom: Option<Counts>,
+    /// The bench's ratios of a measured exercise.
+    #[serde(default)]
+    pub bench: Option<String>,
 }
 
 /// Every saved verdict, by exercise id.
@@ -163,6 +169,8 @@ impl State {
                 done_at,
                 tests: row.tests,
                 first_failure: row.first_failure.clone(),
+                loom: row.loom,
+                bench: row.bench.clone(),
             },
         );
     }
@@ -222,6 +230,7 @@ mod tests {
             note: None,
             first_failure: None,
             loom: None,
+            bench: None,
             command: String::new(),
         }
     }

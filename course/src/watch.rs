@@ -302,6 +302,9 @@ impl Loop {
             return;
         }
         let mut done = format!("DONE  {}: {}", row.id, counts_text(&row));
+        if let Some(b) = &row.bench {
+            done.push_str(&format!("\n      measured: {b}"));
+        }
         match standing::next_unfinished(&self.standings, r.index) {
             Some(next) => {
                 done.push_str(&format!(". On to {}.", self.exercises[next].id));
@@ -383,6 +386,12 @@ fn render(lp: &Loop) -> String {
         s.push_str(&format!("  read:  {}\n", sec.describe()));
     }
     s.push_str(&format!("  edit:  exercises/src/{}.rs\n", ex.id));
+    if crate::measure::bench_file(&lp.root, ex).is_some() {
+        s.push_str(&format!(
+            "  bench: measured once its tests pass: cargo {}\n",
+            crate::measure::bench_args(&ex.id).join(" ")
+        ));
+    }
     if progress::is_loom_graded(ex) {
         s.push_str(&format!(
             "  loom:  graded by its tests, then by loom models once they pass:\n         {}\n",
