@@ -9,9 +9,11 @@
 #   2. the stub is broken (a type error appended): the compiler's first error;
 #   3. the stub is replaced by its reference solution (a fix): DONE, and watch
 #      moves on to ex02; the progress file records ex01 as done;
-#   4. `l` shows the list, `h` the hint; `q` quits with status 0 and the
-#      terminal is back in line mode with echo;
-#   5. a second start skips ex01 (its saved verdict still matches the stub)
+#   4. ex08's stub is made to hang: the grader's time-limit message;
+#   5. `n` goes to the next unfinished exercise, `l` shows the list, `h` the
+#      hint; `q` quits with status 0 and the terminal is back in line mode
+#      with echo;
+#   6. a second start skips ex01 (its saved verdict still matches the stub)
 #      and Ctrl-C quits cleanly too.
 # Every wait polls the pane against a deadline; nothing sleeps for a fixed
 # time to decide an outcome. The captured screens are printed. Exits non-zero
@@ -123,17 +125,28 @@ grep -q '"ex01_timeouts"' "$work/target/course/progress.json" || {
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["exercises"]["ex01_timeouts"]; assert r["status"]=="done" and r["done_at"], r' \
     "$work/target/course/progress.json" || { echo "FAILED: the progress file does not record ex01 as done"; exit 1; }
 
+# A hang: every todo!() of ex08 becomes a wait that never ends. Saving it makes
+# ex08 the current exercise, and its tests hit the grader's 10 s time limit
+# (8 tests, two at a time on two cores: about 40 s).
+hang="$work/exercises/src/ex08_next_free_fast.rs"
+sed -i 's/todo!(/{ loop { std::thread::park(); } }; todo!(/' "$hang"
+wait_for 'FAIL  ex08_next_free_fast' 240 "a stub that hangs"
+show "4. a stub that hangs"
+grep -qE 'ex08: no answer in 10 s' <<<"$screen" || { echo "FAILED: the time-limit message is not shown"; exit 1; }
+
+tm send-keys -t "$session" n
+wait_for 'Exercise 9 of [0-9]+: ex09_central' 60 "n goes to the next unfinished exercise"
 tm send-keys -t "$session" l
-wait_for '> ex02_worker_pool' 30 "the list (l)"
+wait_for '> ex09_central' 30 "the list (l)"
 grep -qE 'ex01_timeouts +done ' <<<"$screen" || { echo "FAILED: the list does not mark ex01 done"; echo "$screen"; exit 1; }
-show "4. after l"
+show "5. after n, then l"
 tm send-keys -t "$session" h
-wait_for '^# ex02' 30 "the hint (h)"
+wait_for '^# ex09' 30 "the hint (h)"
 
 tm send-keys -t "$session" q
 wait_for 'course exited with status 0' 30 "q quits"
 capture
-show "5. after q"
+show "6. after q"
 grep -qE '(^| )icanon echo( |$)' <<<"$screen" || { echo "FAILED: the terminal was not restored (want icanon echo)"; exit 1; }
 
 tm send-keys -t "$session" "clear; $run_watch" Enter
@@ -141,7 +154,7 @@ wait_for 'Exercise 2 of [0-9]+: ex02_worker_pool' 120 "a second start begins aft
 refuse 'grading ex01' "ex01 is unchanged and must not be graded again"
 tm send-keys -t "$session" C-c
 wait_for 'course exited with status 0' 30 "Ctrl-C quits"
-show "6. second start, then Ctrl-C"
+show "7. second start, then Ctrl-C"
 grep -qE '(^| )icanon echo( |$)' <<<"$screen" || { echo "FAILED: the terminal was not restored after Ctrl-C"; exit 1; }
 
 printf '\nwatch mode passed its terminal test in %s s\n' "$((SECONDS - started))"

@@ -233,7 +233,17 @@ fn show_progress(root: &Path, json: bool, fresh: bool) -> Result<(), Failure> {
                 title: ex.title.clone(),
                 status: r.status,
                 tests: r.tests,
-                note: Some(format!("saved {}, unchanged since", r.graded_at)),
+                note: Some(match (r.status, r.tests) {
+                    (progress::Status::Done, _) | (_, None) => {
+                        format!("saved {}, unchanged since", r.graded_at)
+                    }
+                    (_, Some(c)) => format!(
+                        "{} of {} tests fail (saved {}, unchanged since)",
+                        c.failed,
+                        c.passed + c.failed,
+                        r.graded_at
+                    ),
+                }),
                 first_failure: r.first_failure.clone(),
                 loom: r.loom,
                 bench: r.bench.clone(),
