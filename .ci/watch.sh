@@ -95,6 +95,11 @@ wait_for() {
     done
 }
 show() { printf '\n----- screen: %s (%s s) -----\n%s\n' "$1" "$((SECONDS - started))" "$screen"; }
+# check_exit HOW: watch exited with status 0 and left the terminal in line mode with echo.
+check_exit() {
+    grep -q 'course exited with status 0' <<<"$screen" || { echo "FAILED: $1 did not exit with status 0"; exit 1; }
+    grep -qE '^icanon echo' <<<"$screen" || { echo "FAILED: after $1 the terminal was not restored (want icanon echo)"; exit 1; }
+}
 refuse() { # refuse REGEX WHAT: the current screen must not show REGEX
     if grep -qE -- "$1" <<<"$screen"; then
         printf '\nFAILED: %s: /%s/ is on the screen:\n%s\n' "$2" "$1" "$screen"
@@ -144,17 +149,16 @@ tm send-keys -t "$session" h
 wait_for '^# ex09' 30 "the hint (h)"
 
 tm send-keys -t "$session" q
-wait_for 'course exited with status 0' 30 "q quits"
-capture
+wait_for '^-?icanon -?echo' 30 "q quits (then the shell prints the terminal's mode)"
 show "6. after q"
-grep -qE '(^| )icanon echo( |$)' <<<"$screen" || { echo "FAILED: the terminal was not restored (want icanon echo)"; exit 1; }
+check_exit "q"
 
 tm send-keys -t "$session" "clear; $run_watch" Enter
 wait_for 'Exercise 2 of [0-9]+: ex02_worker_pool' 120 "a second start begins after the saved ex01"
 refuse 'grading ex01' "ex01 is unchanged and must not be graded again"
 tm send-keys -t "$session" C-c
-wait_for 'course exited with status 0' 30 "Ctrl-C quits"
+wait_for '^-?icanon -?echo' 30 "Ctrl-C quits (then the shell prints the terminal's mode)"
 show "7. second start, then Ctrl-C"
-grep -qE '(^| )icanon echo( |$)' <<<"$screen" || { echo "FAILED: the terminal was not restored after Ctrl-C"; exit 1; }
+check_exit "Ctrl-C"
 
 printf '\nwatch mode passed its terminal test in %s s\n' "$((SECONDS - started))"

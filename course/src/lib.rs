@@ -19,6 +19,7 @@
 //! - [`state`]: the saved progress file and its fingerprints;
 //! - [`standing`]: where each exercise stands, for `list` and `next`;
 //! - [`term`]: the terminal's key-at-a-time mode;
+//! - [`saves`]: which stub was just saved, from file events;
 //! - [`watch`]: the learner's loop, `course watch`.
 //!
 //! ```
@@ -34,6 +35,7 @@ pub mod first_error;
 pub mod measure;
 pub mod progress;
 pub mod run;
+pub mod saves;
 pub mod server;
 pub mod standing;
 pub mod state;

@@ -3,10 +3,8 @@
 //! Three sources feed one channel of [`Event`]s, and one loop on the main
 //! thread owns all the state and draws the screen:
 //!
-//! - the file watcher (the `notify` crate: inotify on Linux) reports saves
-//!   under `exercises/src/`. Editors save in bursts (write a temporary
-//!   file, rename it, touch it), so a small thread gathers a burst for
-//!   [`SETTLE`] and reports each exercise that changed once;
+//! - the file watcher ([`crate::saves`], on the `notify` crate) reports
+//!   each stub saved under `exercises/src/`, once per burst of events;
 //! - the key reader ([`crate::term`]) reports `h`, `l`, `n`, `r`, `q` and
 //!   Ctrl-C;
 //! - a grading thread runs one exercise's test target (and, for a
@@ -22,13 +20,10 @@
 //! change, here or in `course progress`. When an exercise passes, the loop
 //! moves on to the next unfinished one and grades it, as rustlings does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
-
-use notify::{EventKind, RecursiveMode, Watcher, event::AccessKind, event::AccessMode};
 
 use crate::catalog::Exercise;
 use crate::progress::{self, Row, Status};
@@ -36,9 +31,6 @@ use crate::run::Cancel;
 use crate::standing::{self, Section, Standing};
 use crate::state::{self, State};
 use crate::term::{self, Key, KeyMode};
-
-/// How long a burst of file events is gathered before it counts as one save.
-pub const SETTLE: Duration = Duration::from_millis(150);
 
 /// What the watch loop reacts to.
 #[derive(Debug)]
@@ -103,7 +95,9 @@ pub fn watch(
     start: Option<usize>,
 ) -> io::Result<()> {
     let (tx, rx) = mpsc::channel();
-    let _watcher = watch_stubs(root, &exercises, tx.clone())?;
+    let ids: Vec<String> = exercises.iter().map(|e| e.id.clone()).collect();
+    let _watcher =
+        crate::saves::watch_stubs(root, ids, tx.clone(), Event::Changed, Event::WatchError)?;
     let keys = KeyMode::enter()?;
     term::spawn_key_reader(tx.clone(), Event::Key);
     let state_file = state::path(root);
@@ -464,150 +458,113 @@ fn verdict_text(lp: &Loop, ex: &Exercise, st: &Standing) -> String {
     s
 }
 
-/// Starts watching `exercises/src/` and a thread that turns bursts of
-/// events into one [`Event::Changed`] per exercise. The watcher stops when
-/// the returned value is dropped.
-fn watch_stubs(
-    root: &Path,
-    exercises: &[Exercise],
-    tx: Sender<Event>,
-) -> io::Result<notify::RecommendedWatcher> {
-    let (raw_tx, raw_rx) = mpsc::channel::<notify::Result<notify::Event>>();
-    let mut watcher = notify::recommended_watcher(raw_tx).map_err(io::Error::other)?;
-    let dir = root.join("exercises/src");
-    watcher
-        .watch(&dir, RecursiveMode::NonRecursive)
-        .map_err(|e| io::Error::other(format!("cannot watch {}: {e}", dir.display())))?;
-    let ids: Vec<String> = exercises.iter().map(|e| e.id.clone()).collect();
-    std::thread::Builder::new()
-        .name("course-watch".into())
-        .spawn(move || settle(raw_rx, &ids, tx))?;
-    Ok(watcher)
-}
-
-fn settle(raw: Receiver<notify::Result<notify::Event>>, ids: &[String], tx: Sender<Event>) {
-    while let Ok(first) = raw.recv() {
-        let mut burst = vec![first];
-        while let Ok(more) = raw.recv_timeout(SETTLE) {
-            burst.push(more);
-        }
-        let mut changed = BTreeSet::new();
-        for event in burst {
-            match event {
-                Ok(e) if is_save(&e.kind) => {
-                    changed.extend(e.paths.iter().filter_map(|p| exercise_of(p, ids)));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let _ = tx.send(Event::WatchError(e.to_string()));
-                }
-            }
-        }
-        for i in changed {
-            if tx.send(Event::Changed(i)).is_err() {
-                return;
-            }
-        }
-    }
-}
-
-/// True for the events a save produces (content written, a file created or
-/// renamed into place); false for reads and metadata changes, which our own
-/// grading runs cause.
-pub fn is_save(kind: &EventKind) -> bool {
-    use notify::event::ModifyKind;
-    matches!(
-        kind,
-        EventKind::Create(_)
-            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
-            | EventKind::Access(AccessKind::Close(AccessMode::Write))
-    )
-}
-
-/// The exercise a changed path belongs to: `exercises/src/ex04_runq.rs` →
-/// the index of `ex04_runq`. Editor backups (`ex04_runq.rs~`, `.swp`) are not.
-pub fn exercise_of(path: &Path, ids: &[String]) -> Option<usize> {
-    if path.extension()? != "rs" {
-        return None;
-    }
-    let stem = path.file_stem()?.to_str()?;
-    ids.iter().position(|id| id == stem)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RenameMode};
+    use crate::progress::Counts;
 
-    #[test]
-    fn saves_count_and_reads_do_not() {
-        assert!(is_save(&EventKind::Modify(ModifyKind::Data(
-            DataChange::Content
-        ))));
-        assert!(is_save(&EventKind::Modify(ModifyKind::Name(
-            RenameMode::To
-        ))));
-        assert!(is_save(&EventKind::Create(CreateKind::File)));
-        assert!(is_save(&EventKind::Access(AccessKind::Close(
-            AccessMode::Write
-        ))));
-        assert!(!is_save(&EventKind::Access(AccessKind::Close(
-            AccessMode::Read
-        ))));
-        assert!(!is_save(&EventKind::Access(AccessKind::Open(
-            AccessMode::Any
-        ))));
-        assert!(!is_save(&EventKind::Modify(ModifyKind::Metadata(
-            MetadataKind::AccessTime
-        ))));
+    fn ex(id: &str) -> Exercise {
+        Exercise {
+            id: id.into(),
+            title: format!("{id} title"),
+            stub: None,
+            solution: None,
+            test: Some(PathBuf::from("/nonexistent")),
+            hint: None,
+        }
     }
 
-    #[test]
-    fn paths_map_to_exercises_and_backups_do_not() {
-        let ids = vec!["ex01_a".to_string(), "ex04_runq".to_string()];
-        assert_eq!(
-            exercise_of(Path::new("/w/exercises/src/ex04_runq.rs"), &ids),
-            Some(1)
-        );
-        for other in [
-            "/w/exercises/src/ex04_runq.rs~",
-            "/w/exercises/src/.ex04_runq.rs.swp",
-            "/w/exercises/src/lib.rs",
-            "/w/exercises/src/ex09_new.rs",
-        ] {
-            assert_eq!(exercise_of(Path::new(other), &ids), None, "{other}");
+    fn a_loop(last: Option<Row>) -> Loop {
+        let (tx, _rx) = mpsc::channel();
+        Loop {
+            root: PathBuf::from("/nonexistent"),
+            exercises: vec![ex("ex01_a"), ex("ex02_b")],
+            sections: BTreeMap::new(),
+            state: State::default(),
+            state_file: PathBuf::from("/nonexistent/progress.json"),
+            standings: vec![Standing::Done { at: "t".into() }, Standing::NotStarted],
+            current: Some(1),
+            last,
+            banner: Some("DONE  ex01_a: 2 of 2 tests pass. On to ex02_b.".into()),
+            extra: None,
+            running: None,
+            runs: 0,
+            tx,
+        }
+    }
+
+    fn failing(tests: Option<Counts>, status: Status) -> Row {
+        Row {
+            id: "ex02_b".into(),
+            title: "B".into(),
+            status,
+            tests,
+            note: Some("1 of 3 tests fail".into()),
+            first_failure: Some("t: boom\nHint: cargo run --bin course -- hint ex02".into()),
+            loom: None,
+            bench: None,
+            command: String::new(),
         }
     }
 
     #[test]
-    fn a_burst_of_events_becomes_one_change_per_exercise() {
-        let (raw_tx, raw_rx) = mpsc::channel();
-        let (tx, rx) = mpsc::channel();
-        let ids = vec!["ex01_a".to_string(), "ex02_b".to_string()];
-        let save = |p: &str| {
-            Ok(
-                notify::Event::new(EventKind::Modify(ModifyKind::Data(DataChange::Any)))
-                    .add_path(PathBuf::from(p)),
-            )
-        };
-        raw_tx.send(save("/s/ex02_b.rs")).unwrap();
-        raw_tx.send(save("/s/ex02_b.rs")).unwrap();
-        raw_tx.send(save("/s/ex01_a.rs")).unwrap();
-        raw_tx
-            .send(Ok(notify::Event::new(EventKind::Access(
-                AccessKind::Close(AccessMode::Read),
-            ))
-            .add_path(PathBuf::from("/s/ex02_b.rs"))))
-            .unwrap();
-        drop(raw_tx);
-        settle(raw_rx, &ids, tx);
-        let got: Vec<usize> = rx
-            .try_iter()
-            .map(|e| match e {
-                Event::Changed(i) => i,
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        assert_eq!(got, [0, 1]);
+    fn a_failing_verdict_shows_the_headline_the_first_failure_and_the_command() {
+        let row = failing(
+            Some(Counts {
+                passed: 2,
+                failed: 1,
+            }),
+            Status::Failing,
+        );
+        let screen = render(&a_loop(Some(row)));
+        for want in [
+            "course watch: 1 of 2 done",
+            "DONE  ex01_a: 2 of 2 tests pass. On to ex02_b.",
+            "Exercise 2 of 2: ex02_b — ex02_b title",
+            "FAIL  ex02_b: 2 of 3 tests pass (1 of 3 tests fail)",
+            "  first failure:\n    t: boom\n    Hint: cargo run --bin course -- hint ex02\n",
+            "or run: cargo test -p exercises --test ex02_b",
+        ] {
+            assert!(screen.contains(want), "missing {want:?} in\n{screen}");
+        }
+    }
+
+    #[test]
+    fn a_compile_error_is_not_called_not_started() {
+        let screen = render(&a_loop(Some(failing(None, Status::NotStarted))));
+        assert!(
+            screen.contains("FAIL  ex02_b: did not compile\n"),
+            "{screen}"
+        );
+        let screen = render(&a_loop(Some(failing(
+            Some(Counts {
+                passed: 0,
+                failed: 3,
+            }),
+            Status::NotStarted,
+        ))));
+        assert!(
+            screen.contains("0 of 3 tests pass (not started: a todo!() is still there)"),
+            "{screen}"
+        );
+    }
+
+    #[test]
+    fn loom_counts_join_the_test_counts() {
+        let mut row = failing(
+            Some(Counts {
+                passed: 10,
+                failed: 0,
+            }),
+            Status::Done,
+        );
+        row.loom = Some(Counts {
+            passed: 3,
+            failed: 0,
+        });
+        assert_eq!(
+            counts_text(&row),
+            "10 of 10 tests pass, 3 of 3 loom models pass"
+        );
     }
 }
