@@ -107,7 +107,12 @@ refuse() { # refuse REGEX WHAT: the current screen must not show REGEX
     fi
 }
 
-tm new-session -d -s "$session" -x 120 -y 50 "env -i PATH='$PATH' HOME='$HOME' TERM=xterm bash --norc --noprofile"
+# A clean environment for the pane, keeping only what finds the toolchain.
+pane_env="PATH='$PATH' HOME='$HOME' TERM=xterm"
+for v in CARGO_HOME RUSTUP_HOME RUSTUP_TOOLCHAIN; do
+    if [[ -n "${!v:-}" ]]; then pane_env+=" $v='${!v}'"; fi
+done
+tm new-session -d -s "$session" -x 120 -y 50 "env -i $pane_env bash --norc --noprofile"
 run_watch="cd '$work' && CARGO_TARGET_DIR='$target_dir' CARGO_TERM_COLOR=never cargo run -q --bin course -- watch; echo \"course exited with status \$?\"; stty -a | tr ' ;' '\\n\\n' | grep -xE -- '-?(icanon|echo)' | tr '\\n' ' '; echo"
 
 tm send-keys -t "$session" "$run_watch" Enter
