@@ -148,7 +148,7 @@ tm send-keys -t "$session" n
 wait_for 'Exercise 9 of [0-9]+: ex09_central' 60 "n goes to the next unfinished exercise"
 tm send-keys -t "$session" l
 wait_for '> ex09_central' 30 "the list (l)"
-grep -qE 'ex01_timeouts +done ' <<<"$screen" || { echo "FAILED: the list does not mark ex01 done"; echo "$screen"; exit 1; }
+grep -qE 'ex01_timeouts +done [0-9-]+ [0-9:]+ UTC' <<<"$screen" || { echo "FAILED: the list does not mark ex01 done"; echo "$screen"; exit 1; }
 show "5. after n, then l"
 tm send-keys -t "$session" h
 wait_for '^# ex09' 30 "the hint (h)"

@@ -90,9 +90,12 @@ impl Standing {
     }
 }
 
-/// `2026-12-01T21:50:07Z` → `2026-12-01 21:50`.
+/// `2026-12-01T21:50:07Z` → `2026-12-01 21:50 UTC`.
 fn short_time(rfc3339: &str) -> String {
-    rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+    match rfc3339.get(..16) {
+        Some(minutes) if rfc3339.ends_with('Z') => format!("{} UTC", minutes.replace('T', " ")),
+        _ => rfc3339.to_string(),
+    }
 }
 
 /// The first exercise that still needs work.
@@ -234,7 +237,7 @@ pub fn list_text(
             })
             .unwrap_or_default();
         out.push_str(&format!(
-            "{mark} {:<id_w$}  {:<18}  {}{}{section}
+            "{mark} {:<id_w$}  {:<25}  {}{}{section}
 ",
             ex.id,
             st.label(),
@@ -310,7 +313,7 @@ mod tests {
         );
         assert_eq!(
             Standing::of(Some(&done), true, None).label(),
-            "done 2026-12-01 21:50"
+            "done 2026-12-01 21:50 UTC"
         );
         assert_eq!(
             Standing::of(Some(&record(Status::Failing)), true, Some("todo!()")),
@@ -442,7 +445,7 @@ mod tests {
         let t = list_text(&exercises, &standings, &sections, Some(1));
         let lines: Vec<&str> = t.lines().collect();
         assert!(
-            lines[0].starts_with("  ex01_a  done 2026-12-01 21:50"),
+            lines[0].starts_with("  ex01_a  done 2026-12-01 21:50 UTC  First"),
             "{t}"
         );
         assert!(lines[0].ends_with("First — read 1.2. Deadlines"), "{t}");
