@@ -422,6 +422,9 @@ impl<'a, T> Future for Lock<'a, T> {
 
 impl<'a, T> Lock<'a, T> {
     fn acquired(&mut self) -> MutexGuard<'a, T> {
+        // Our WOKEN, if any, was cleared by the CAS that took the lock; a
+        // WOKEN set from now on is another waiter's, not ours to clear.
+        self.awoke = false;
         if let Some(t) = self.since.take() {
             record_wait(WaitKind::Mutex, self.at, t.elapsed());
         }
