@@ -154,3 +154,34 @@ fn loom_sync_mutex_starvation_hand_off() {
         "the model never reached starvation mode"
     );
 }
+
+/// A `lock()` polled once and then dropped (a timeout giving up) races the
+/// unlock that may already have woken it: its wake-up must pass to the other
+/// waiter, or that one sleeps forever.
+///
+/// Broken variant that failed: `Lock::drop` of a woken waiter clearing
+/// `WOKEN` but not waking the next waiter when the lock is free. loom:
+/// `deadlock; threads = [(Id(0), Blocked(..)), (Id(1), Blocked(..)), (Id(2),
+/// Terminated)]`: main and the other locker parked, the quitter gone.
+#[test]
+fn loom_sync_mutex_dropped_waiter_passes_the_wake_up_on() {
+    loom::model(|| {
+        let m = Arc::new(Mutex::new(0u32));
+        let held = block_on(m.lock());
+        let m2 = m.clone();
+        let other = thread::spawn(move || *block_on(m2.lock()) += 1);
+        let m3 = m.clone();
+        let quitter = thread::spawn(move || {
+            let mut fut = pin!(m3.lock());
+            if let Poll::Ready(mut g) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                *g += 10; // it got the lock at once: it uses it and unlocks
+            }
+            // otherwise it gives up here, queued or already woken
+        });
+        drop(held);
+        quitter.join().unwrap();
+        other.join().unwrap();
+        let n = *block_on(m.lock());
+        assert!(n == 1 || n == 11, "an increment was lost: {n}");
+    });
+}
