@@ -657,3 +657,43 @@ fn waits_are_counted_recorded_by_call_site_and_traced() {
         );
     }
 }
+
+#[test]
+fn operations_that_never_wait_still_let_other_gs_run() {
+    // One P: the spawned G can only run when the root gives the P up.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    rt.block_on(async {
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        runtime::spawn(async move { r.store(true, Ordering::SeqCst) });
+        let (tx, mut rx) = channel::<u32>(1024);
+        for i in 0..1000 {
+            tx.try_send(i).unwrap();
+        }
+        let mut seen_at = None;
+        for i in 0..1000 {
+            assert_eq!(rx.recv().await, Some(i)); // always ready: never parks
+            if seen_at.is_none() && ran.load(Ordering::SeqCst) {
+                seen_at = Some(i);
+            }
+        }
+        let at = seen_at.expect("1,000 ready receives never gave the other G a turn");
+        assert!(
+            at < 300,
+            "the other G waited for {at} receives (budget 128)"
+        );
+        let m = Mutex::new(0);
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        runtime::spawn(async move { r.store(true, Ordering::SeqCst) });
+        let mut seen = false;
+        for _ in 0..1000 {
+            *m.lock().await += 1; // uncontended: never parks
+            seen |= ran.load(Ordering::SeqCst);
+        }
+        assert!(
+            seen,
+            "1,000 uncontended locks never gave the other G a turn"
+        );
+    });
+}

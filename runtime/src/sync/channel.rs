@@ -50,6 +50,11 @@
 //!   if a sender had already handed it a value, that value goes to the next
 //!   waiting receiver, or is kept first in line for the next `recv`, so no
 //!   value is ever lost or delivered twice.
+//! * **Each operation is a preemption point.** A send or receive spends one
+//!   unit of the G's poll budget before it starts, and yields once the
+//!   budget is spent (as tokio's channels do): a G whose channel operations
+//!   never have to wait would otherwise keep its P forever, since nothing
+//!   preempts it asynchronously as Go would.
 //! * **No `select`** yet.
 
 use std::collections::VecDeque;
@@ -65,6 +70,7 @@ use super::buf::Buf;
 use super::profile::{WaitKind, record_wait};
 use super::sudog::{CLOSED, DONE, Sudog, WAITING, wake_all};
 use crate::context::note_wait;
+use crate::coop::{PreemptPoint, preempt_point};
 use crate::loom::Mutex;
 use crate::trace::StopReason;
 
@@ -394,6 +400,7 @@ impl<T> Sender<T> {
             chan: &self.chan,
             value: Some(v),
             waiter: None,
+            coop: preempt_point(),
             at: Location::caller(),
         }
     }
@@ -465,6 +472,7 @@ impl<T> Receiver<T> {
         RecvFuture {
             chan: &self.chan,
             waiter: None,
+            coop: preempt_point(),
             at: Location::caller(),
         }
     }
@@ -547,6 +555,8 @@ pub struct SendFuture<'a, T> {
     value: Option<T>,
     /// Our sudog while parked on `sendq`.
     waiter: Option<Arc<Sudog<T>>>,
+    /// Spends one unit of the G's poll budget (see below).
+    coop: PreemptPoint,
     at: &'static Location<'static>,
 }
 
@@ -586,6 +596,13 @@ impl<T> Future for SendFuture<'_, T> {
                     }
                 }
             }
+        }
+        // A preemption point before the operation: a G whose sends never
+        // have to wait would otherwise never give up its P (Go preempts it
+        // asynchronously; we cannot). Nothing has happened yet, so yielding
+        // here is as cancel-safe as the rest.
+        if Pin::new(&mut this.coop).poll(cx).is_pending() {
+            return Poll::Pending;
         }
         let v = this
             .value
@@ -631,6 +648,8 @@ pub struct RecvFuture<'a, T> {
     chan: &'a Chan<T>,
     /// Our sudog while parked on `recvq`.
     waiter: Option<Arc<Sudog<T>>>,
+    /// Spends one unit of the G's poll budget (see below).
+    coop: PreemptPoint,
     at: &'static Location<'static>,
 }
 
@@ -663,6 +682,10 @@ impl<T> Future for RecvFuture<'_, T> {
                     }
                 }
             }
+        }
+        // A preemption point first, as in SendFuture::poll.
+        if Pin::new(&mut this.coop).poll(cx).is_pending() {
+            return Poll::Pending;
         }
         let mut ch = this.chan.lock();
         match ch.recv_locked() {
