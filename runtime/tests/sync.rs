@@ -682,6 +682,18 @@ fn operations_that_never_wait_still_let_other_gs_run() {
             at < 300,
             "the other G waited for {at} receives (budget 128)"
         );
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        runtime::spawn(async move { r.store(true, Ordering::SeqCst) });
+        let mut seen = false;
+        for i in 0..1000 {
+            tx.send(i).await.unwrap(); // room in the ring: never parks
+            seen |= ran.load(Ordering::SeqCst);
+        }
+        assert!(
+            seen,
+            "1,000 sends that never wait never gave the other G a turn"
+        );
         let m = Mutex::new(0);
         let ran = Arc::new(AtomicBool::new(false));
         let r = ran.clone();
