@@ -67,6 +67,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::buf::Buf;
+use super::chan_error::{CapacityError, SendError, TryRecvError, TrySendError};
 use super::profile::{WaitKind, record_wait};
 use super::sudog::{CLOSED, DONE, Sudog, WAITING, wake_all};
 use crate::context::note_wait;
@@ -196,28 +197,6 @@ impl<T> Hchan<T> {
     }
 }
 
-/// The error of [`try_channel`]: a capacity whose ring cannot be allocated
-/// (Go's `makechan: size out of range` panic).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapacityError {
-    /// The capacity that was asked for.
-    pub cap: usize,
-    /// The size of one element in bytes.
-    pub elem_size: usize,
-}
-
-impl fmt::Display for CapacityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "channel capacity out of range: {} slots of {} bytes cannot be allocated",
-            self.cap, self.elem_size
-        )
-    }
-}
-
-impl std::error::Error for CapacityError {}
-
 /// Makes a channel (Go's `make(chan T, cap)`), or says why it cannot.
 ///
 /// `cap == 0` is an unbuffered channel: every send waits for a receiver.
@@ -308,84 +287,6 @@ pub struct Sender<T> {
 pub struct Receiver<T> {
     chan: Chan<T>,
 }
-
-/// The error of [`Sender::send`]: every receiver is gone; the value comes
-/// back (mirrors `std::sync::mpsc::SendError`).
-#[derive(PartialEq, Eq, Clone, Copy)]
-pub struct SendError<T>(pub T);
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendError").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sending on a channel whose receivers are gone")
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {}
-
-/// The error of [`Sender::try_send`], with the value back.
-#[derive(PartialEq, Eq, Clone, Copy)]
-pub enum TrySendError<T> {
-    /// The ring is full, or the channel is unbuffered and no receiver waits
-    /// (Go's `select` with a `default` case would take the default).
-    Full(T),
-    /// Every receiver is gone.
-    Closed(T),
-}
-
-impl<T> TrySendError<T> {
-    /// The value that was not sent.
-    pub fn into_inner(self) -> T {
-        match self {
-            TrySendError::Full(v) | TrySendError::Closed(v) => v,
-        }
-    }
-}
-
-impl<T> fmt::Debug for TrySendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(_) => f.write_str("Full(..)"),
-            TrySendError::Closed(_) => f.write_str("Closed(..)"),
-        }
-    }
-}
-
-impl<T> fmt::Display for TrySendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(_) => f.write_str("channel full: no receiver waiting and no room"),
-            TrySendError::Closed(_) => f.write_str("sending on a channel whose receivers are gone"),
-        }
-    }
-}
-
-impl<T> std::error::Error for TrySendError<T> {}
-
-/// The error of [`Receiver::try_recv`].
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum TryRecvError {
-    /// Nothing buffered and no sender waiting.
-    Empty,
-    /// Nothing buffered and every Sender is gone.
-    Closed,
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryRecvError::Empty => f.write_str("channel empty"),
-            TryRecvError::Closed => f.write_str("channel closed and drained"),
-        }
-    }
-}
-
-impl std::error::Error for TryRecvError {}
 
 impl<T> Sender<T> {
     /// Sends `v`, parking the G until a receiver takes it (unbuffered) or
