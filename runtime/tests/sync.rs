@@ -275,6 +275,70 @@ fn cancelled_waits_leave_the_queues_clean() {
 }
 
 #[test]
+fn a_value_handed_to_a_receive_that_is_then_dropped_goes_to_the_next_receive() {
+    for (procs, kind, rt) in runtimes() {
+        rt.block_on(async {
+            for cap in [0, 2] {
+                let (tx, mut rx) = channel::<u32>(cap);
+                {
+                    let mut parked = Box::pin(rx.recv());
+                    assert!(
+                        poll_once(parked.as_mut()).is_none(),
+                        "nothing sent yet: it parks"
+                    );
+                    assert_eq!(tx.stats().recvq, 1);
+                    tx.try_send(1).unwrap(); // straight into the parked sudog
+                    tx.try_send(2).ok(); // buffered (cap 2), or refused (cap 0)
+                    // dropped here, before it was polled again: cancelled
+                }
+                let next = runtime::timeout(Duration::from_secs(10), rx.recv()).await;
+                assert_eq!(
+                    next,
+                    Ok(Some(1)),
+                    "{procs} Ps, {kind:?}, cap {cap}: the handed value was lost"
+                );
+                if cap > 0 {
+                    assert_eq!(
+                        rx.recv().await,
+                        Some(2),
+                        "order kept behind the returned value"
+                    );
+                }
+                assert_eq!(
+                    rx.try_recv(),
+                    Err(TryRecvError::Empty),
+                    "nothing delivered twice"
+                );
+            }
+        });
+    }
+}
+
+#[test]
+fn a_woken_lock_that_is_dropped_passes_the_wake_up_on() {
+    for (procs, kind, rt) in runtimes() {
+        rt.block_on(async {
+            let m = Arc::new(Mutex::new(0));
+            let held = m.lock().await;
+            let mut first = Box::pin(m.lock());
+            assert!(poll_once(first.as_mut()).is_none(), "held: it queues");
+            let m2 = m.clone();
+            let second = runtime::spawn(async move { *m2.lock().await += 1 });
+            until("the second locker is queued", || m.waiters() == 2).await;
+            drop(held); // wakes `first`, which will never compete
+            drop(first); // ... so its wake-up must go to `second`
+            let r = runtime::timeout(Duration::from_secs(10), second).await;
+            assert!(
+                r.is_ok(),
+                "{procs} Ps, {kind:?}: the second locker was never woken"
+            );
+            assert_eq!(*m.lock().await, 1);
+            assert_eq!(m.waiters(), 0);
+        });
+    }
+}
+
+#[test]
 fn receives_cancelled_by_timeouts_lose_no_value_and_duplicate_none() {
     for (procs, kind, rt) in runtimes() {
         rt.block_on(async {
@@ -592,4 +656,56 @@ fn waits_are_counted_recorded_by_call_site_and_traced() {
             "no GoStop of the root with reason {reason:?}"
         );
     }
+}
+
+#[test]
+fn operations_that_never_wait_still_let_other_gs_run() {
+    // One P: the spawned G can only run when the root gives the P up.
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    rt.block_on(async {
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        runtime::spawn(async move { r.store(true, Ordering::SeqCst) });
+        let (tx, mut rx) = channel::<u32>(1024);
+        for i in 0..1000 {
+            tx.try_send(i).unwrap();
+        }
+        let mut seen_at = None;
+        for i in 0..1000 {
+            assert_eq!(rx.recv().await, Some(i)); // always ready: never parks
+            if seen_at.is_none() && ran.load(Ordering::SeqCst) {
+                seen_at = Some(i);
+            }
+        }
+        let at = seen_at.expect("1,000 ready receives never gave the other G a turn");
+        assert!(
+            at < 300,
+            "the other G waited for {at} receives (budget 128)"
+        );
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        runtime::spawn(async move { r.store(true, Ordering::SeqCst) });
+        let mut seen = false;
+        for i in 0..1000 {
+            tx.send(i).await.unwrap(); // room in the ring: never parks
+            seen |= ran.load(Ordering::SeqCst);
+        }
+        assert!(
+            seen,
+            "1,000 sends that never wait never gave the other G a turn"
+        );
+        let m = Mutex::new(0);
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        runtime::spawn(async move { r.store(true, Ordering::SeqCst) });
+        let mut seen = false;
+        for _ in 0..1000 {
+            *m.lock().await += 1; // uncontended: never parks
+            seen |= ran.load(Ordering::SeqCst);
+        }
+        assert!(
+            seen,
+            "1,000 uncontended locks never gave the other G a turn"
+        );
+    });
 }

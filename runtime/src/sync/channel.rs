@@ -50,6 +50,11 @@
 //!   if a sender had already handed it a value, that value goes to the next
 //!   waiting receiver, or is kept first in line for the next `recv`, so no
 //!   value is ever lost or delivered twice.
+//! * **Each operation is a preemption point.** A send or receive spends one
+//!   unit of the G's poll budget before it starts, and yields once the
+//!   budget is spent (as tokio's channels do): a G whose channel operations
+//!   never have to wait would otherwise keep its P forever, since nothing
+//!   preempts it asynchronously as Go would.
 //! * **No `select`** yet.
 
 use std::collections::VecDeque;
@@ -62,9 +67,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use super::buf::Buf;
+use super::chan_error::{CapacityError, SendError, TryRecvError, TrySendError};
 use super::profile::{WaitKind, record_wait};
 use super::sudog::{CLOSED, DONE, Sudog, WAITING, wake_all};
 use crate::context::note_wait;
+use crate::coop::{PreemptPoint, preempt_point};
 use crate::loom::Mutex;
 use crate::trace::StopReason;
 
@@ -190,28 +197,6 @@ impl<T> Hchan<T> {
     }
 }
 
-/// The error of [`try_channel`]: a capacity whose ring cannot be allocated
-/// (Go's `makechan: size out of range` panic).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapacityError {
-    /// The capacity that was asked for.
-    pub cap: usize,
-    /// The size of one element in bytes.
-    pub elem_size: usize,
-}
-
-impl fmt::Display for CapacityError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "channel capacity out of range: {} slots of {} bytes cannot be allocated",
-            self.cap, self.elem_size
-        )
-    }
-}
-
-impl std::error::Error for CapacityError {}
-
 /// Makes a channel (Go's `make(chan T, cap)`), or says why it cannot.
 ///
 /// `cap == 0` is an unbuffered channel: every send waits for a receiver.
@@ -303,84 +288,6 @@ pub struct Receiver<T> {
     chan: Chan<T>,
 }
 
-/// The error of [`Sender::send`]: every receiver is gone; the value comes
-/// back (mirrors `std::sync::mpsc::SendError`).
-#[derive(PartialEq, Eq, Clone, Copy)]
-pub struct SendError<T>(pub T);
-
-impl<T> fmt::Debug for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendError").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for SendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sending on a channel whose receivers are gone")
-    }
-}
-
-impl<T> std::error::Error for SendError<T> {}
-
-/// The error of [`Sender::try_send`], with the value back.
-#[derive(PartialEq, Eq, Clone, Copy)]
-pub enum TrySendError<T> {
-    /// The ring is full, or the channel is unbuffered and no receiver waits
-    /// (Go's `select` with a `default` case would take the default).
-    Full(T),
-    /// Every receiver is gone.
-    Closed(T),
-}
-
-impl<T> TrySendError<T> {
-    /// The value that was not sent.
-    pub fn into_inner(self) -> T {
-        match self {
-            TrySendError::Full(v) | TrySendError::Closed(v) => v,
-        }
-    }
-}
-
-impl<T> fmt::Debug for TrySendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(_) => f.write_str("Full(..)"),
-            TrySendError::Closed(_) => f.write_str("Closed(..)"),
-        }
-    }
-}
-
-impl<T> fmt::Display for TrySendError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySendError::Full(_) => f.write_str("channel full: no receiver waiting and no room"),
-            TrySendError::Closed(_) => f.write_str("sending on a channel whose receivers are gone"),
-        }
-    }
-}
-
-impl<T> std::error::Error for TrySendError<T> {}
-
-/// The error of [`Receiver::try_recv`].
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum TryRecvError {
-    /// Nothing buffered and no sender waiting.
-    Empty,
-    /// Nothing buffered and every Sender is gone.
-    Closed,
-}
-
-impl fmt::Display for TryRecvError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TryRecvError::Empty => f.write_str("channel empty"),
-            TryRecvError::Closed => f.write_str("channel closed and drained"),
-        }
-    }
-}
-
-impl std::error::Error for TryRecvError {}
-
 impl<T> Sender<T> {
     /// Sends `v`, parking the G until a receiver takes it (unbuffered) or
     /// there is room in the ring (Go's `ch <- v`). Fails with the value back
@@ -394,6 +301,7 @@ impl<T> Sender<T> {
             chan: &self.chan,
             value: Some(v),
             waiter: None,
+            coop: preempt_point(),
             at: Location::caller(),
         }
     }
@@ -465,6 +373,7 @@ impl<T> Receiver<T> {
         RecvFuture {
             chan: &self.chan,
             waiter: None,
+            coop: preempt_point(),
             at: Location::caller(),
         }
     }
@@ -547,6 +456,8 @@ pub struct SendFuture<'a, T> {
     value: Option<T>,
     /// Our sudog while parked on `sendq`.
     waiter: Option<Arc<Sudog<T>>>,
+    /// Spends one unit of the G's poll budget (see below).
+    coop: PreemptPoint,
     at: &'static Location<'static>,
 }
 
@@ -586,6 +497,13 @@ impl<T> Future for SendFuture<'_, T> {
                     }
                 }
             }
+        }
+        // A preemption point before the operation: a G whose sends never
+        // have to wait would otherwise never give up its P (Go preempts it
+        // asynchronously; we cannot). Nothing has happened yet, so yielding
+        // here is as cancel-safe as the rest.
+        if Pin::new(&mut this.coop).poll(cx).is_pending() {
+            return Poll::Pending;
         }
         let v = this
             .value
@@ -631,6 +549,8 @@ pub struct RecvFuture<'a, T> {
     chan: &'a Chan<T>,
     /// Our sudog while parked on `recvq`.
     waiter: Option<Arc<Sudog<T>>>,
+    /// Spends one unit of the G's poll budget (see below).
+    coop: PreemptPoint,
     at: &'static Location<'static>,
 }
 
@@ -663,6 +583,10 @@ impl<T> Future for RecvFuture<'_, T> {
                     }
                 }
             }
+        }
+        // A preemption point first, as in SendFuture::poll.
+        if Pin::new(&mut this.coop).poll(cx).is_pending() {
+            return Poll::Pending;
         }
         let mut ch = this.chan.lock();
         match ch.recv_locked() {

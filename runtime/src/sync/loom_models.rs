@@ -8,7 +8,7 @@
 //! loom causality violation on the mutex's `UnsafeCell`.
 //!
 //! Each model was seen to fail against a deliberately broken variant (named
-//! in its comment) before the fix it checks was kept.
+//! in its comment, with what loom printed).
 
 use std::future::Future;
 use std::pin::pin;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use loom::future::block_on;
 
-use super::{Mutex, channel};
+use super::{Mutex, RwLock, WaitGroup, channel};
 use crate::loom::{Arc, thread};
 
 /// A rendezvous send races a receive, then the close (the last Sender
@@ -153,4 +153,71 @@ fn loom_sync_mutex_starvation_hand_off() {
         SAW_STARVING.load(std::sync::atomic::Ordering::SeqCst) > 0,
         "the model never reached starvation mode"
     );
+}
+
+/// A `lock()` polled once and then dropped (a timeout giving up) races the
+/// unlock that may already have woken it: its wake-up must pass to the other
+/// waiter, or that one sleeps forever.
+///
+/// Broken variant that failed: `Lock::drop` of a woken waiter clearing
+/// `WOKEN` but not waking the next waiter when the lock is free. loom:
+/// `deadlock; threads = [(Id(0), Blocked(..)), (Id(1), Blocked(..)), (Id(2),
+/// Terminated)]`: main and the other locker parked, the quitter gone.
+#[test]
+fn loom_sync_mutex_dropped_waiter_passes_the_wake_up_on() {
+    loom::model(|| {
+        let m = Arc::new(Mutex::new(0u32));
+        let held = block_on(m.lock());
+        let m2 = m.clone();
+        let other = thread::spawn(move || *block_on(m2.lock()) += 1);
+        let m3 = m.clone();
+        let quitter = thread::spawn(move || {
+            let mut fut = pin!(m3.lock());
+            if let Poll::Ready(mut g) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                *g += 10; // it got the lock at once: it uses it and unlocks
+            }
+            // otherwise it gives up here, queued or already woken
+        });
+        drop(held);
+        quitter.join().unwrap();
+        other.join().unwrap();
+        let n = *block_on(m.lock());
+        assert!(n == 1 || n == 11, "an increment was lost: {n}");
+    });
+}
+
+/// A reader holds an RwLock while a writer and a second reader arrive; the
+/// last reader out must hand the lock to the writer, and the writer's
+/// release must let the queued reader in. A WaitGroup released by two Gs
+/// must release its waiter.
+///
+/// Broken variant that failed: `RwLock::release` of the last reader not
+/// calling `grant` (no hand-off to the queued writer): loom reported
+/// `deadlock; threads = [(Id(0), Blocked(..)), (Id(1), Blocked(..)), (Id(2),
+/// Terminated)]`: main and the writer parked, the reader done.
+#[test]
+fn loom_sync_rwlock_hands_over_and_waitgroup_releases() {
+    loom::model(|| {
+        let l = Arc::new(RwLock::new(0u32));
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(2);
+        let r = block_on(l.read());
+        let (l2, wg2) = (l.clone(), wg.clone());
+        let writer = thread::spawn(move || {
+            *block_on(l2.write()) += 1;
+            wg2.done();
+        });
+        let (l3, wg3) = (l.clone(), wg.clone());
+        let reader = thread::spawn(move || {
+            let v = *block_on(l3.read());
+            assert!(v <= 1);
+            wg3.done();
+        });
+        drop(r);
+        block_on(wg.wait());
+        assert_eq!(wg.count(), 0);
+        assert_eq!(*block_on(l.read()), 1, "the write was lost");
+        writer.join().unwrap();
+        reader.join().unwrap();
+    });
 }

@@ -13,7 +13,7 @@
 //!
 //! | here | Go | file |
 //! |---|---|---|
-//! | [`channel`], [`Sender`], [`Receiver`] | `make(chan T, n)`, `hchan`, `chansend`, `chanrecv` | `channel.rs`, `buf.rs` |
+//! | [`channel`], [`Sender`], [`Receiver`] | `make(chan T, n)`, `hchan`, `chansend`, `chanrecv` | `channel.rs`, `buf.rs`, `chan_error.rs` |
 //! | [`Mutex`] | `sync.Mutex` (normal and starvation modes) | `mutex.rs` |
 //! | [`RwLock`] | `sync.RWMutex` | `rwlock.rs` |
 //! | [`WaitGroup`] | `sync.WaitGroup` | `waitgroup.rs` |
@@ -29,6 +29,7 @@
 //! waited, and never loses or duplicates a value.
 
 mod buf;
+mod chan_error;
 mod channel;
 mod mutex;
 mod profile;
@@ -39,10 +40,8 @@ mod waitgroup;
 #[cfg(all(test, loom))]
 mod loom_models;
 
-pub use channel::{
-    CapacityError, ChanStats, Receiver, RecvFuture, SendError, SendFuture, Sender, TryRecvError,
-    TrySendError, channel, try_channel,
-};
+pub use chan_error::{CapacityError, SendError, TryRecvError, TrySendError};
+pub use channel::{ChanStats, Receiver, RecvFuture, SendFuture, Sender, channel, try_channel};
 pub use mutex::{Lock, Mutex, MutexGuard, STARVATION_THRESHOLD};
 pub use profile::{Profile, WaitKind, WaitRecord, wait_records};
 pub use rwlock::{Acquire, FromLock, ReadGuard, RwLock, WriteGuard};

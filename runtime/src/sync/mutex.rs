@@ -41,6 +41,9 @@
 //!
 //! * No spinning: Go's `lockSlow` spins briefly on multicore machines before
 //!   queueing; a G here queues at once.
+//! * `lock()` is a preemption point: it spends one unit of the G's poll
+//!   budget, so a G taking an uncontended lock in a loop still gives its P
+//!   up now and then (Go would preempt it asynchronously).
 //! * The waiter count is the queue's length, not bits of the word.
 //! * Whether a hand-off leaves starvation mode is decided by the unlocker,
 //!   from the receiving waiter's wait so far (Go's receiver decides it from
@@ -63,6 +66,7 @@ use std::time::{Duration, Instant};
 use super::profile::{WaitKind, count_mutex_event, record_contention, record_wait};
 use super::sudog::{DONE, Sudog, WAITING, WOKEN, wake_all};
 use crate::context::note_wait;
+use crate::coop::{PreemptPoint, preempt_point};
 use crate::loom::Mutex as SemaLock;
 use crate::loom::UnsafeCell;
 use crate::loom::atomic::{AtomicU32, Ordering};
@@ -148,6 +152,7 @@ impl<T> Mutex<T> {
             waiter: None,
             awoke: false,
             since: None,
+            coop: preempt_point(),
             at: Location::caller(),
         }
     }
@@ -327,6 +332,9 @@ pub struct Lock<'a, T> {
     awoke: bool,
     /// When we first queued (Go's `waitStartTime`).
     since: Option<Instant>,
+    /// A preemption point before the first attempt (as for channels: a G
+    /// that never has to wait would otherwise never yield its P).
+    coop: PreemptPoint,
     at: &'static Location<'static>,
 }
 
@@ -360,6 +368,9 @@ impl<'a, T> Future for Lock<'a, T> {
                     return Pin::new(this).poll(cx); // woken meanwhile
                 }
             }
+        }
+        if !this.awoke && this.since.is_none() && Pin::new(&mut this.coop).poll(cx).is_pending() {
+            return Poll::Pending;
         }
         // ANCHOR: lock_slow
         loop {
@@ -422,6 +433,9 @@ impl<'a, T> Future for Lock<'a, T> {
 
 impl<'a, T> Lock<'a, T> {
     fn acquired(&mut self) -> MutexGuard<'a, T> {
+        // Our WOKEN, if any, was cleared by the CAS that took the lock; a
+        // WOKEN set from now on is another waiter's, not ours to clear.
+        self.awoke = false;
         if let Some(t) = self.since.take() {
             record_wait(WaitKind::Mutex, self.at, t.elapsed());
         }
