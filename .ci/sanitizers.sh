@@ -16,13 +16,16 @@
 # * `--lib --tests`: doc tests would need RUSTDOCFLAGS too and add nothing.
 # * A target directory of its own, so the instrumented build never
 #   invalidates the normal one.
+# * `--cfg asan` leaves out the bench-only dev-dependencies (tokio,
+#   criterion, mimalloc): no bench is built here, and they would only add
+#   minutes of instrumented compiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! cargo +nightly --version >/dev/null 2>&1; then
     echo "sanitizers: no nightly toolchain on this machine (rustup toolchain install nightly)" >&2
     exit 1
 fi
-export RUSTFLAGS="-Zsanitizer=address"
+export RUSTFLAGS="-Zsanitizer=address --cfg asan"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/asan"
 target=x86_64-unknown-linux-gnu
