@@ -44,7 +44,7 @@ use crate::span::Span;
 use crate::stats::AllocStats;
 
 /// The process-wide backend (Go's `mheap_`).
-static BACKEND: Backend = Backend::new_global();
+pub(crate) static BACKEND: Backend = Backend::new_global();
 
 const FRESH: u8 = 0;
 const ACTIVE: u8 = 1;
@@ -74,7 +74,7 @@ impl Drop for ExitGuard {
 /// This thread's cache if it is usable, else `None` (being set up, or the
 /// thread is exiting).
 #[inline(always)]
-fn thread_cache() -> Option<*mut Cache> {
+pub(crate) fn thread_cache() -> Option<*mut Cache> {
     let c = CACHE.try_with(|c| c.get()).ok()?;
     // SAFETY: the cache is this thread's; reading its state is a plain read.
     if unsafe { (*c).state } == ACTIVE {
@@ -224,7 +224,7 @@ fn alloc_uncached(class: usize) -> *mut u8 {
 /// # Safety
 /// `addr` is a live object of the small-object span `s`.
 #[inline]
-unsafe fn free_uncached(s: *mut Span, addr: usize) {
+pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
     // SAFETY: caller's contract.
     let span = unsafe { &*s };
     let class = span.class;
@@ -240,7 +240,7 @@ unsafe fn free_uncached(s: *mut Span, addr: usize) {
     }
 }
 
-fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
     if a.use_cache
         && let Some(c) = thread_cache()
     {
@@ -343,21 +343,13 @@ unsafe impl GlobalAlloc for SpanAlloc {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = class_for_layout(layout.size(), layout.align());
-        let new = class_for_layout(new_size, layout.align());
-        if old.is_some() && old == new {
-            // Same class: the object already has room.
-            return ptr;
-        }
-        if old.is_none() && new.is_none() {
-            let s = BACKEND.pages.span_of_growable(ptr as usize);
-            // SAFETY: ptr is a live large object, so s is its span.
-            if !s.is_null() && unsafe { (*s).npages } == new_size.div_ceil(PAGE_SIZE).max(1) {
-                return ptr;
-            }
-        }
         // SAFETY: the GlobalAlloc contract makes the new layout valid.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: ptr is live (GlobalAlloc contract).
+        if let Some(p) = unsafe { crate::realloc::resize_in_place(ptr, layout.size(), new_layout) }
+        {
+            return p;
+        }
         // SAFETY: a valid layout.
         let fresh = unsafe { self.alloc(new_layout) };
         if !fresh.is_null() {

@@ -66,6 +66,8 @@
 // opens with one) show in the documentation; what they export is re-exported
 // below, and everything else in them stays crate-private.
 pub mod backend;
+#[cfg(not(loom))]
+pub mod by_address;
 pub mod cache;
 pub mod central;
 pub mod checked;
@@ -75,12 +77,16 @@ pub mod heap;
 mod os;
 pub mod page_heap;
 pub mod profile;
+#[cfg(not(loom))]
+mod realloc;
 pub mod size_class;
 pub mod span;
 pub mod stats;
 mod sync;
 
 pub use backend::HeapEvent;
+#[cfg(not(loom))]
+pub use by_address::MALLOC_ALIGN;
 pub use cache::Cache;
 pub use central::Central;
 #[cfg(not(loom))]
