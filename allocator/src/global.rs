@@ -19,9 +19,9 @@
 //!
 //! ## The thread cache's lifecycle
 //!
-//! The cache lives in a `thread_local!` with a `const` initialiser and no
-//! destructor, so reaching it is a plain thread-pointer access and it stays
-//! valid while the thread's other destructors run. A second thread-local, a
+//! The cache lives in thread-local storage with no destructor (see
+//! `tls.rs`), so reaching it is a thread-pointer access and it stays valid
+//! while the thread's other destructors run. A second thread-local, a
 //! guard with a `Drop`, is touched once per thread, when the cache is first
 //! used; registering its destructor may allocate, so the cache is marked
 //! "busy" meanwhile and any allocation made during registration takes the
@@ -32,7 +32,6 @@
 //! panics: errors found by checked mode abort with a message.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::UnsafeCell;
 use core::ptr;
 
 use crate::backend::{Backend, NoEvents};
@@ -51,8 +50,8 @@ const ACTIVE: u8 = 1;
 const BUSY: u8 = 2;
 const DEAD: u8 = 3;
 
+// The cache itself is in `tls.rs` (initial-exec TLS where it can be).
 thread_local! {
-    static CACHE: UnsafeCell<Cache> = const { UnsafeCell::new(Cache::new()) };
     static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
@@ -61,13 +60,11 @@ struct ExitGuard;
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let _ = CACHE.try_with(|c| {
-            // SAFETY: the cache belongs to this thread, and no allocator call
-            // is running on it (destructors run between user code).
-            let cache = unsafe { &mut *c.get() };
-            cache.state = DEAD;
-            cache.release_all(&BACKEND, &mut NoEvents);
-        });
+        // SAFETY: the cache belongs to this thread, and no allocator call
+        // is running on it (destructors run between user code).
+        let cache = unsafe { &mut *crate::tls::cache() };
+        cache.state = DEAD;
+        cache.release_all(&BACKEND, &mut NoEvents);
     }
 }
 
@@ -75,7 +72,7 @@ impl Drop for ExitGuard {
 /// thread is exiting).
 #[inline(always)]
 pub(crate) fn thread_cache() -> Option<*mut Cache> {
-    let c = CACHE.try_with(|c| c.get()).ok()?;
+    let c = crate::tls::cache();
     // SAFETY: the cache is this thread's; reading its state is a plain read.
     if unsafe { (*c).state } == ACTIVE {
         Some(c)
@@ -88,10 +85,15 @@ pub(crate) fn thread_cache() -> Option<*mut Cache> {
 #[inline(never)]
 fn activate(c: *mut Cache) -> Option<*mut Cache> {
     // SAFETY: c is this thread's cache and nothing else holds a reference.
-    let cache = unsafe { &mut *c };
-    if cache.state != FRESH {
+    if unsafe { (*c).state } != FRESH {
         return None;
     }
+    // A fresh cache may be zeroed storage rather than a built one (see
+    // `tls.rs`): build it now.
+    // SAFETY: as above; a fresh cache holds nothing to drop or lose.
+    unsafe { c.write(Cache::new()) };
+    // SAFETY: as above.
+    let cache = unsafe { &mut *c };
     cache.state = BUSY;
     cache.seed(c as u64);
     // Registering the exit guard's destructor may allocate: BUSY sends any

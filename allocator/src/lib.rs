@@ -83,6 +83,8 @@ pub mod size_class;
 pub mod span;
 pub mod stats;
 mod sync;
+#[cfg(not(loom))]
+pub mod tls;
 
 pub use backend::HeapEvent;
 #[cfg(not(loom))]
@@ -101,3 +103,5 @@ pub use size_class::{
 };
 pub use span::Span;
 pub use stats::{AllocStats, ClassStats, LargeStats};
+#[cfg(not(loom))]
+pub use tls::thread_cache_tls_model;
