@@ -96,6 +96,8 @@ fn activate(c: *mut Cache) -> Option<*mut Cache> {
     let cache = unsafe { &mut *c };
     cache.state = BUSY;
     cache.seed(c as u64);
+    // Registering the fork handlers may allocate too (see fork.rs).
+    crate::fork::ensure_handlers();
     // Registering the exit guard's destructor may allocate: BUSY sends any
     // such allocation to the cache-less path.
     if EXIT_GUARD.try_with(|_| ()).is_ok() {
@@ -207,6 +209,7 @@ impl SpanAlloc {
 // ANCHOR: alloc_uncached
 #[inline]
 fn alloc_uncached(class: usize) -> *mut u8 {
+    crate::fork::ensure_handlers();
     let addr = BACKEND.central[class].alloc_locked(class, &BACKEND.pages, &BACKEND.counters);
     if addr != 0 {
         BACKEND.counters.add(class, 1, 0);
@@ -249,6 +252,7 @@ pub(crate) fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
         // SAFETY: this thread's cache, not otherwise borrowed now.
         return unsafe { (*c).alloc_large(&BACKEND, size, align, &mut NoEvents) as *mut u8 };
     }
+    crate::fork::ensure_handlers();
     let addr = BACKEND.alloc_large(size, align, &mut NoEvents);
     if addr != 0 && BACKEND.profile.uncached_tick(size) {
         BACKEND

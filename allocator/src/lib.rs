@@ -72,6 +72,8 @@ pub mod cache;
 pub mod central;
 pub mod checked;
 #[cfg(not(loom))]
+mod fork;
+#[cfg(not(loom))]
 pub mod global;
 pub mod heap;
 mod os;
