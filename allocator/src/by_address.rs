@@ -33,8 +33,7 @@
 //! `realloc_unsized` gives the moved block C's `malloc` alignment,
 //! [`MALLOC_ALIGN`] (16 bytes, `alignof(max_align_t)` on x86-64 and aarch64).
 
-use core::alloc::{GlobalAlloc, Layout};
-use core::ptr;
+use core::alloc::Layout;
 
 use crate::backend::NoEvents;
 use crate::checked::{self, CHECKED};
@@ -166,21 +165,7 @@ impl SpanAlloc {
         // SAFETY: MALLOC_ALIGN is a power of two and the caller bounds
         // new_size.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, MALLOC_ALIGN) };
-        // SAFETY: ptr is live with `old` usable bytes.
-        if let Some(p) = unsafe { crate::realloc::resize_in_place(ptr, old, new_layout) } {
-            return p;
-        }
-        // SAFETY: a valid non-zero layout.
-        let fresh = unsafe { self.alloc(new_layout) };
-        if fresh.is_null() {
-            return ptr::null_mut();
-        }
-        // SAFETY: both blocks hold at least min(old, new_size) bytes and are
-        // distinct; the old one is live until freed here.
-        unsafe {
-            ptr::copy_nonoverlapping(ptr, fresh, old.min(new_size));
-            self.free(ptr);
-        }
-        fresh
+        // SAFETY: ptr is live with `old` usable bytes; see realloc.rs.
+        unsafe { crate::realloc::realloc(self, ptr, old, None, new_layout) }
     }
 }

@@ -429,13 +429,15 @@ impl Cache {
 
     /// Allocates a large object, reusing a stashed span of the same page
     /// count when there is one (no lock), else from the page heap.
-    pub(crate) fn alloc_large<E: EventSink>(
+    /// Also says whether the block is known to read as zero (never for a
+    /// reused stashed span).
+    pub(crate) fn alloc_large_z<E: EventSink>(
         &mut self,
         b: &Backend,
         size: usize,
         align: usize,
         ev: &mut E,
-    ) -> usize {
+    ) -> (usize, bool) {
         let npages = size.div_ceil(PAGE_SIZE).max(1);
         if align <= PAGE_SIZE {
             for slot in self.stash.iter_mut() {
@@ -448,7 +450,7 @@ impl Cache {
                     self.large_pending[0] += 1;
                     self.large_pending[2] += (npages * PAGE_SIZE) as u64;
                     self.tick_large(b, size, addr, ev);
-                    return addr;
+                    return (addr, false);
                 }
             }
             if self.stash.iter().all(|s| !s.is_null()) {
@@ -456,11 +458,11 @@ impl Cache {
                 self.release_stash(b, ev);
             }
         }
-        let addr = b.alloc_large(size, align, ev);
+        let (addr, zeroed) = b.alloc_large_z(size, align, ev);
         if addr != 0 {
             self.tick_large(b, size, addr, ev);
         }
-        addr
+        (addr, zeroed)
     }
 
     /// Frees a large object. A span of up to 512 KiB is kept in the stash

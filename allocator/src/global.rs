@@ -32,7 +32,6 @@
 //! panics: errors found by checked mode abort with a message.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::ptr;
 
 use crate::backend::{Backend, NoEvents};
 use crate::cache::Cache;
@@ -246,20 +245,26 @@ pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
 }
 
 pub(crate) fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
+    alloc_large_z(a, size, align).0
+}
+
+/// `alloc_large`, also saying whether the block is known to read as zero.
+pub(crate) fn alloc_large_z(a: &SpanAlloc, size: usize, align: usize) -> (*mut u8, bool) {
     if a.use_cache
         && let Some(c) = thread_cache()
     {
         // SAFETY: this thread's cache, not otherwise borrowed now.
-        return unsafe { (*c).alloc_large(&BACKEND, size, align, &mut NoEvents) as *mut u8 };
+        let (addr, zeroed) = unsafe { (*c).alloc_large_z(&BACKEND, size, align, &mut NoEvents) };
+        return (addr as *mut u8, zeroed);
     }
     crate::fork::ensure_handlers();
-    let addr = BACKEND.alloc_large(size, align, &mut NoEvents);
+    let (addr, zeroed) = BACKEND.alloc_large_z(size, align, &mut NoEvents);
     if addr != 0 && BACKEND.profile.uncached_tick(size) {
         BACKEND
             .profile
             .record(addr, 0, size, BACKEND.pages.span_of_growable(addr));
     }
-    addr as *mut u8
+    (addr as *mut u8, zeroed)
 }
 
 /// Checks a small-object free in checked mode (see `checked.rs`).
@@ -351,22 +356,31 @@ unsafe impl GlobalAlloc for SpanAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the GlobalAlloc contract makes the new layout valid.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        // SAFETY: ptr is live (GlobalAlloc contract).
-        if let Some(p) = unsafe { crate::realloc::resize_in_place(ptr, layout.size(), new_layout) }
-        {
+        // SAFETY: ptr is live with `layout` (GlobalAlloc contract); see
+        // realloc.rs for the in-place and mremap cases.
+        unsafe { crate::realloc::realloc(self, ptr, layout.size(), Some(layout), new_layout) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if class_for_layout(layout.size(), layout.align()).is_some() {
+            // SAFETY: a valid layout (caller's contract).
+            let p = unsafe { self.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: p holds layout.size() bytes.
+                unsafe { p.write_bytes(0, layout.size()) };
+            }
             return p;
         }
-        // SAFETY: a valid layout.
-        let fresh = unsafe { self.alloc(new_layout) };
-        if !fresh.is_null() {
-            // SAFETY: both blocks are at least min(old, new) bytes and
-            // distinct; the old one is live until dealloc below.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr, fresh, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
+        // A large block from pages fresh from the OS (or released to it
+        // since) already reads as zero: clearing it would only fault in
+        // every page (calloc of 3 GiB would cost 3 GiB of RSS).
+        let (p, zeroed) = alloc_large_z(self, layout.size(), layout.align());
+        if !p.is_null() && !zeroed {
+            // SAFETY: p holds layout.size() bytes.
+            unsafe { p.write_bytes(0, layout.size()) };
         }
-        fresh
+        p
     }
 }
 
