@@ -283,6 +283,19 @@ print("| geometric mean | %s |" % " | ".join(
     for g in geo.values()))
 EOF
 
+echo
+echo "lesson-27 --quick (the lesson's own run under the preload):"
+lesson=$WORK/lesson-27.out
+if cargo run -q -p lessons --bin lesson-27 -- --quick >"$lesson" 2>&1 &&
+    (($(grep -c 'same as glibc$' "$lesson") == 4)) &&
+    grep -q "What our allocator saw, at the program's peak" "$lesson"; then
+    sed -n '/## The same program/,/^program output/p' "$lesson" | sed 's/^/  /'
+else
+    echo "FAIL: lesson-27 --quick did not show four identical runs and the heap's statistics:" >&2
+    tail -20 "$lesson" >&2
+    fail=1
+fi
+
 if ((fail)); then
     echo "preload.sh: FAILED (see above)" >&2
     exit 1

@@ -311,3 +311,84 @@ fn blocks_freed_by_other_threads_come_back() {
     producer.join().unwrap();
     assert_eq!(consumer.join().unwrap(), 50 * 200);
 }
+
+// ANCHOR: fork_test
+/// Three threads allocate and free without pause while the main thread
+/// forks 200 times; each child allocates (small and large blocks, which
+/// take the central and page-heap locks) and exits. A child that finds a
+/// lock held by a thread that does not exist in it hangs: `alarm` kills it
+/// after 10 s, and the parent counts it (and stops at the third).
+#[test]
+fn forked_children_of_a_busy_process_never_hang() {
+    if !in_child("forked_children_of_a_busy_process_never_hang") {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let workers: Vec<_> = (0..3)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                let mut i = 0usize;
+                while !STOP.load(Ordering::Relaxed) {
+                    let size = [24, 512, 9000, 70_000, 600_000][(i + t) % 5];
+                    // SAFETY: fresh blocks, freed once below.
+                    unsafe { held.push(libc::malloc(size)) };
+                    if held.len() > 64 {
+                        for p in held.drain(..) {
+                            // SAFETY: each block freed once.
+                            unsafe { libc::free(p) };
+                        }
+                    }
+                    i += 1;
+                }
+                for p in held {
+                    // SAFETY: as above.
+                    unsafe { libc::free(p) };
+                }
+            })
+        })
+        .collect();
+    let mut hung = 0;
+    for _ in 0..200 {
+        // SAFETY: the child only calls async-signal-safe functions and the
+        // allocator (which must work in a forked child), then _exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::alarm(10);
+                for size in [16usize, 3000, 40_000, 1 << 20] {
+                    let p = libc::malloc(size);
+                    if p.is_null() {
+                        libc::_exit(3);
+                    }
+                    (p as *mut u8).write_bytes(7, size);
+                    libc::free(p);
+                }
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        if libc::WIFSIGNALED(status) {
+            hung += 1;
+            if hung == 3 {
+                break; // enough to fail; do not wait 10 s for every child
+            }
+        } else {
+            assert_eq!(libc::WEXITSTATUS(status), 0, "a child failed to allocate");
+        }
+    }
+    STOP.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(
+        hung, 0,
+        "{hung} of 200 forked children hung in the allocator"
+    );
+}
+// ANCHOR_END: fork_test
