@@ -49,12 +49,45 @@
 //! only lock on the free side is taken once per span per fill cycle, by the
 //! free that unparks a full span (see `central.rs`).
 //!
+//! ## Keeping the spans it filled (where this departs from Go's mcache)
+//!
+//! Go's `mcache.refill` hands an exhausted span back to `mcentral` at once:
+//! in Go nothing frees explicitly, the sweeper finds free objects later, so
+//! who holds a full span does not matter. Here it does. A span handed back
+//! full belongs to the central list, so from then on even the frees of the
+//! thread that filled it are *remote* frees (a compare-and-swap on the
+//! span's list, and a central lock for the one that unparks it). A program
+//! that allocates a million objects and frees them itself turned every one
+//! of its frees into a remote free: the batch ran 3.6x mimalloc's time.
+//!
+//! Two ways out were on the table. mimalloc *shards the free list per page*:
+//! each page has a local free list for its owning thread, a second one for
+//! other threads, and full pages stay in their thread's heap. tcmalloc and
+//! glibc instead put frees in per-thread buffers and move them in batches.
+//! This allocator takes mimalloc's ownership rule and keeps Go's spans and
+//! bitmaps: **a cache keeps the spans it filled** (`cache/kept.rs`). Their
+//! owner stays this cache, so this thread's frees into them clear a bit
+//! with no atomic, exactly as frees into its current span do; a span with
+//! local frees is the first place a refill looks; other threads' frees still
+//! go onto the span's lock-free remote list, and the owner collects them when
+//! it looks at its oldest kept spans. What is given up: a span full of
+//! objects that other threads freed waits for its owner's next refill of
+//! the class (or its exit) to be reused, where Go's central list would offer
+//! it to every thread at once. Per-span sharding (a second bitmap or list
+//! per span) would have meant changing the span itself, which lessons draw
+//! and the collector's sweep (`install_mark_bits`) rewrites as a whole.
+//! `Heap`, the lessons' face, keeps Go's behaviour (`keep_spans` off), so
+//! its event log still shows every span going back to `mcentral`.
+//!
 //! The cache also keeps the per-class counters (flushed to the shared ones
 //! on slow paths, see `stats.rs`) and the profile's countdown
 //! (`profile.rs`), so neither costs an atomic on the fast path.
 
 use core::ptr;
 use core::sync::atomic::Ordering as StatOrdering;
+
+mod kept;
+use kept::SpanQueue;
 
 use crate::backend::{Backend, EventSink, HeapEvent};
 use crate::checked;
@@ -128,6 +161,13 @@ pub struct Cache {
     /// Large objects allocated / freed through the stash, and their bytes,
     /// not yet flushed to the shared counters.
     large_pending: [u64; 4],
+    /// Per class: full spans this cache filled and keeps owning, and kept
+    /// spans with free objects (see `cache/kept.rs`).
+    kept: [SpanQueue; NUM_CLASSES + 1],
+    partial: [SpanQueue; NUM_CLASSES + 1],
+    /// Whether exhausted spans are kept (`SpanAlloc`) or handed back to the
+    /// central list as in Go (`Heap`, whose lessons follow Go's tiers).
+    keep_spans: bool,
     /// Lifecycle flag used by the thread-local wrapper in `global.rs`.
     pub(crate) state: u8,
 }
@@ -150,6 +190,9 @@ impl Cache {
             use_free_stash: !checked::CHECKED,
             stash: [ptr::null_mut(); STASH_SLOTS],
             large_pending: [0; 4],
+            kept: [SpanQueue::new(); NUM_CLASSES + 1],
+            partial: [SpanQueue::new(); NUM_CLASSES + 1],
+            keep_spans: true,
             state: 0,
         }
     }
@@ -158,6 +201,7 @@ impl Cache {
     pub(crate) const fn without_free_stash() -> Cache {
         let mut c = Cache::new();
         c.use_free_stash = false;
+        c.keep_spans = false;
         c
     }
 
@@ -303,7 +347,17 @@ impl Cache {
                     return addr;
                 }
                 self.alloc[class] = ptr::null_mut();
-                b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+                if self.keep_spans {
+                    self.keep(b, class, old, ev);
+                } else {
+                    b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+                }
+            }
+        }
+        if self.keep_spans {
+            let addr = self.refill_from_kept(b, class, ev);
+            if addr != 0 {
+                return addr;
             }
         }
         self.flush_class(b, class);
@@ -416,6 +470,10 @@ impl Cache {
             // SAFETY: this cache owns the span, so its bits are ours.
             if !unsafe { span.free_local(span.object_index(addr)) } {
                 checked::double_free(addr, class);
+            }
+            if self.keep_spans {
+                // SAFETY: this cache owns s.
+                unsafe { self.after_local_free(b, class, s, ev) };
             }
             ev.emit(|| HeapEvent::LocalFree {
                 class,
@@ -560,6 +618,7 @@ impl Cache {
     /// (thread exit, Go's `freemcache` / `mcache.releaseAll`).
     pub(crate) fn release_all<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
         self.drain_free_stash(b, ev);
+        self.release_kept(b, ev);
         self.release_stash(b, ev);
         self.flush_large(b);
         for class in 1..=NUM_CLASSES {

@@ -78,6 +78,10 @@ pub(crate) enum ListKind {
     Full,
     /// A page heap free list.
     Free,
+    /// A thread cache's queue of kept full spans (see `cache/kept.rs`).
+    CacheFull,
+    /// A thread cache's queue of kept spans with free objects.
+    CachePartial,
 }
 
 /// The part of a span only its current owner touches (see the module doc).

@@ -95,6 +95,7 @@ mod imp {
         size = const core::mem::size_of::<Cache>(),
     );
 
+    // ANCHOR: initial_exec
     #[inline(always)]
     pub(super) fn cache() -> *mut Cache {
         let p: *mut Cache;
@@ -111,6 +112,7 @@ mod imp {
         }
         p
     }
+    // ANCHOR_END: initial_exec
 }
 
 #[cfg(not(all(
