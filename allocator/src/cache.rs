@@ -463,7 +463,9 @@ impl Cache {
         // SAFETY: s is a live small-object span (caller's contract).
         let span = unsafe { &*s };
         let class = span.class;
-        if span.sampled.load(StatOrdering::Relaxed) != 0 {
+        // The counting filter answers "certainly not sampled" without the
+        // profile's lock for most objects of a span that has samples.
+        if span.sampled.load(StatOrdering::Relaxed) != 0 && b.profile.may_be_sampled(addr) {
             b.profile.on_free(addr, s);
         }
         if span.owner.load(Ordering::Relaxed) == self.id() {

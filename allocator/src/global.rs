@@ -232,7 +232,9 @@ pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
     // SAFETY: caller's contract.
     let span = unsafe { &*s };
     let class = span.class;
-    if span.sampled.load(core::sync::atomic::Ordering::Relaxed) != 0 {
+    if span.sampled.load(core::sync::atomic::Ordering::Relaxed) != 0
+        && BACKEND.profile.may_be_sampled(addr)
+    {
         BACKEND.profile.on_free(addr, s);
     }
     BACKEND.counters.add(class, 0, 1);
