@@ -33,6 +33,7 @@ use crate::{HEAP, HEAP_NO_CACHE, report};
 
 static TLS_READY: AtomicBool = AtomicBool::new(false);
 
+// ANCHOR: heap
 /// The heap a call should use now (see the module doc).
 #[inline(always)]
 pub(crate) fn heap() -> &'static SpanAlloc {
@@ -53,6 +54,7 @@ fn heap_slow() -> &'static SpanAlloc {
         &HEAP_NO_CACHE
     }
 }
+// ANCHOR_END: heap
 
 /// Whether this thread's thread pointer is set, asked without touching
 /// thread-local storage (a read through an unset `%fs` faults).

@@ -43,7 +43,10 @@
 //!
 //! The block is zeroed memory, not a constructed `Cache`: all-zero bytes are
 //! a valid `Cache` whose state is "fresh", and `global.rs` writes
-//! `Cache::new()` into a fresh cache before first use. Elsewhere, or
+//! `Cache::new()` into a fresh cache before first use. That makes a rule for
+//! `Cache`: every field must accept all-zero bytes (raw pointers, integers,
+//! bools, arrays and structs of those). A `NonNull`, a reference or an enum
+//! without a zero variant would make this storage unsound. Elsewhere, or
 //! without the feature, the cache is an ordinary `thread_local!`.
 
 use crate::cache::Cache;

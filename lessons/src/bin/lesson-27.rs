@@ -49,7 +49,7 @@ threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
 for t in threads: t.start()
 for t in threads: t.join()
 write = getattr(ctypes.CDLL(None), "spanalloc_write_stats", None)
-if write is not None:
+if write is not None and snapshot != "-":
     write(snapshot.encode())
 crc = 0
 for d in kept:
@@ -157,12 +157,19 @@ fn main() {
     let mut measured: Vec<Vec<Run>> = (0..4).map(|_| Vec::new()).collect();
     for round in 0..runs {
         for (i, (name, preload)) in allocators.iter().enumerate() {
+            let reporting = *name == "ours" && round == 0;
             let mut c = Command::new(&cmd);
-            c.args(&cmd_args).env("PYTHONMALLOC", "malloc");
+            c.env("PYTHONMALLOC", "malloc");
+            if program == "python" && !reporting {
+                // Only the reporting run writes the peak snapshot.
+                c.args(&cmd_args[..2]).arg("-");
+            } else {
+                c.args(&cmd_args);
+            }
             if let Some(lib) = preload {
                 c.env("LD_PRELOAD", lib);
             }
-            if *name == "ours" && round == 0 {
+            if reporting {
                 // The library's report: at exit, and sampled densely (Go's
                 // default rate, 512 KiB, would sample a short run too rarely).
                 c.env("SPANALLOC_STATS", &exit_stats)
