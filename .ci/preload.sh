@@ -27,7 +27,7 @@ while (($#)); do
     case $1 in
         --quick) RUNS=3 ;;
         --runs) RUNS=${2:?--runs needs a number}; shift ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "preload.sh: unknown flag \`$1\` (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -195,7 +195,7 @@ one_run() { # workload alloc run
     fi
     local status=0
     env "${envs[@]}" /usr/bin/time -f '%e %M' -o "$out.time" \
-        timeout 120 bash -c "run_$w" >"$out.stdout" 2>"$out.stderr" || status=$?
+        timeout 60 bash -c "run_$w" >"$out.stdout" 2>"$out.stderr" || status=$?
     if ((status != 0)); then
         echo "FAIL: $w on $a (run $r) exited with status $status; stderr:" >&2
         tail -5 "$out.stderr" >&2
