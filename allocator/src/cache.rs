@@ -96,6 +96,9 @@ use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
 use crate::span::Span;
 use crate::sync::Ordering;
 
+/// The free stash length that marks a class's stash as switched off: no
+/// length reaches it, so `stash_free` refuses without a separate flag.
+const STASH_OFF: usize = usize::MAX;
 /// Flush a class's free count to the shared counters every this many frees.
 const FREE_FLUSH_MASK: u64 = 1023;
 /// Most freed small objects a cache keeps per class in its free stash, for
@@ -186,7 +189,7 @@ impl Cache {
             next_sample: 0,
             rng: 0x2545_f491_4f6c_dd1d,
             sampling_armed: false,
-            free_stash: [(0, 0); NUM_CLASSES + 1],
+            free_stash: [(0, if checked::CHECKED { STASH_OFF } else { 0 }); NUM_CLASSES + 1],
             use_free_stash: !checked::CHECKED,
             stash: [ptr::null_mut(); STASH_SLOTS],
             large_pending: [0; 4],
@@ -198,11 +201,19 @@ impl Cache {
     }
 
     /// A cache that sends every free back to its span (for `Heap`).
-    pub(crate) const fn without_free_stash() -> Cache {
+    pub(crate) fn without_free_stash() -> Cache {
         let mut c = Cache::new();
-        c.use_free_stash = false;
+        c.set_free_stash(false);
         c.keep_spans = false;
         c
+    }
+
+    /// Switches the free stash on or off (drains it first).
+    pub(crate) fn set_free_stash(&mut self, on: bool) {
+        debug_assert!(self.free_stash.iter().all(|&(head, _)| head == 0));
+        self.use_free_stash = on && !checked::CHECKED;
+        let len = if self.use_free_stash { 0 } else { STASH_OFF };
+        self.free_stash = [(0, len); NUM_CLASSES + 1];
     }
 
     /// The identity recorded as the owner of this cache's spans.
@@ -394,7 +405,8 @@ impl Cache {
     #[inline(always)]
     pub(crate) unsafe fn stash_free(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
         let (head, len) = self.free_stash[class];
-        if !self.use_free_stash || len >= stash_limit(class) || b.profile.may_be_sampled(addr) {
+        // A switched-off stash has length STASH_OFF, which no limit admits.
+        if len >= stash_limit(class) || b.profile.may_be_sampled(addr) {
             return false;
         }
         // SAFETY: the object is ours now and at least 8 bytes: its first
@@ -403,7 +415,7 @@ impl Cache {
         self.free_stash[class] = (addr, len + 1);
         self.counts[class].frees += 1;
         if self.counts[class].frees & FREE_FLUSH_MASK == 0 {
-            self.flush_class(b, class);
+            self.flush_class_cold(b, class);
         }
         true
     }
@@ -411,7 +423,8 @@ impl Cache {
     /// Frees every stashed object to its span.
     fn drain_free_stash<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
         for class in 1..=NUM_CLASSES {
-            let (mut node, _) = core::mem::take(&mut self.free_stash[class]);
+            let empty = (0, if self.use_free_stash { 0 } else { STASH_OFF });
+            let (mut node, _) = core::mem::replace(&mut self.free_stash[class], empty);
             while node != 0 {
                 // SAFETY: stashed objects are objects of this heap still
                 // allocated in their spans, linked through their first words.
@@ -584,6 +597,13 @@ impl Cache {
     fn flush_large(&mut self, b: &Backend) {
         let [a, f, ab, fb] = core::mem::take(&mut self.large_pending);
         b.counters.add_large(a, f, ab, fb);
+    }
+
+    /// `flush_class` out of the fast paths' way.
+    #[cold]
+    #[inline(never)]
+    fn flush_class_cold(&mut self, b: &Backend, class: usize) {
+        self.flush_class(b, class);
     }
 
     /// Adds this cache's counts for `class` to the shared counters.

@@ -280,6 +280,52 @@ fn check_small_free(span: &Span, addr: usize, layout: Layout) {
     }
 }
 
+/// `dealloc` past the free stash: the page map finds the span (Go's
+/// `spanOf`), and the object goes back to it, or to the page heap if large.
+/// Out of line, so that `dealloc`'s stash path stays a leaf with few
+/// registers to save.
+///
+/// # Safety
+/// As `GlobalAlloc::dealloc`.
+#[inline(never)]
+unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
+    let addr = ptr as usize;
+    let s = BACKEND.pages.span_of_growable(addr);
+    if s.is_null() {
+        checked::foreign(addr, None);
+    }
+    // SAFETY: the page map only holds spans of this heap, never freed.
+    let span = unsafe { &*s };
+    if span.class == 0 {
+        let check = CHECKED.then_some((layout.size(), layout.align()));
+        if a.use_cache
+            && let Some(c) = thread_cache()
+        {
+            // SAFETY: s is what the page map holds for addr; the cache is
+            // this thread's.
+            unsafe { (*c).free_large(&BACKEND, s, addr, check, &mut NoEvents) };
+            return;
+        }
+        // SAFETY: s is what the page map holds for addr; free_large checks
+        // the span under the heap lock.
+        unsafe { BACKEND.free_large(s, addr, check, &mut NoEvents) };
+        return;
+    }
+    if CHECKED {
+        check_small_free(span, addr, layout);
+    }
+    if a.use_cache
+        && let Some(c) = thread_cache()
+    {
+        // SAFETY: ptr is a live object of s (GlobalAlloc contract), and
+        // the cache is this thread's.
+        unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { free_uncached(s, addr) };
+}
+
 // SAFETY: alloc returns null or a block of at least layout.size() bytes at
 // layout.align(), not in use elsewhere (a fresh object of a class whose size
 // and alignment cover the layout, or whole pages with the alignment); dealloc
@@ -318,40 +364,8 @@ unsafe impl GlobalAlloc for SpanAlloc {
         {
             return;
         }
-        let s = BACKEND.pages.span_of_growable(addr);
-        if s.is_null() {
-            checked::foreign(addr, None);
-        }
-        // SAFETY: the page map only holds spans of this heap, never freed.
-        let span = unsafe { &*s };
-        if span.class == 0 {
-            let check = CHECKED.then_some((layout.size(), layout.align()));
-            if self.use_cache
-                && let Some(c) = thread_cache()
-            {
-                // SAFETY: s is what the page map holds for addr; the cache is
-                // this thread's.
-                unsafe { (*c).free_large(&BACKEND, s, addr, check, &mut NoEvents) };
-                return;
-            }
-            // SAFETY: s is what the page map holds for addr; free_large checks
-            // the span under the heap lock.
-            unsafe { BACKEND.free_large(s, addr, check, &mut NoEvents) };
-            return;
-        }
-        if CHECKED {
-            check_small_free(span, addr, layout);
-        }
-        if self.use_cache
-            && let Some(c) = thread_cache()
-        {
-            // SAFETY: ptr is a live object of s (GlobalAlloc contract), and
-            // the cache is this thread's.
-            unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
-            return;
-        }
-        // SAFETY: as above.
-        unsafe { free_uncached(s, addr) };
+        // SAFETY: the caller's contract, passed on.
+        unsafe { dealloc_through_span(self, ptr, layout) }
     }
 
     #[inline]

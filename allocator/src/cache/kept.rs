@@ -287,7 +287,7 @@ mod loom_tests {
             assert_eq!(TABLES.objects[class], 2);
             let b = &*backend;
             let mut cache = Cache::new();
-            cache.use_free_stash = false;
+            cache.set_free_stash(false);
             let a0 = cache.alloc(b, class, &mut NoEvents);
             let a1 = cache.alloc(b, class, &mut NoEvents);
             let span_a = b.pages.span_of(a0);
@@ -354,7 +354,7 @@ mod tests {
         let class = 4; // 32-byte objects, 256 per one-page span
         let per_span = TABLES.objects[class];
         let mut cache = Cache::new();
-        cache.use_free_stash = false;
+        cache.set_free_stash(false);
         let first: Vec<usize> = (0..per_span)
             .map(|_| cache.alloc(&b, class, &mut NoEvents))
             .collect();
