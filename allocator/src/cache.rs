@@ -168,6 +168,9 @@ pub struct Cache {
     /// spans with free objects (see `cache/kept.rs`).
     kept: [SpanQueue; NUM_CLASSES + 1],
     partial: [SpanQueue; NUM_CLASSES + 1],
+    /// Per class: refills left to skip the kept-span scan, and the current
+    /// back-off (see `cache/kept.rs`).
+    scan_skip: [(u16, u16); NUM_CLASSES + 1],
     /// Whether exhausted spans are kept (`SpanAlloc`) or handed back to the
     /// central list as in Go (`Heap`, whose lessons follow Go's tiers).
     keep_spans: bool,
@@ -195,6 +198,7 @@ impl Cache {
             large_pending: [0; 4],
             kept: [SpanQueue::new(); NUM_CLASSES + 1],
             partial: [SpanQueue::new(); NUM_CLASSES + 1],
+            scan_skip: [(0, 0); NUM_CLASSES + 1],
             keep_spans: true,
             state: 0,
         }

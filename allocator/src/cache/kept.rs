@@ -13,8 +13,9 @@
 //!
 //! A refill takes the head of `partial`; failing that it looks at up to
 //! [`SCAN`] of the oldest `kept` spans for remote frees (a producer whose
-//! objects another thread frees finds them there, oldest first); only then
-//! does it go to the central list. A span that becomes empty goes back to
+//! objects another thread frees finds them there, oldest first), backing
+//! off exponentially while scans find nothing; only then does it go to the
+//! central list. A span that becomes empty goes back to
 //! the page heap unless it is the class's only partial span, and at most
 //! [`KEEP_MAX`] spans per class are kept (beyond that the oldest is handed to
 //! the central list, parked as in Go). Thread exit hands every kept span
@@ -31,6 +32,8 @@ use crate::span::{ListKind, Span};
 /// Kept spans a refill examines for remote frees before it goes to the
 /// central list.
 pub(super) const SCAN: usize = 4;
+/// Most refills of a class that skip the scan after scans found nothing.
+pub(super) const MAX_SCAN_SKIP: u16 = 64;
 /// Most full spans a cache keeps per size class (64 MiB of 8 KiB spans).
 pub(super) const KEEP_MAX: usize = 8192;
 
@@ -211,6 +214,16 @@ impl Cache {
         unsafe {
             let mut s = self.partial[class].pop_front();
             if s.is_null() {
+                // Scanning touches cold span headers: after a scan that found
+                // nothing, skip the next 1, 2, 4, ... up to 64 refills of the
+                // class (a thread that frees its own objects never needs it;
+                // one whose objects come back remotely finds them each time
+                // and keeps scanning).
+                let skip = &mut self.scan_skip[class];
+                if skip.0 > 0 {
+                    skip.0 -= 1;
+                    return 0;
+                }
                 for _ in 0..SCAN.min(self.kept[class].len) {
                     let k = self.kept[class].pop_front();
                     (*k).collect_remote(&mut |addr| checked::double_free(addr, class));
@@ -220,9 +233,13 @@ impl Cache {
                     }
                     self.kept[class].push_back(k, ListKind::CacheFull);
                 }
+                let skip = &mut self.scan_skip[class];
                 if s.is_null() {
+                    skip.1 = (skip.1 * 2).clamp(1, MAX_SCAN_SKIP);
+                    skip.0 = skip.1;
                     return 0;
                 }
+                *skip = (0, 0);
             } else {
                 (*s).collect_remote(&mut |addr| checked::double_free(addr, class));
             }
