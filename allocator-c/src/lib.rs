@@ -73,8 +73,9 @@
 //!   it registers `pthread_atfork` handlers that take every one of its
 //!   locks before a fork and release them on both sides after it (see
 //!   `allocator::fork`). `tests/c_api.rs` forks a busy process 200 times
-//!   through this library and counts children that hang: 3 of the first
-//!   few dozen did before those handlers existed, none since.
+//!   through this library and counts children that hang: before those
+//!   handlers existed it stopped at its third hung child, and none hangs
+//!   since.
 //!
 //! ## Seeing it work
 //!
