@@ -9,6 +9,9 @@
 //!                                       ├─ another thread's / central's span: push on its remote list
 //!                                       └─ large: this thread's large stash, or the page heap
 //!                                          (coalesce, maybe scavenge)
+//!   realloc       ── same class / page count: in place; large: grow or shrink in
+//!                    place, or move by mremap (realloc.rs); else alloc, copy, free
+//!   alloc_zeroed  ── large pages fresh from the OS are not cleared again
 //! ```
 //!
 //! Every `SpanAlloc` value shares the one backend, as a Go process has one

@@ -48,6 +48,19 @@
 //! # Ok::<(), allocator::HeapError>(())
 //! ```
 //!
+//! For C's allocation API (`allocator-c`), `SpanAlloc` also works from the
+//! address alone, as Go's `spanOf` / `findObject` do: `usable_size(p)`,
+//! `free(p)` and `realloc_unsized(p, n)` find the span through the page map
+//! (see `by_address.rs`). Large blocks grow and shrink in place and move
+//! with `mremap` (`realloc.rs`); `alloc_zeroed` trusts pages fresh from the
+//! OS to be zero; the locks are taken around `fork()` (`fork.rs`).
+//!
+//! Where this allocator departs from Go, and why: a thread cache keeps the
+//! spans it filled, so that its own frees stay local (Go hands them back to
+//! `mcentral`, which costs nothing when a collector frees; see `cache.rs`),
+//! and a free stash in front of the spans makes an explicit free cheap
+//! (Go has no explicit free).
+//!
 //! Checked mode (feature `checked`, and every build with debug assertions)
 //! aborts on a double free, a foreign pointer or a wrong layout with a
 //! message naming the address and size class; see `checked.rs`.
