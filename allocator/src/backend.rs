@@ -161,6 +161,18 @@ pub(crate) trait EventSink {
 /// The sink of the global allocator: records nothing.
 pub(crate) struct NoEvents;
 
+impl NoEvents {
+    /// A `&mut NoEvents` that needs no stack slot: `&mut NoEvents` written
+    /// inline makes the compiler reserve a stack frame in the allocator's
+    /// fast paths just to have an address to pass to their cold calls.
+    #[inline(always)]
+    pub(crate) fn sink() -> &'static mut NoEvents {
+        // SAFETY: NoEvents is zero-sized, so a dangling, aligned, non-null
+        // pointer is valid for all of its (zero-byte) reads and writes.
+        unsafe { &mut *core::ptr::NonNull::<NoEvents>::dangling().as_ptr() }
+    }
+}
+
 impl EventSink for NoEvents {
     const ON: bool = false;
     #[inline(always)]

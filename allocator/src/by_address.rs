@@ -123,9 +123,9 @@ impl SpanAlloc {
             match cache {
                 // SAFETY: s is what the page map holds for addr; the cache is
                 // this thread's.
-                Some(c) => unsafe { (*c).free_large(&BACKEND, s, addr, None, &mut NoEvents) },
+                Some(c) => unsafe { (*c).free_large(&BACKEND, s, addr, None, NoEvents::sink()) },
                 // SAFETY: as above; free_large checks the span under the lock.
-                None => unsafe { BACKEND.free_large(s, addr, None, &mut NoEvents) },
+                None => unsafe { BACKEND.free_large(s, addr, None, NoEvents::sink()) },
             }
             return;
         }
@@ -138,7 +138,7 @@ impl SpanAlloc {
                 // the cache is this thread's and not otherwise borrowed.
                 unsafe {
                     if !(*c).stash_free(&BACKEND, class, addr) {
-                        (*c).free(&BACKEND, s, addr, &mut NoEvents);
+                        (*c).free(&BACKEND, s, addr, NoEvents::sink());
                     }
                 }
             }

@@ -271,6 +271,76 @@ impl Cache {
     }
     // ANCHOR_END: cache_alloc
 
+    /// The allocation fast path, with no call in it: a stashed object, or
+    /// one from the cached bitmap word of the class's span (Go's
+    /// `nextFreeFast`). `None`, having changed nothing, when anything more is
+    /// needed (a refill, a bitmap walk, a profile sample): the caller then
+    /// takes `alloc`. Keeping calls out lets the compiler make this a leaf
+    /// with no registers to save.
+    #[inline(always)]
+    pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<usize> {
+        if class > NUM_CLASSES {
+            // Never true; it lets the compiler drop the bounds checks (and
+            // their panic calls) below.
+            return None;
+        }
+        let size = TABLES.size[class];
+        if self.next_sample < size as isize {
+            return None;
+        }
+        let (head, len) = self.free_stash[class];
+        let addr = if head != 0 {
+            // SAFETY: stashed objects are freed objects of `class` that this
+            // cache holds; each one's first word links to the next.
+            let next = unsafe { (head as *const usize).read() };
+            self.free_stash[class] = (next, len - 1);
+            head
+        } else {
+            let s = self.alloc[class];
+            if s.is_null() {
+                return None;
+            }
+            // SAFETY: this cache owns every span in `alloc`.
+            let i = unsafe { (*s).next_free_fast() }?;
+            // SAFETY: as above.
+            unsafe { (*s).object_addr(i) }
+        };
+        self.counts[class].allocs += 1;
+        self.next_sample -= size as isize;
+        Some(addr)
+    }
+
+    /// The free stash's fast path, with no call in it: `stash_free` except
+    /// that the free that would flush the class's counters is refused (the
+    /// caller's slower path counts and flushes it).
+    ///
+    /// # Safety
+    /// As `stash_free`.
+    #[inline(always)]
+    pub(crate) unsafe fn stash_free_fast(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        addr: usize,
+    ) -> bool {
+        if class > NUM_CLASSES {
+            return false; // never; drops the bounds checks, as in alloc_fast
+        }
+        let (head, len) = self.free_stash[class];
+        if len >= stash_limit(class)
+            || (self.counts[class].frees + 1) & FREE_FLUSH_MASK == 0
+            || b.profile.may_be_sampled(addr)
+        {
+            return false;
+        }
+        // SAFETY: the object is ours now and at least 8 bytes: its first
+        // word becomes the link.
+        unsafe { (addr as *mut usize).write(head) };
+        self.free_stash[class] = (addr, len + 1);
+        self.counts[class].frees += 1;
+        true
+    }
+
     /// Bookkeeping for an object just taken: count it and run the sampler.
     #[inline(always)]
     fn taken<E: EventSink>(

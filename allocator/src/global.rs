@@ -66,7 +66,7 @@ impl Drop for ExitGuard {
         // is running on it (destructors run between user code).
         let cache = unsafe { &mut *crate::tls::cache() };
         cache.state = DEAD;
-        cache.release_all(&BACKEND, &mut NoEvents);
+        cache.release_all(&BACKEND, NoEvents::sink());
     }
 }
 
@@ -81,6 +81,15 @@ pub(crate) fn thread_cache() -> Option<*mut Cache> {
     } else {
         activate(c)
     }
+}
+
+/// This thread's cache if it is already active, else `None` without
+/// activating it (for the fast paths, which must not call anything).
+#[inline(always)]
+fn active_thread_cache() -> Option<*mut Cache> {
+    let c = crate::tls::cache();
+    // SAFETY: the cache is this thread's; reading its state is a plain read.
+    (unsafe { (*c).state } == ACTIVE).then_some(c)
 }
 
 #[cold]
@@ -195,14 +204,14 @@ impl SpanAlloc {
     pub fn flush_thread_cache(&self) {
         if let Some(c) = thread_cache() {
             // SAFETY: this thread's cache, not otherwise borrowed now.
-            unsafe { (*c).release_all(&BACKEND, &mut NoEvents) };
+            unsafe { (*c).release_all(&BACKEND, NoEvents::sink()) };
         }
     }
 
     /// Returns every free page to the OS now (Go's `debug.FreeOSMemory`).
     /// Returns the bytes released.
     pub fn scavenge(&self) -> usize {
-        BACKEND.sweep_all(&mut NoEvents);
+        BACKEND.sweep_all(NoEvents::sink());
         let mut heap = BACKEND.pages.lock();
         BACKEND.pages.scavenge(&mut heap, 0) * PAGE_SIZE
     }
@@ -244,7 +253,7 @@ pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
     // SAFETY: caller's contract.
     unsafe {
         if !BACKEND.central[class].free_locked(class, s, addr, &BACKEND.pages, &BACKEND.counters) {
-            BACKEND.remote_free(s, addr, &mut NoEvents);
+            BACKEND.remote_free(s, addr, NoEvents::sink());
         }
     }
 }
@@ -259,11 +268,11 @@ pub(crate) fn alloc_large_z(a: &SpanAlloc, size: usize, align: usize) -> (*mut u
         && let Some(c) = thread_cache()
     {
         // SAFETY: this thread's cache, not otherwise borrowed now.
-        let (addr, zeroed) = unsafe { (*c).alloc_large_z(&BACKEND, size, align, &mut NoEvents) };
+        let (addr, zeroed) = unsafe { (*c).alloc_large_z(&BACKEND, size, align, NoEvents::sink()) };
         return (addr as *mut u8, zeroed);
     }
     crate::fork::ensure_handlers();
-    let (addr, zeroed) = BACKEND.alloc_large_z(size, align, &mut NoEvents);
+    let (addr, zeroed) = BACKEND.alloc_large_z(size, align, NoEvents::sink());
     if addr != 0 && BACKEND.profile.uncached_tick(size) {
         BACKEND
             .profile
@@ -283,14 +292,56 @@ fn check_small_free(span: &Span, addr: usize, layout: Layout) {
     }
 }
 
-/// `dealloc` past the free stash: the page map finds the span (Go's
-/// `spanOf`), and the object goes back to it, or to the page heap if large.
-/// Out of line, so that `dealloc`'s stash path stays a leaf with few
-/// registers to save.
+/// `alloc` past its fast path (`Cache::alloc_fast`): the thread cache's
+/// full path (bitmap walk, refill, profile sample), the cache-less tier, or
+/// a large object. Out of line, so that `alloc` stays a leaf.
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`.
+#[inline(never)]
+unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
+    match class_for_layout(layout.size(), layout.align()) {
+        Some(class) => {
+            if a.use_cache
+                && let Some(c) = thread_cache()
+            {
+                // SAFETY: this thread's cache; the allocator does not
+                // re-enter itself while it is borrowed.
+                return unsafe { (*c).alloc(&BACKEND, class, NoEvents::sink()) as *mut u8 };
+            }
+            alloc_uncached(class)
+        }
+        None => alloc_large(a, layout.size(), layout.align()),
+    }
+}
+
+/// `dealloc` past its fast path (`Cache::stash_free_fast`): the stash with
+/// its counter flush, else through the span. Out of line, so that `dealloc`
+/// stays a leaf.
 ///
 /// # Safety
 /// As `GlobalAlloc::dealloc`.
 #[inline(never)]
+unsafe fn dealloc_slow(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
+    if !CHECKED
+        && a.use_cache
+        && let Some(class) = class_for_layout(layout.size(), layout.align())
+        && let Some(c) = thread_cache()
+        // SAFETY: ptr is a live object of this class (GlobalAlloc contract).
+        && unsafe { (*c).stash_free(&BACKEND, class, ptr as usize) }
+    {
+        return;
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { dealloc_through_span(a, ptr, layout) }
+}
+
+/// `dealloc` past the free stash: the page map finds the span (Go's
+/// `spanOf`), and the object goes back to it, or to the page heap if large.
+///
+/// # Safety
+/// As `GlobalAlloc::dealloc`.
+#[inline]
 unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
     let addr = ptr as usize;
     let s = BACKEND.pages.span_of_growable(addr);
@@ -306,12 +357,12 @@ unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
         {
             // SAFETY: s is what the page map holds for addr; the cache is
             // this thread's.
-            unsafe { (*c).free_large(&BACKEND, s, addr, check, &mut NoEvents) };
+            unsafe { (*c).free_large(&BACKEND, s, addr, check, NoEvents::sink()) };
             return;
         }
         // SAFETY: s is what the page map holds for addr; free_large checks
         // the span under the heap lock.
-        unsafe { BACKEND.free_large(s, addr, check, &mut NoEvents) };
+        unsafe { BACKEND.free_large(s, addr, check, NoEvents::sink()) };
         return;
     }
     if CHECKED {
@@ -322,7 +373,7 @@ unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
     {
         // SAFETY: ptr is a live object of s (GlobalAlloc contract), and
         // the cache is this thread's.
-        unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
+        unsafe { (*c).free(&BACKEND, s, addr, NoEvents::sink()) };
         return;
     }
     // SAFETY: as above.
@@ -338,19 +389,16 @@ unsafe impl GlobalAlloc for SpanAlloc {
     // ANCHOR: global_alloc
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match class_for_layout(layout.size(), layout.align()) {
-            Some(class) => {
-                if self.use_cache
-                    && let Some(c) = thread_cache()
-                {
-                    // SAFETY: this thread's cache; the allocator does not
-                    // re-enter itself while it is borrowed.
-                    return unsafe { (*c).alloc(&BACKEND, class, &mut NoEvents) as *mut u8 };
-                }
-                alloc_uncached(class)
-            }
-            None => alloc_large(self, layout.size(), layout.align()),
+        if self.use_cache
+            && let Some(class) = class_for_layout(layout.size(), layout.align())
+            && let Some(c) = active_thread_cache()
+            // SAFETY: this thread's cache, not otherwise borrowed now.
+            && let Some(addr) = unsafe { (*c).alloc_fast(class) }
+        {
+            return addr as *mut u8;
         }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { alloc_slow(self, layout) }
     }
     // ANCHOR_END: global_alloc
 
@@ -360,15 +408,15 @@ unsafe impl GlobalAlloc for SpanAlloc {
         if !CHECKED
             && self.use_cache
             && let Some(class) = class_for_layout(layout.size(), layout.align())
-            && let Some(c) = thread_cache()
+            && let Some(c) = active_thread_cache()
             // SAFETY: ptr is a live object of this class (GlobalAlloc
             // contract: the layout is the one it was allocated with).
-            && unsafe { (*c).stash_free(&BACKEND, class, addr) }
+            && unsafe { (*c).stash_free_fast(&BACKEND, class, addr) }
         {
             return;
         }
         // SAFETY: the caller's contract, passed on.
-        unsafe { dealloc_through_span(self, ptr, layout) }
+        unsafe { dealloc_slow(self, ptr, layout) }
     }
 
     #[inline]

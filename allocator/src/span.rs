@@ -346,6 +346,24 @@ impl Span {
         true
     }
 
+    /// Go's `nextFreeFast`: takes a free object from the cached bitmap word
+    /// only; `None` when that word has none (then `next_free` walks on).
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn next_free_fast(&self) -> Option<usize> {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let bit = l.alloc_cache.trailing_zeros() as usize;
+        let index = l.free_index + bit;
+        if bit < 64 && index < self.nelems {
+            take(l, index, self.nelems);
+            return Some(index);
+        }
+        None
+    }
+
     // ANCHOR: next_free
     /// Takes a free object (Go's `nextFreeFast`, falling into
     /// `nextFreeIndex`), without rewinding: `None` when no free object lies at
