@@ -13,7 +13,7 @@
 # the median of several runs each, and the ratio to glibc.
 #
 #   bash .ci/preload.sh            5 runs of each program on each allocator
-#   bash .ci/preload.sh --quick    3 runs (what CI uses)
+#   bash .ci/preload.sh --quick    2 runs (what CI uses)
 #   bash .ci/preload.sh --runs N   N runs
 #
 # Installs what it needs when missing (apt-get; run as root). Work files
@@ -25,7 +25,7 @@ ROOT=$PWD
 RUNS=5
 while (($#)); do
     case $1 in
-        --quick) RUNS=3 ;;
+        --quick) RUNS=2 ;;
         --runs) RUNS=${2:?--runs needs a number}; shift ;;
         -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "preload.sh: unknown flag \`$1\` (try --help)" >&2; exit 2 ;;
