@@ -29,6 +29,13 @@
 //!   keep 1,000 live objects of random sizes (8..=1000 bytes), replace a random
 //!   one at each step, and every 1,000 steps pass 64 of their objects to the
 //!   other thread, which frees them later as its own.
+//! * `realloc_grow`: one buffer grown by `realloc` 64 KiB at a time from
+//!   64 KiB to 64 MiB (1023 reallocs), a byte written into each new step, as
+//!   a C program appending to a buffer does; then freed. Allocate-copy-free
+//!   makes this quadratic; growing in place and `mremap` keep it linear.
+//! * `zeroed_3GiB`: `alloc_zeroed` of 3 GiB (C's `calloc(1, 3 GiB)`), one
+//!   byte read, freed. Memory fresh from the OS is already zero: clearing it
+//!   would fault in every page.
 //!
 //! The multi-threaded workloads use `iter_custom`: the threads are started once
 //! per sample, wait on a barrier, and the clock runs from the barrier to the
@@ -83,7 +90,7 @@ mod benches {
             .with_measurement(Clock)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(1));
-        targets = pairs, batch, cross_thread, larson
+        targets = pairs, batch, cross_thread, larson, realloc_grow, zeroed
     }
 
     // ---- the clock ---------------------------------------------------------
@@ -239,6 +246,74 @@ mod benches {
                     // SAFETY: every pointer came from `alloc` with `layout`
                     // and is freed exactly once (drain empties the array).
                     unsafe { alloc.dealloc(black_box(p), layout) };
+                }
+            })
+        });
+    }
+
+    // ---- a buffer growing by realloc --------------------------------------
+
+    const GROW_STEP: usize = 64 * 1024;
+    const GROW_TO: usize = 64 << 20;
+
+    fn realloc_grow(c: &mut Criterion<Clock>) {
+        let mut group = group(c, "realloc_grow");
+        group.sample_size(10);
+        for_each_allocator!(bench_realloc_grow(&mut group));
+        group.finish();
+    }
+
+    fn bench_realloc_grow<A: GlobalAlloc>(
+        group: &mut BenchmarkGroup<'_, Clock>,
+        name: &str,
+        alloc: &'static A,
+    ) {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                // SAFETY: writes stay inside the current size; each realloc
+                // gives up the old pointer; freed once with its last layout.
+                unsafe {
+                    let mut size = GROW_STEP;
+                    let mut p = alloc.alloc(Layout::from_size_align(size, 16).unwrap());
+                    assert!(!p.is_null(), "{name}: out of memory");
+                    p.write(1);
+                    while size < GROW_TO {
+                        let layout = Layout::from_size_align(size, 16).unwrap();
+                        p = alloc.realloc(p, layout, size + GROW_STEP);
+                        assert!(!p.is_null(), "{name}: out of memory");
+                        p.add(size).write(1);
+                        size += GROW_STEP;
+                    }
+                    alloc.dealloc(black_box(p), Layout::from_size_align(size, 16).unwrap());
+                }
+            })
+        });
+    }
+
+    // ---- a huge zeroed allocation -----------------------------------------
+
+    fn zeroed(c: &mut Criterion<Clock>) {
+        let mut group = group(c, "zeroed_3GiB");
+        group.sample_size(10);
+        for_each_allocator!(bench_zeroed(&mut group));
+        group.finish();
+    }
+
+    fn bench_zeroed<A: GlobalAlloc>(
+        group: &mut BenchmarkGroup<'_, Clock>,
+        name: &str,
+        alloc: &'static A,
+    ) {
+        let layout = Layout::from_size_align(3 << 30, 16).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                // SAFETY: a non-zero layout; one byte read inside the block,
+                // which is freed once with the same layout.
+                unsafe {
+                    let p = alloc.alloc_zeroed(layout);
+                    assert!(!p.is_null(), "{name}: out of memory");
+                    assert_eq!(p.add(1 << 30).read_volatile(), 0);
+                    alloc.dealloc(black_box(p), layout);
                 }
             })
         });

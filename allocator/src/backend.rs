@@ -161,6 +161,18 @@ pub(crate) trait EventSink {
 /// The sink of the global allocator: records nothing.
 pub(crate) struct NoEvents;
 
+impl NoEvents {
+    /// A `&mut NoEvents` that needs no stack slot: `&mut NoEvents` written
+    /// inline makes the compiler reserve a stack frame in the allocator's
+    /// fast paths just to have an address to pass to their cold calls.
+    #[inline(always)]
+    pub(crate) fn sink() -> &'static mut NoEvents {
+        // SAFETY: NoEvents is zero-sized, so a dangling, aligned, non-null
+        // pointer is valid for all of its (zero-byte) reads and writes.
+        unsafe { &mut *core::ptr::NonNull::<NoEvents>::dangling().as_ptr() }
+    }
+}
+
 impl EventSink for NoEvents {
     const ON: bool = false;
     #[inline(always)]
@@ -222,15 +234,26 @@ impl Backend {
     /// Allocates a large object of `size` bytes aligned to `align`, straight
     /// from the page heap. Returns 0 when out of memory.
     pub(crate) fn alloc_large<E: EventSink>(&self, size: usize, align: usize, ev: &mut E) -> usize {
+        self.alloc_large_z(size, align, ev).0
+    }
+
+    /// `alloc_large`, also saying whether the block is known to read as
+    /// zero (its pages fresh from the OS or released to it since).
+    pub(crate) fn alloc_large_z<E: EventSink>(
+        &self,
+        size: usize,
+        align: usize,
+        ev: &mut E,
+    ) -> (usize, bool) {
         let Some(npages) = size
             .checked_next_multiple_of(PAGE_SIZE)
             .map(|b| b / PAGE_SIZE)
         else {
-            return 0;
+            return (0, false);
         };
         let align_pages = align.div_ceil(PAGE_SIZE).max(1);
         let Some(out) = self.take_pages(npages.max(1), align_pages, ev) else {
-            return 0;
+            return (0, false);
         };
         // SAFETY: the span is ours until we hand out its address.
         let start = unsafe { (*out.span).start };
@@ -239,7 +262,7 @@ impl Backend {
             pages: npages,
         });
         self.counters.large_alloc(npages * PAGE_SIZE);
-        start
+        (start, out.zeroed)
     }
 
     /// Takes a run of pages for a new span or large object: from free pages
@@ -294,6 +317,36 @@ impl Backend {
         layout: Option<(usize, usize)>,
         ev: &mut E,
     ) {
+        // SAFETY: the caller's contract.
+        unsafe { self.free_large_inner(s, addr, layout, false, ev) }
+    }
+
+    /// `free_large` for a block whose pages were moved away with `mremap`
+    /// (see `realloc.rs`): they read as zero, so the run counts as released.
+    ///
+    /// # Safety
+    /// As `free_large`, and the block's pages are untouched since mapped.
+    pub(crate) unsafe fn free_large_moved<E: EventSink>(
+        &self,
+        s: *mut Span,
+        addr: usize,
+        layout: Option<(usize, usize)>,
+        ev: &mut E,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { self.free_large_inner(s, addr, layout, true, ev) }
+    }
+
+    /// # Safety
+    /// As `free_large`; with `zeroed`, as `free_large_moved`.
+    unsafe fn free_large_inner<E: EventSink>(
+        &self,
+        s: *mut Span,
+        addr: usize,
+        layout: Option<(usize, usize)>,
+        zeroed: bool,
+        ev: &mut E,
+    ) {
         let mut heap = self.pages.lock();
         // SAFETY: under the heap lock the state of s is stable; a Large span
         // starting at addr is a live large object the caller gives up.
@@ -318,7 +371,11 @@ impl Backend {
                 offset: addr,
                 pages,
             });
-            self.pages.free_run(&mut heap, s);
+            if zeroed {
+                self.pages.free_run_zeroed(&mut heap, s);
+            } else {
+                self.pages.free_run(&mut heap, s);
+            }
         }
         self.drain_scavenge_log(&mut heap, ev);
     }

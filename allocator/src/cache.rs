@@ -49,12 +49,45 @@
 //! only lock on the free side is taken once per span per fill cycle, by the
 //! free that unparks a full span (see `central.rs`).
 //!
+//! ## Keeping the spans it filled (where this departs from Go's mcache)
+//!
+//! Go's `mcache.refill` hands an exhausted span back to `mcentral` at once:
+//! in Go nothing frees explicitly, the sweeper finds free objects later, so
+//! who holds a full span does not matter. Here it does. A span handed back
+//! full belongs to the central list, so from then on even the frees of the
+//! thread that filled it are *remote* frees (a compare-and-swap on the
+//! span's list, and a central lock for the one that unparks it). A program
+//! that allocates a million objects and frees them itself turned every one
+//! of its frees into a remote free: the batch ran 3.6x mimalloc's time.
+//!
+//! Two ways out were on the table. mimalloc *shards the free list per page*:
+//! each page has a local free list for its owning thread, a second one for
+//! other threads, and full pages stay in their thread's heap. tcmalloc and
+//! glibc instead put frees in per-thread buffers and move them in batches.
+//! This allocator takes mimalloc's ownership rule and keeps Go's spans and
+//! bitmaps: **a cache keeps the spans it filled** (`cache/kept.rs`). Their
+//! owner stays this cache, so this thread's frees into them clear a bit
+//! with no atomic, exactly as frees into its current span do; a span with
+//! local frees is the first place a refill looks; other threads' frees still
+//! go onto the span's lock-free remote list, and the owner collects them when
+//! it looks at its oldest kept spans. What is given up: a span full of
+//! objects that other threads freed waits for its owner's next refill of
+//! the class (or its exit) to be reused, where Go's central list would offer
+//! it to every thread at once. Per-span sharding (a second bitmap or list
+//! per span) would have meant changing the span itself, which lessons draw
+//! and the collector's sweep (`install_mark_bits`) rewrites as a whole.
+//! `Heap`, the lessons' face, keeps Go's behaviour (`keep_spans` off), so
+//! its event log still shows every span going back to `mcentral`.
+//!
 //! The cache also keeps the per-class counters (flushed to the shared ones
 //! on slow paths, see `stats.rs`) and the profile's countdown
 //! (`profile.rs`), so neither costs an atomic on the fast path.
 
 use core::ptr;
 use core::sync::atomic::Ordering as StatOrdering;
+
+mod kept;
+use kept::SpanQueue;
 
 use crate::backend::{Backend, EventSink, HeapEvent};
 use crate::checked;
@@ -63,6 +96,9 @@ use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
 use crate::span::Span;
 use crate::sync::Ordering;
 
+/// The free stash length that marks a class's stash as switched off: no
+/// length reaches it, so `stash_free` refuses without a separate flag.
+const STASH_OFF: usize = usize::MAX;
 /// Flush a class's free count to the shared counters every this many frees.
 const FREE_FLUSH_MASK: u64 = 1023;
 /// Most freed small objects a cache keeps per class in its free stash, for
@@ -128,6 +164,16 @@ pub struct Cache {
     /// Large objects allocated / freed through the stash, and their bytes,
     /// not yet flushed to the shared counters.
     large_pending: [u64; 4],
+    /// Per class: full spans this cache filled and keeps owning, and kept
+    /// spans with free objects (see `cache/kept.rs`).
+    kept: [SpanQueue; NUM_CLASSES + 1],
+    partial: [SpanQueue; NUM_CLASSES + 1],
+    /// Per class: refills left to skip the kept-span scan, and the current
+    /// back-off (see `cache/kept.rs`).
+    scan_skip: [(u16, u16); NUM_CLASSES + 1],
+    /// Whether exhausted spans are kept (`SpanAlloc`) or handed back to the
+    /// central list as in Go (`Heap`, whose lessons follow Go's tiers).
+    keep_spans: bool,
     /// Lifecycle flag used by the thread-local wrapper in `global.rs`.
     pub(crate) state: u8,
 }
@@ -146,19 +192,32 @@ impl Cache {
             next_sample: 0,
             rng: 0x2545_f491_4f6c_dd1d,
             sampling_armed: false,
-            free_stash: [(0, 0); NUM_CLASSES + 1],
+            free_stash: [(0, if checked::CHECKED { STASH_OFF } else { 0 }); NUM_CLASSES + 1],
             use_free_stash: !checked::CHECKED,
             stash: [ptr::null_mut(); STASH_SLOTS],
             large_pending: [0; 4],
+            kept: [SpanQueue::new(); NUM_CLASSES + 1],
+            partial: [SpanQueue::new(); NUM_CLASSES + 1],
+            scan_skip: [(0, 0); NUM_CLASSES + 1],
+            keep_spans: true,
             state: 0,
         }
     }
 
     /// A cache that sends every free back to its span (for `Heap`).
-    pub(crate) const fn without_free_stash() -> Cache {
+    pub(crate) fn without_free_stash() -> Cache {
         let mut c = Cache::new();
-        c.use_free_stash = false;
+        c.set_free_stash(false);
+        c.keep_spans = false;
         c
+    }
+
+    /// Switches the free stash on or off (drains it first).
+    pub(crate) fn set_free_stash(&mut self, on: bool) {
+        debug_assert!(self.free_stash.iter().all(|&(head, _)| head == 0));
+        self.use_free_stash = on && !checked::CHECKED;
+        let len = if self.use_free_stash { 0 } else { STASH_OFF };
+        self.free_stash = [(0, len); NUM_CLASSES + 1];
     }
 
     /// The identity recorded as the owner of this cache's spans.
@@ -211,6 +270,76 @@ impl Cache {
         self.refill(b, class, ev)
     }
     // ANCHOR_END: cache_alloc
+
+    /// The allocation fast path, with no call in it: a stashed object, or
+    /// one from the cached bitmap word of the class's span (Go's
+    /// `nextFreeFast`). `None`, having changed nothing, when anything more is
+    /// needed (a refill, a bitmap walk, a profile sample): the caller then
+    /// takes `alloc`. Keeping calls out lets the compiler make this a leaf
+    /// with no registers to save.
+    #[inline(always)]
+    pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<usize> {
+        if class > NUM_CLASSES {
+            // Never true; it lets the compiler drop the bounds checks (and
+            // their panic calls) below.
+            return None;
+        }
+        let size = TABLES.size[class];
+        if self.next_sample < size as isize {
+            return None;
+        }
+        let (head, len) = self.free_stash[class];
+        let addr = if head != 0 {
+            // SAFETY: stashed objects are freed objects of `class` that this
+            // cache holds; each one's first word links to the next.
+            let next = unsafe { (head as *const usize).read() };
+            self.free_stash[class] = (next, len - 1);
+            head
+        } else {
+            let s = self.alloc[class];
+            if s.is_null() {
+                return None;
+            }
+            // SAFETY: this cache owns every span in `alloc`.
+            let i = unsafe { (*s).next_free_fast() }?;
+            // SAFETY: as above.
+            unsafe { (*s).object_addr(i) }
+        };
+        self.counts[class].allocs += 1;
+        self.next_sample -= size as isize;
+        Some(addr)
+    }
+
+    /// The free stash's fast path, with no call in it: `stash_free` except
+    /// that the free that would flush the class's counters is refused (the
+    /// caller's slower path counts and flushes it).
+    ///
+    /// # Safety
+    /// As `stash_free`.
+    #[inline(always)]
+    pub(crate) unsafe fn stash_free_fast(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        addr: usize,
+    ) -> bool {
+        if class > NUM_CLASSES {
+            return false; // never; drops the bounds checks, as in alloc_fast
+        }
+        let (head, len) = self.free_stash[class];
+        if len >= stash_limit(class)
+            || (self.counts[class].frees + 1) & FREE_FLUSH_MASK == 0
+            || b.profile.may_be_sampled(addr)
+        {
+            return false;
+        }
+        // SAFETY: the object is ours now and at least 8 bytes: its first
+        // word becomes the link.
+        unsafe { (addr as *mut usize).write(head) };
+        self.free_stash[class] = (addr, len + 1);
+        self.counts[class].frees += 1;
+        true
+    }
 
     /// Bookkeeping for an object just taken: count it and run the sampler.
     #[inline(always)]
@@ -303,7 +432,17 @@ impl Cache {
                     return addr;
                 }
                 self.alloc[class] = ptr::null_mut();
-                b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+                if self.keep_spans {
+                    self.keep(b, class, old, ev);
+                } else {
+                    b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+                }
+            }
+        }
+        if self.keep_spans {
+            let addr = self.refill_from_kept(b, class, ev);
+            if addr != 0 {
+                return addr;
             }
         }
         self.flush_class(b, class);
@@ -340,7 +479,8 @@ impl Cache {
     #[inline(always)]
     pub(crate) unsafe fn stash_free(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
         let (head, len) = self.free_stash[class];
-        if !self.use_free_stash || len >= stash_limit(class) || b.profile.may_be_sampled(addr) {
+        // A switched-off stash has length STASH_OFF, which no limit admits.
+        if len >= stash_limit(class) || b.profile.may_be_sampled(addr) {
             return false;
         }
         // SAFETY: the object is ours now and at least 8 bytes: its first
@@ -349,7 +489,7 @@ impl Cache {
         self.free_stash[class] = (addr, len + 1);
         self.counts[class].frees += 1;
         if self.counts[class].frees & FREE_FLUSH_MASK == 0 {
-            self.flush_class(b, class);
+            self.flush_class_cold(b, class);
         }
         true
     }
@@ -357,7 +497,8 @@ impl Cache {
     /// Frees every stashed object to its span.
     fn drain_free_stash<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
         for class in 1..=NUM_CLASSES {
-            let (mut node, _) = core::mem::take(&mut self.free_stash[class]);
+            let empty = (0, if self.use_free_stash { 0 } else { STASH_OFF });
+            let (mut node, _) = core::mem::replace(&mut self.free_stash[class], empty);
             while node != 0 {
                 // SAFETY: stashed objects are objects of this heap still
                 // allocated in their spans, linked through their first words.
@@ -409,13 +550,19 @@ impl Cache {
         // SAFETY: s is a live small-object span (caller's contract).
         let span = unsafe { &*s };
         let class = span.class;
-        if span.sampled.load(StatOrdering::Relaxed) != 0 {
+        // The counting filter answers "certainly not sampled" without the
+        // profile's lock for most objects of a span that has samples.
+        if span.sampled.load(StatOrdering::Relaxed) != 0 && b.profile.may_be_sampled(addr) {
             b.profile.on_free(addr, s);
         }
         if span.owner.load(Ordering::Relaxed) == self.id() {
             // SAFETY: this cache owns the span, so its bits are ours.
             if !unsafe { span.free_local(span.object_index(addr)) } {
                 checked::double_free(addr, class);
+            }
+            if self.keep_spans {
+                // SAFETY: this cache owns s.
+                unsafe { self.after_local_free(b, class, s, ev) };
             }
             ev.emit(|| HeapEvent::LocalFree {
                 class,
@@ -429,13 +576,15 @@ impl Cache {
 
     /// Allocates a large object, reusing a stashed span of the same page
     /// count when there is one (no lock), else from the page heap.
-    pub(crate) fn alloc_large<E: EventSink>(
+    /// Also says whether the block is known to read as zero (never for a
+    /// reused stashed span).
+    pub(crate) fn alloc_large_z<E: EventSink>(
         &mut self,
         b: &Backend,
         size: usize,
         align: usize,
         ev: &mut E,
-    ) -> usize {
+    ) -> (usize, bool) {
         let npages = size.div_ceil(PAGE_SIZE).max(1);
         if align <= PAGE_SIZE {
             for slot in self.stash.iter_mut() {
@@ -448,7 +597,7 @@ impl Cache {
                     self.large_pending[0] += 1;
                     self.large_pending[2] += (npages * PAGE_SIZE) as u64;
                     self.tick_large(b, size, addr, ev);
-                    return addr;
+                    return (addr, false);
                 }
             }
             if self.stash.iter().all(|s| !s.is_null()) {
@@ -456,11 +605,11 @@ impl Cache {
                 self.release_stash(b, ev);
             }
         }
-        let addr = b.alloc_large(size, align, ev);
+        let (addr, zeroed) = b.alloc_large_z(size, align, ev);
         if addr != 0 {
             self.tick_large(b, size, addr, ev);
         }
-        addr
+        (addr, zeroed)
     }
 
     /// Frees a large object. A span of up to 512 KiB is kept in the stash
@@ -524,6 +673,13 @@ impl Cache {
         b.counters.add_large(a, f, ab, fb);
     }
 
+    /// `flush_class` out of the fast paths' way.
+    #[cold]
+    #[inline(never)]
+    fn flush_class_cold(&mut self, b: &Backend, class: usize) {
+        self.flush_class(b, class);
+    }
+
     /// Adds this cache's counts for `class` to the shared counters.
     pub(crate) fn flush_class(&mut self, b: &Backend, class: usize) {
         let c = &mut self.counts[class];
@@ -558,6 +714,7 @@ impl Cache {
     /// (thread exit, Go's `freemcache` / `mcache.releaseAll`).
     pub(crate) fn release_all<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
         self.drain_free_stash(b, ev);
+        self.release_kept(b, ev);
         self.release_stash(b, ev);
         self.flush_large(b);
         for class in 1..=NUM_CLASSES {

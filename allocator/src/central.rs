@@ -59,6 +59,12 @@ impl Central {
         }
     }
 
+    /// Locks the lists (for the fork handlers in `fork.rs`).
+    #[cfg(not(loom))]
+    pub(crate) fn lock_lists(&self) -> crate::sync::MutexGuard<'_, Lists> {
+        self.lists.lock()
+    }
+
     // ANCHOR: cache_span
     /// Gives a span with free objects to the cache `owner` (Go's
     /// `mcentral.cacheSpan`), taking it from `partial` or growing from the

@@ -9,6 +9,9 @@
 //!                                       ├─ another thread's / central's span: push on its remote list
 //!                                       └─ large: this thread's large stash, or the page heap
 //!                                          (coalesce, maybe scavenge)
+//!   realloc       ── same class / page count: in place; large: grow or shrink in
+//!                    place, or move by mremap (realloc.rs); else alloc, copy, free
+//!   alloc_zeroed  ── large pages fresh from the OS are not cleared again
 //! ```
 //!
 //! Every `SpanAlloc` value shares the one backend, as a Go process has one
@@ -19,9 +22,9 @@
 //!
 //! ## The thread cache's lifecycle
 //!
-//! The cache lives in a `thread_local!` with a `const` initialiser and no
-//! destructor, so reaching it is a plain thread-pointer access and it stays
-//! valid while the thread's other destructors run. A second thread-local, a
+//! The cache lives in thread-local storage with no destructor (see
+//! `tls.rs`), so reaching it is a thread-pointer access and it stays valid
+//! while the thread's other destructors run. A second thread-local, a
 //! guard with a `Drop`, is touched once per thread, when the cache is first
 //! used; registering its destructor may allocate, so the cache is marked
 //! "busy" meanwhile and any allocation made during registration takes the
@@ -32,8 +35,6 @@
 //! panics: errors found by checked mode abort with a message.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::cell::UnsafeCell;
-use core::ptr;
 
 use crate::backend::{Backend, NoEvents};
 use crate::cache::Cache;
@@ -44,15 +45,15 @@ use crate::span::Span;
 use crate::stats::AllocStats;
 
 /// The process-wide backend (Go's `mheap_`).
-static BACKEND: Backend = Backend::new_global();
+pub(crate) static BACKEND: Backend = Backend::new_global();
 
 const FRESH: u8 = 0;
 const ACTIVE: u8 = 1;
 const BUSY: u8 = 2;
 const DEAD: u8 = 3;
 
+// The cache itself is in `tls.rs` (initial-exec TLS where it can be).
 thread_local! {
-    static CACHE: UnsafeCell<Cache> = const { UnsafeCell::new(Cache::new()) };
     static EXIT_GUARD: ExitGuard = const { ExitGuard };
 }
 
@@ -61,21 +62,19 @@ struct ExitGuard;
 
 impl Drop for ExitGuard {
     fn drop(&mut self) {
-        let _ = CACHE.try_with(|c| {
-            // SAFETY: the cache belongs to this thread, and no allocator call
-            // is running on it (destructors run between user code).
-            let cache = unsafe { &mut *c.get() };
-            cache.state = DEAD;
-            cache.release_all(&BACKEND, &mut NoEvents);
-        });
+        // SAFETY: the cache belongs to this thread, and no allocator call
+        // is running on it (destructors run between user code).
+        let cache = unsafe { &mut *crate::tls::cache() };
+        cache.state = DEAD;
+        cache.release_all(&BACKEND, NoEvents::sink());
     }
 }
 
 /// This thread's cache if it is usable, else `None` (being set up, or the
 /// thread is exiting).
 #[inline(always)]
-fn thread_cache() -> Option<*mut Cache> {
-    let c = CACHE.try_with(|c| c.get()).ok()?;
+pub(crate) fn thread_cache() -> Option<*mut Cache> {
+    let c = crate::tls::cache();
     // SAFETY: the cache is this thread's; reading its state is a plain read.
     if unsafe { (*c).state } == ACTIVE {
         Some(c)
@@ -84,16 +83,32 @@ fn thread_cache() -> Option<*mut Cache> {
     }
 }
 
+/// This thread's cache if it is already active, else `None` without
+/// activating it (for the fast paths, which must not call anything).
+#[inline(always)]
+fn active_thread_cache() -> Option<*mut Cache> {
+    let c = crate::tls::cache();
+    // SAFETY: the cache is this thread's; reading its state is a plain read.
+    (unsafe { (*c).state } == ACTIVE).then_some(c)
+}
+
 #[cold]
 #[inline(never)]
 fn activate(c: *mut Cache) -> Option<*mut Cache> {
     // SAFETY: c is this thread's cache and nothing else holds a reference.
-    let cache = unsafe { &mut *c };
-    if cache.state != FRESH {
+    if unsafe { (*c).state } != FRESH {
         return None;
     }
+    // A fresh cache may be zeroed storage rather than a built one (see
+    // `tls.rs`): build it now.
+    // SAFETY: as above; a fresh cache holds nothing to drop or lose.
+    unsafe { c.write(Cache::new()) };
+    // SAFETY: as above.
+    let cache = unsafe { &mut *c };
     cache.state = BUSY;
     cache.seed(c as u64);
+    // Registering the fork handlers may allocate too (see fork.rs).
+    crate::fork::ensure_handlers();
     // Registering the exit guard's destructor may allocate: BUSY sends any
     // such allocation to the cache-less path.
     if EXIT_GUARD.try_with(|_| ()).is_ok() {
@@ -189,14 +204,14 @@ impl SpanAlloc {
     pub fn flush_thread_cache(&self) {
         if let Some(c) = thread_cache() {
             // SAFETY: this thread's cache, not otherwise borrowed now.
-            unsafe { (*c).release_all(&BACKEND, &mut NoEvents) };
+            unsafe { (*c).release_all(&BACKEND, NoEvents::sink()) };
         }
     }
 
     /// Returns every free page to the OS now (Go's `debug.FreeOSMemory`).
     /// Returns the bytes released.
     pub fn scavenge(&self) -> usize {
-        BACKEND.sweep_all(&mut NoEvents);
+        BACKEND.sweep_all(NoEvents::sink());
         let mut heap = BACKEND.pages.lock();
         BACKEND.pages.scavenge(&mut heap, 0) * PAGE_SIZE
     }
@@ -205,6 +220,7 @@ impl SpanAlloc {
 // ANCHOR: alloc_uncached
 #[inline]
 fn alloc_uncached(class: usize) -> *mut u8 {
+    crate::fork::ensure_handlers();
     let addr = BACKEND.central[class].alloc_locked(class, &BACKEND.pages, &BACKEND.counters);
     if addr != 0 {
         BACKEND.counters.add(class, 1, 0);
@@ -224,36 +240,45 @@ fn alloc_uncached(class: usize) -> *mut u8 {
 /// # Safety
 /// `addr` is a live object of the small-object span `s`.
 #[inline]
-unsafe fn free_uncached(s: *mut Span, addr: usize) {
+pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
     // SAFETY: caller's contract.
     let span = unsafe { &*s };
     let class = span.class;
-    if span.sampled.load(core::sync::atomic::Ordering::Relaxed) != 0 {
+    if span.sampled.load(core::sync::atomic::Ordering::Relaxed) != 0
+        && BACKEND.profile.may_be_sampled(addr)
+    {
         BACKEND.profile.on_free(addr, s);
     }
     BACKEND.counters.add(class, 0, 1);
     // SAFETY: caller's contract.
     unsafe {
         if !BACKEND.central[class].free_locked(class, s, addr, &BACKEND.pages, &BACKEND.counters) {
-            BACKEND.remote_free(s, addr, &mut NoEvents);
+            BACKEND.remote_free(s, addr, NoEvents::sink());
         }
     }
 }
 
-fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
+pub(crate) fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
+    alloc_large_z(a, size, align).0
+}
+
+/// `alloc_large`, also saying whether the block is known to read as zero.
+pub(crate) fn alloc_large_z(a: &SpanAlloc, size: usize, align: usize) -> (*mut u8, bool) {
     if a.use_cache
         && let Some(c) = thread_cache()
     {
         // SAFETY: this thread's cache, not otherwise borrowed now.
-        return unsafe { (*c).alloc_large(&BACKEND, size, align, &mut NoEvents) as *mut u8 };
+        let (addr, zeroed) = unsafe { (*c).alloc_large_z(&BACKEND, size, align, NoEvents::sink()) };
+        return (addr as *mut u8, zeroed);
     }
-    let addr = BACKEND.alloc_large(size, align, &mut NoEvents);
+    crate::fork::ensure_handlers();
+    let (addr, zeroed) = BACKEND.alloc_large_z(size, align, NoEvents::sink());
     if addr != 0 && BACKEND.profile.uncached_tick(size) {
         BACKEND
             .profile
             .record(addr, 0, size, BACKEND.pages.span_of_growable(addr));
     }
-    addr as *mut u8
+    (addr as *mut u8, zeroed)
 }
 
 /// Checks a small-object free in checked mode (see `checked.rs`).
@@ -267,6 +292,94 @@ fn check_small_free(span: &Span, addr: usize, layout: Layout) {
     }
 }
 
+/// `alloc` past its fast path (`Cache::alloc_fast`): the thread cache's
+/// full path (bitmap walk, refill, profile sample), the cache-less tier, or
+/// a large object. Out of line, so that `alloc` stays a leaf.
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`.
+#[inline(never)]
+unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
+    match class_for_layout(layout.size(), layout.align()) {
+        Some(class) => {
+            if a.use_cache
+                && let Some(c) = thread_cache()
+            {
+                // SAFETY: this thread's cache; the allocator does not
+                // re-enter itself while it is borrowed.
+                return unsafe { (*c).alloc(&BACKEND, class, NoEvents::sink()) as *mut u8 };
+            }
+            alloc_uncached(class)
+        }
+        None => alloc_large(a, layout.size(), layout.align()),
+    }
+}
+
+/// `dealloc` past its fast path (`Cache::stash_free_fast`): the stash with
+/// its counter flush, else through the span. Out of line, so that `dealloc`
+/// stays a leaf.
+///
+/// # Safety
+/// As `GlobalAlloc::dealloc`.
+#[inline(never)]
+unsafe fn dealloc_slow(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
+    if !CHECKED
+        && a.use_cache
+        && let Some(class) = class_for_layout(layout.size(), layout.align())
+        && let Some(c) = thread_cache()
+        // SAFETY: ptr is a live object of this class (GlobalAlloc contract).
+        && unsafe { (*c).stash_free(&BACKEND, class, ptr as usize) }
+    {
+        return;
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { dealloc_through_span(a, ptr, layout) }
+}
+
+/// `dealloc` past the free stash: the page map finds the span (Go's
+/// `spanOf`), and the object goes back to it, or to the page heap if large.
+///
+/// # Safety
+/// As `GlobalAlloc::dealloc`.
+#[inline]
+unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
+    let addr = ptr as usize;
+    let s = BACKEND.pages.span_of_growable(addr);
+    if s.is_null() {
+        checked::foreign(addr, None);
+    }
+    // SAFETY: the page map only holds spans of this heap, never freed.
+    let span = unsafe { &*s };
+    if span.class == 0 {
+        let check = CHECKED.then_some((layout.size(), layout.align()));
+        if a.use_cache
+            && let Some(c) = thread_cache()
+        {
+            // SAFETY: s is what the page map holds for addr; the cache is
+            // this thread's.
+            unsafe { (*c).free_large(&BACKEND, s, addr, check, NoEvents::sink()) };
+            return;
+        }
+        // SAFETY: s is what the page map holds for addr; free_large checks
+        // the span under the heap lock.
+        unsafe { BACKEND.free_large(s, addr, check, NoEvents::sink()) };
+        return;
+    }
+    if CHECKED {
+        check_small_free(span, addr, layout);
+    }
+    if a.use_cache
+        && let Some(c) = thread_cache()
+    {
+        // SAFETY: ptr is a live object of s (GlobalAlloc contract), and
+        // the cache is this thread's.
+        unsafe { (*c).free(&BACKEND, s, addr, NoEvents::sink()) };
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { free_uncached(s, addr) };
+}
+
 // SAFETY: alloc returns null or a block of at least layout.size() bytes at
 // layout.align(), not in use elsewhere (a fresh object of a class whose size
 // and alignment cover the layout, or whole pages with the alignment); dealloc
@@ -276,19 +389,16 @@ unsafe impl GlobalAlloc for SpanAlloc {
     // ANCHOR: global_alloc
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        match class_for_layout(layout.size(), layout.align()) {
-            Some(class) => {
-                if self.use_cache
-                    && let Some(c) = thread_cache()
-                {
-                    // SAFETY: this thread's cache; the allocator does not
-                    // re-enter itself while it is borrowed.
-                    return unsafe { (*c).alloc(&BACKEND, class, &mut NoEvents) as *mut u8 };
-                }
-                alloc_uncached(class)
-            }
-            None => alloc_large(self, layout.size(), layout.align()),
+        if self.use_cache
+            && let Some(class) = class_for_layout(layout.size(), layout.align())
+            && let Some(c) = active_thread_cache()
+            // SAFETY: this thread's cache, not otherwise borrowed now.
+            && let Some(addr) = unsafe { (*c).alloc_fast(class) }
+        {
+            return addr as *mut u8;
         }
+        // SAFETY: the caller's contract, passed on.
+        unsafe { alloc_slow(self, layout) }
     }
     // ANCHOR_END: global_alloc
 
@@ -298,77 +408,46 @@ unsafe impl GlobalAlloc for SpanAlloc {
         if !CHECKED
             && self.use_cache
             && let Some(class) = class_for_layout(layout.size(), layout.align())
-            && let Some(c) = thread_cache()
+            && let Some(c) = active_thread_cache()
             // SAFETY: ptr is a live object of this class (GlobalAlloc
             // contract: the layout is the one it was allocated with).
-            && unsafe { (*c).stash_free(&BACKEND, class, addr) }
+            && unsafe { (*c).stash_free_fast(&BACKEND, class, addr) }
         {
             return;
         }
-        let s = BACKEND.pages.span_of_growable(addr);
-        if s.is_null() {
-            checked::foreign(addr, None);
-        }
-        // SAFETY: the page map only holds spans of this heap, never freed.
-        let span = unsafe { &*s };
-        if span.class == 0 {
-            let check = CHECKED.then_some((layout.size(), layout.align()));
-            if self.use_cache
-                && let Some(c) = thread_cache()
-            {
-                // SAFETY: s is what the page map holds for addr; the cache is
-                // this thread's.
-                unsafe { (*c).free_large(&BACKEND, s, addr, check, &mut NoEvents) };
-                return;
-            }
-            // SAFETY: s is what the page map holds for addr; free_large checks
-            // the span under the heap lock.
-            unsafe { BACKEND.free_large(s, addr, check, &mut NoEvents) };
-            return;
-        }
-        if CHECKED {
-            check_small_free(span, addr, layout);
-        }
-        if self.use_cache
-            && let Some(c) = thread_cache()
-        {
-            // SAFETY: ptr is a live object of s (GlobalAlloc contract), and
-            // the cache is this thread's.
-            unsafe { (*c).free(&BACKEND, s, addr, &mut NoEvents) };
-            return;
-        }
-        // SAFETY: as above.
-        unsafe { free_uncached(s, addr) };
+        // SAFETY: the caller's contract, passed on.
+        unsafe { dealloc_slow(self, ptr, layout) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let old = class_for_layout(layout.size(), layout.align());
-        let new = class_for_layout(new_size, layout.align());
-        if old.is_some() && old == new {
-            // Same class: the object already has room.
-            return ptr;
-        }
-        if old.is_none() && new.is_none() {
-            let s = BACKEND.pages.span_of_growable(ptr as usize);
-            // SAFETY: ptr is a live large object, so s is its span.
-            if !s.is_null() && unsafe { (*s).npages } == new_size.div_ceil(PAGE_SIZE).max(1) {
-                return ptr;
-            }
-        }
         // SAFETY: the GlobalAlloc contract makes the new layout valid.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        // SAFETY: a valid layout.
-        let fresh = unsafe { self.alloc(new_layout) };
-        if !fresh.is_null() {
-            // SAFETY: both blocks are at least min(old, new) bytes and
-            // distinct; the old one is live until dealloc below.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr, fresh, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
+        // SAFETY: ptr is live with `layout` (GlobalAlloc contract); see
+        // realloc.rs for the in-place and mremap cases.
+        unsafe { crate::realloc::realloc(self, ptr, layout.size(), Some(layout), new_layout) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if class_for_layout(layout.size(), layout.align()).is_some() {
+            // SAFETY: a valid layout (caller's contract).
+            let p = unsafe { self.alloc(layout) };
+            if !p.is_null() {
+                // SAFETY: p holds layout.size() bytes.
+                unsafe { p.write_bytes(0, layout.size()) };
             }
+            return p;
         }
-        fresh
+        // A large block from pages fresh from the OS (or released to it
+        // since) already reads as zero: clearing it would only fault in
+        // every page (calloc of 3 GiB would cost 3 GiB of RSS).
+        let (p, zeroed) = alloc_large_z(self, layout.size(), layout.align());
+        if !p.is_null() && !zeroed {
+            // SAFETY: p holds layout.size() bytes.
+            unsafe { p.write_bytes(0, layout.size()) };
+        }
+        p
     }
 }
 

@@ -48,6 +48,19 @@
 //! # Ok::<(), allocator::HeapError>(())
 //! ```
 //!
+//! For C's allocation API (`allocator-c`), `SpanAlloc` also works from the
+//! address alone, as Go's `spanOf` / `findObject` do: `usable_size(p)`,
+//! `free(p)` and `realloc_unsized(p, n)` find the span through the page map
+//! (see `by_address.rs`). Large blocks grow and shrink in place and move
+//! with `mremap` (`realloc.rs`); `alloc_zeroed` trusts pages fresh from the
+//! OS to be zero; the locks are taken around `fork()` (`fork.rs`).
+//!
+//! Where this allocator departs from Go, and why: a thread cache keeps the
+//! spans it filled, so that its own frees stay local (Go hands them back to
+//! `mcentral`, which costs nothing when a collector frees; see `cache.rs`),
+//! and a free stash in front of the spans makes an explicit free cheap
+//! (Go has no explicit free).
+//!
 //! Checked mode (feature `checked`, and every build with debug assertions)
 //! aborts on a double free, a foreign pointer or a wrong layout with a
 //! message naming the address and size class; see `checked.rs`.
@@ -66,21 +79,31 @@
 // opens with one) show in the documentation; what they export is re-exported
 // below, and everything else in them stays crate-private.
 pub mod backend;
+#[cfg(not(loom))]
+pub mod by_address;
 pub mod cache;
 pub mod central;
 pub mod checked;
+#[cfg(not(loom))]
+mod fork;
 #[cfg(not(loom))]
 pub mod global;
 pub mod heap;
 mod os;
 pub mod page_heap;
 pub mod profile;
+#[cfg(not(loom))]
+mod realloc;
 pub mod size_class;
 pub mod span;
 pub mod stats;
 mod sync;
+#[cfg(not(loom))]
+pub mod tls;
 
 pub use backend::HeapEvent;
+#[cfg(not(loom))]
+pub use by_address::MALLOC_ALIGN;
 pub use cache::Cache;
 pub use central::Central;
 #[cfg(not(loom))]
@@ -95,3 +118,5 @@ pub use size_class::{
 };
 pub use span::Span;
 pub use stats::{AllocStats, ClassStats, LargeStats};
+#[cfg(not(loom))]
+pub use tls::thread_cache_tls_model;

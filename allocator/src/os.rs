@@ -75,6 +75,49 @@ pub(crate) fn discard(p: *mut u8, bytes: usize) {
     }
 }
 
+/// Moves the pages of `[from, from + bytes)` to `[to, to + bytes)` without
+/// copying them: `mremap(MREMAP_MAYMOVE | MREMAP_FIXED)` hands the physical
+/// pages (the page-table entries) to the new address, and fresh zero pages
+/// are mapped back at `from`, which stays part of its arena. Both ranges are
+/// page-aligned parts of our private anonymous mappings and do not overlap.
+/// Returns false, having changed nothing, if the kernel refuses the move.
+/// (glibc's `realloc` moves its mmapped chunks the same way.)
+pub(crate) fn move_pages(from: *mut u8, bytes: usize, to: *mut u8) -> bool {
+    // SAFETY: both ranges are ours and page-aligned (caller's contract); on
+    // success `to` holds what `from` held and `from` is unmapped.
+    let moved = unsafe {
+        libc::mremap(
+            from.cast(),
+            bytes,
+            bytes,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to.cast::<libc::c_void>(),
+        )
+    };
+    if moved != to.cast() {
+        return false;
+    }
+    // SAFETY: `from` was just unmapped by the move; mapping anonymous memory
+    // at exactly that range again (MAP_FIXED) touches nothing else.
+    let back = unsafe {
+        libc::mmap(
+            from.cast(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if back != from.cast() {
+        // A hole in an arena would fault later, far from the cause.
+        write_stderr(&[b"allocator: could not map pages back after mremap\n"]);
+        // SAFETY: abort never returns and needs nothing.
+        unsafe { libc::abort() };
+    }
+    true
+}
+
 /// Writes `parts` to stderr with `write(2)` and no allocation: the allocator
 /// cannot call `eprintln!`, which may allocate through the allocator itself.
 pub(crate) fn write_stderr(parts: &[&[u8]]) {
@@ -146,6 +189,32 @@ mod tests {
         // SAFETY: still mapped after madvise; reads back as zero.
         unsafe { assert_eq!(*p.add(4096), 0, "MADV_DONTNEED should zero the page") };
         release(p, 1 << 20);
+    }
+
+    #[test]
+    fn move_pages_moves_contents_and_leaves_zeros_behind() {
+        let bytes = 1 << 20;
+        let a = reserve(bytes);
+        let b = reserve(bytes);
+        assert!(!a.is_null() && !b.is_null());
+        // SAFETY: both are 1 MiB of our read-write memory.
+        unsafe {
+            for i in (0..bytes).step_by(4096) {
+                *a.add(i) = (i / 4096) as u8 | 1;
+            }
+            assert!(move_pages(a, bytes, b), "mremap refused the move");
+            for i in (0..bytes).step_by(4096) {
+                assert_eq!(
+                    *b.add(i),
+                    (i / 4096) as u8 | 1,
+                    "page {} not moved",
+                    i / 4096
+                );
+                assert_eq!(*a.add(i), 0, "the old range should read as zero");
+            }
+        }
+        release(a, bytes);
+        release(b, bytes);
     }
 
     #[test]

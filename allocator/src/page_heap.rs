@@ -261,6 +261,10 @@ pub(crate) struct RunOutcome {
     pub(crate) span: *mut Span,
     /// The heap reserved a new arena to satisfy the request.
     pub(crate) grew: bool,
+    /// Every page of the span reads as zero: it came from a run that was
+    /// fresh from `mmap` or released with `MADV_DONTNEED` (`alloc_zeroed`
+    /// need not clear it).
+    pub(crate) zeroed: bool,
 }
 
 pub(crate) struct Inner {
@@ -706,7 +710,11 @@ impl PageHeap {
             if scavenged {
                 inner.stats.released_bytes -= bytes;
             }
-            Some(RunOutcome { span: run, grew })
+            Some(RunOutcome {
+                span: run,
+                grew,
+                zeroed: scavenged,
+            })
         }
     }
 
@@ -716,7 +724,30 @@ impl PageHeap {
     /// # Safety
     /// `s` came from `alloc_run` of this heap and nobody uses it any more.
     pub(crate) unsafe fn free_run(&self, inner: &mut Inner, s: *mut Span) {
+        // SAFETY: the caller's contract.
+        unsafe { self.free_run_inner(inner, s, false) }
+    }
+
+    /// `free_run` for a span whose pages are known to read as zero (its
+    /// contents were moved away with `mremap` and fresh pages mapped in):
+    /// the run counts as released, so the scavenger leaves it alone and
+    /// `alloc_zeroed` need not clear it.
+    ///
+    /// # Safety
+    /// As `free_run`, and every page of `s` is untouched since it was mapped.
+    pub(crate) unsafe fn free_run_zeroed(&self, inner: &mut Inner, s: *mut Span) {
+        // SAFETY: the caller's contract.
+        unsafe { self.free_run_inner(inner, s, true) }
+    }
+
+    /// # Safety
+    /// As `free_run`; with `zeroed`, as `free_run_zeroed`.
+    unsafe fn free_run_inner(&self, inner: &mut Inner, s: *mut Span, zeroed: bool) {
         let a = self.arena_for_span(s);
+        // The merged run is released (reads as zero) only if every part of
+        // it is; `counted` is the part already counted in released_bytes.
+        let mut clean = zeroed;
+        let mut counted = 0;
         let bytes;
         let mut s = s;
         // SAFETY: s is ours (caller's contract); neighbours found through the
@@ -740,13 +771,13 @@ impl PageHeap {
                 {
                     self.remove_free(inner, prev);
                     if (*prev).local().scavenged {
-                        // The merged run counts as dirty from now on.
-                        inner.stats.released_bytes -= (*prev).npages * PAGE_SIZE;
+                        counted += (*prev).npages * PAGE_SIZE;
+                    } else {
+                        clean = false;
                     }
                     (*prev).npages += (*s).npages;
                     inner.spans.free(s.cast());
                     s = prev;
-                    (*s).local().scavenged = false;
                 }
             }
             let after = ((*s).end() - a.base) >> PAGE_SHIFT;
@@ -759,14 +790,22 @@ impl PageHeap {
                 {
                     self.remove_free(inner, next);
                     if (*next).local().scavenged {
-                        // The merged run counts as dirty: its released part
-                        // is no longer tracked as released.
-                        inner.stats.released_bytes -= (*next).npages * PAGE_SIZE;
+                        counted += (*next).npages * PAGE_SIZE;
+                    } else {
+                        clean = false;
                     }
                     (*s).npages += (*next).npages;
                     inner.spans.free(next.cast());
                 }
             }
+            // A dirty merged run is no longer tracked as released; a clean
+            // one is released as a whole.
+            if clean {
+                inner.stats.released_bytes += (*s).npages * PAGE_SIZE - counted;
+            } else {
+                inner.stats.released_bytes -= counted;
+            }
+            (*s).local().scavenged = clean;
         }
         inner.stats.in_use_bytes -= bytes;
         inner.stats.free_bytes += bytes;
@@ -774,6 +813,97 @@ impl PageHeap {
         if inner.dirty_pages > inner.scavenge_threshold_pages {
             self.scavenge(inner, inner.scavenge_threshold_pages / 2);
         }
+    }
+
+    /// Grows the large span `s` to `new_pages` without moving it, if the
+    /// pages right after it form a free run long enough: takes the pages it
+    /// needs from the front of that run (what glibc's `realloc` does with the
+    /// chunk after a block, and Go's `mheap` never needs). Returns false,
+    /// changing nothing, if they do not.
+    ///
+    /// # Safety
+    /// `s` is a live `Large` span of this heap, used only by the caller.
+    pub(crate) unsafe fn grow_in_place(
+        &self,
+        inner: &mut Inner,
+        s: *mut Span,
+        new_pages: usize,
+    ) -> bool {
+        let a = self.arena_for_span(s);
+        // SAFETY: s is ours (caller's contract); the run after it is found
+        // through the page map and checked to be a free run of this arena,
+        // which the lock we hold protects.
+        unsafe {
+            let extra = new_pages - (*s).npages;
+            let after = ((*s).end() - a.base) >> PAGE_SHIFT;
+            if after >= a.npages {
+                return false;
+            }
+            let next = a.span_at(after);
+            if next.is_null()
+                || (*next).local().state != SpanState::Free
+                || (*next).local().list != ListKind::Free
+                || (*next).start != (*s).end()
+                || (*next).npages < extra
+            {
+                return false;
+            }
+            self.remove_free(inner, next);
+            let scavenged = (*next).local().scavenged;
+            if (*next).npages > extra {
+                (*next).start += extra * PAGE_SIZE;
+                (*next).npages -= extra;
+                self.insert_free(inner, next);
+            } else {
+                inner.spans.free(next.cast());
+            }
+            for p in after..after + extra {
+                a.set_span(p, s);
+            }
+            (*s).npages = new_pages;
+            (*s).elem_size = new_pages * PAGE_SIZE;
+            let bytes = extra * PAGE_SIZE;
+            inner.stats.in_use_bytes += bytes;
+            inner.stats.free_bytes -= bytes;
+            if scavenged {
+                inner.stats.released_bytes -= bytes;
+            }
+        }
+        true
+    }
+
+    /// Shrinks the large span `s` to `new_pages` in place: its tail becomes
+    /// a free run (merged with what follows). Returns false, changing
+    /// nothing, if no span record is available for the tail.
+    ///
+    /// # Safety
+    /// `s` is a live `Large` span of this heap, used only by the caller, and
+    /// `0 < new_pages < npages`.
+    pub(crate) unsafe fn shrink_in_place(
+        &self,
+        inner: &mut Inner,
+        s: *mut Span,
+        new_pages: usize,
+    ) -> bool {
+        // SAFETY: s is ours; the tail is split off under the lock we hold
+        // and freed as a run of its own.
+        unsafe {
+            let tail_start = (*s).start + new_pages * PAGE_SIZE;
+            let tail_pages = (*s).npages - new_pages;
+            let tail = Self::new_span(inner, tail_start, tail_pages, SpanState::Large);
+            if tail.is_null() {
+                return false;
+            }
+            let a = self.arena_for_span(s);
+            let first = (tail_start - a.base) >> PAGE_SHIFT;
+            for p in first..first + tail_pages {
+                a.set_span(p, tail);
+            }
+            (*s).npages = new_pages;
+            (*s).elem_size = new_pages * PAGE_SIZE;
+            self.free_run(inner, tail);
+        }
+        true
     }
 
     /// Returns dirty free runs to the OS, biggest first, until at most

@@ -103,7 +103,7 @@ struct Slot {
     size: usize,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     /// TABLE_SLOTS slots, mmapped at the first sample; addr 0 = empty.
     slots: *mut Slot,
     len: usize,
@@ -111,6 +111,9 @@ struct Inner {
     samples: u64,
     untracked: u64,
 }
+
+/// The profile's state behind its lock (named for `fork.rs`).
+pub(crate) type ProfilerInner = Inner;
 
 // SAFETY: the slot table is private memory used only under the mutex.
 unsafe impl Send for Inner {}
@@ -208,6 +211,12 @@ impl Profiler {
                 filter: [const { AtomicU8::new(0) }; FILTER_SLOTS],
             }
         }
+    }
+
+    /// Locks the profile's table (for the fork handlers in `fork.rs`).
+    #[cfg(not(loom))]
+    pub(crate) fn lock_inner(&self) -> crate::sync::MutexGuard<'_, ProfilerInner> {
+        self.inner.lock()
     }
 
     /// False when the object at `addr` is certainly not a tracked sample.

@@ -250,7 +250,11 @@ pub(crate) fn class_of(bytes: usize) -> usize {
     if bytes <= SMALL_SIZE_MAX {
         TABLES.size_to_class8[bytes.div_ceil(SMALL_SIZE_DIV)] as usize
     } else {
-        TABLES.size_to_class128[(bytes - SMALL_SIZE_MAX).div_ceil(LARGE_SIZE_DIV)] as usize
+        // `min` changes nothing for bytes <= MAX_SMALL_SIZE; it lets the
+        // compiler drop a bounds check (and its panic call) from the
+        // allocator's fast path.
+        let i = (bytes - SMALL_SIZE_MAX).div_ceil(LARGE_SIZE_DIV);
+        TABLES.size_to_class128[i.min(TABLES.size_to_class128.len() - 1)] as usize
     }
 }
 // ANCHOR_END: size_class_for

@@ -78,6 +78,10 @@ pub(crate) enum ListKind {
     Full,
     /// A page heap free list.
     Free,
+    /// A thread cache's queue of kept full spans (see `cache/kept.rs`).
+    CacheFull,
+    /// A thread cache's queue of kept spans with free objects.
+    CachePartial,
 }
 
 /// The part of a span only its current owner touches (see the module doc).
@@ -340,6 +344,24 @@ impl Span {
             l.alloc_cache |= 1u64 << (index - l.free_index);
         }
         true
+    }
+
+    /// Go's `nextFreeFast`: takes a free object from the cached bitmap word
+    /// only; `None` when that word has none (then `next_free` walks on).
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn next_free_fast(&self) -> Option<usize> {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let bit = l.alloc_cache.trailing_zeros() as usize;
+        let index = l.free_index + bit;
+        if bit < 64 && index < self.nelems {
+            take(l, index, self.nelems);
+            return Some(index);
+        }
+        None
     }
 
     // ANCHOR: next_free

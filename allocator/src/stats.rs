@@ -150,6 +150,17 @@ impl Counters {
         self.large_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// A large object was resized in place from `old` to `new` bytes.
+    pub(crate) fn large_resize(&self, old: usize, new: usize) {
+        if new > old {
+            self.large_bytes
+                .fetch_add((new - old) as u64, Ordering::Relaxed);
+        } else {
+            self.large_bytes_freed
+                .fetch_add((old - new) as u64, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn large_free(&self, bytes: usize) {
         self.large_frees.fetch_add(1, Ordering::Relaxed);
         self.large_bytes_freed

@@ -1,0 +1,423 @@
+//! The spans a thread cache keeps after filling them (not in Go; mimalloc's
+//! way). See "Keeping the spans it filled" in `cache.rs` for why.
+//!
+//! Two queues per size class, linked through the spans' own `next` / `prev`
+//! fields (a kept span is on no central list, so they are free):
+//!
+//! * `kept`: spans that were full when the cache last looked. Their owner is
+//!   still this cache, so this thread's frees into them clear a bit (no
+//!   atomic); other threads' frees go onto their remote lists as usual, but
+//!   a kept span is never *parked*, so no free into it takes a lock.
+//! * `partial`: kept spans with objects this thread freed: the first place a
+//!   refill looks.
+//!
+//! A refill takes the head of `partial`; failing that it looks at up to
+//! [`SCAN`] of the oldest `kept` spans for remote frees (a producer whose
+//! objects another thread frees finds them there, oldest first), backing
+//! off exponentially while scans find nothing; only then does it go to the
+//! central list. A span that becomes empty goes back to
+//! the page heap unless it is the class's only partial span, and at most
+//! [`KEEP_MAX`] spans per class are kept (beyond that the oldest is handed to
+//! the central list, parked as in Go). Thread exit hands every kept span
+//! back to the central lists.
+
+use core::ptr;
+
+use super::Cache;
+use crate::backend::{Backend, EventSink};
+use crate::checked;
+use crate::size_class::TABLES;
+use crate::span::{ListKind, Span};
+
+/// Kept spans a refill examines for remote frees before it goes to the
+/// central list.
+pub(super) const SCAN: usize = 4;
+/// Most refills of a class that skip the scan after scans found nothing.
+pub(super) const MAX_SCAN_SKIP: u16 = 64;
+/// Most full spans a cache keeps per size class (64 MiB of 8 KiB spans).
+pub(super) const KEEP_MAX: usize = 8192;
+
+/// A FIFO of spans linked through their `next` / `prev` fields. All-zero
+/// bytes are an empty queue (the thread cache may start as zeroed TLS).
+#[derive(Clone, Copy)]
+pub(super) struct SpanQueue {
+    head: *mut Span,
+    tail: *mut Span,
+    pub(super) len: usize,
+}
+
+impl SpanQueue {
+    pub(super) const fn new() -> Self {
+        SpanQueue {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            len: 0,
+        }
+    }
+
+    /// Appends `s`, recording `kind` in it.
+    ///
+    /// # Safety
+    /// The cache owns `s` and the queue; `s` is on no list.
+    unsafe fn push_back(&mut self, s: *mut Span, kind: ListKind) {
+        // SAFETY: the cache owns s and the spans on the queue.
+        unsafe {
+            let l = (*s).local();
+            debug_assert_eq!(l.list, ListKind::None);
+            l.list = kind;
+            l.next = ptr::null_mut();
+            l.prev = self.tail;
+            if self.tail.is_null() {
+                self.head = s;
+            } else {
+                (*self.tail).local().next = s;
+            }
+        }
+        self.tail = s;
+        self.len += 1;
+    }
+
+    /// Unlinks `s`, which is on this queue.
+    ///
+    /// # Safety
+    /// The cache owns the queue; `s` is on it.
+    unsafe fn remove(&mut self, s: *mut Span) {
+        // SAFETY: s and its neighbours are on this queue, owned by the cache.
+        unsafe {
+            let l = (*s).local();
+            let (prev, next) = (l.prev, l.next);
+            if prev.is_null() {
+                self.head = next;
+            } else {
+                (*prev).local().next = next;
+            }
+            if next.is_null() {
+                self.tail = prev;
+            } else {
+                (*next).local().prev = prev;
+            }
+            l.next = ptr::null_mut();
+            l.prev = ptr::null_mut();
+            l.list = ListKind::None;
+        }
+        self.len -= 1;
+    }
+
+    /// Removes and returns the oldest span, or null.
+    ///
+    /// # Safety
+    /// The cache owns the queue.
+    unsafe fn pop_front(&mut self) -> *mut Span {
+        let s = self.head;
+        if !s.is_null() {
+            // SAFETY: s is on this queue.
+            unsafe { self.remove(s) };
+        }
+        s
+    }
+}
+
+impl Cache {
+    /// Keeps `s`, this cache's exhausted span of `class`, instead of
+    /// handing it back to the central list.
+    ///
+    /// # Safety
+    /// The cache owns `s`, which is on no list and no longer its `alloc` span.
+    pub(super) unsafe fn keep<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        s: *mut Span,
+        ev: &mut E,
+    ) {
+        if self.kept[class].len >= KEEP_MAX {
+            // SAFETY: the oldest kept span is ours; the central list takes it.
+            unsafe {
+                let old = self.kept[class].pop_front();
+                b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+            }
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.kept[class].push_back(s, ListKind::CacheFull) };
+    }
+
+    /// What a local free into `s` changes for a kept span: a full one now
+    /// has space (it moves to `partial`); an empty partial one goes back to
+    /// the page heap unless it is the class's only partial span.
+    ///
+    /// # Safety
+    /// The cache owns `s`, a small-object span of `class`.
+    #[inline(always)]
+    pub(super) unsafe fn after_local_free<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        s: *mut Span,
+        ev: &mut E,
+    ) {
+        // SAFETY: the cache owns s, so its local state is ours.
+        let l = unsafe { (*s).local() };
+        match l.list {
+            ListKind::CacheFull => {
+                // SAFETY: s is on the kept queue of its class.
+                unsafe {
+                    self.kept[class].remove(s);
+                    self.partial[class].push_back(s, ListKind::CachePartial);
+                }
+                if l.alloc_count == 0 {
+                    // SAFETY: as below.
+                    unsafe { self.release_if_spare(b, class, s, ev) };
+                }
+            }
+            ListKind::CachePartial if l.alloc_count == 0 => {
+                // SAFETY: s is on the partial queue of its class.
+                unsafe { self.release_if_spare(b, class, s, ev) };
+            }
+            _ => {}
+        }
+    }
+
+    /// Gives the empty partial span `s` back unless it is the only one.
+    ///
+    /// # Safety
+    /// The cache owns `s`, on the partial queue of `class`, with nothing
+    /// allocated (so no remote free can be pending or in flight).
+    #[cold]
+    unsafe fn release_if_spare<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        s: *mut Span,
+        ev: &mut E,
+    ) {
+        if self.partial[class].len > 1 {
+            // SAFETY: the caller's contract; uncache_span frees an empty
+            // span to the page heap.
+            unsafe {
+                self.partial[class].remove(s);
+                b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev);
+            }
+        }
+    }
+
+    /// A refill from the spans this cache keeps: the oldest partial span,
+    /// else one of the [`SCAN`] oldest kept spans that has remote frees. On
+    /// success the span becomes the class's `alloc` span and one object is
+    /// taken from it (returned); 0 if none had space.
+    pub(super) fn refill_from_kept<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        ev: &mut E,
+    ) -> usize {
+        // SAFETY: every span on the queues is owned by this cache.
+        unsafe {
+            let mut s = self.partial[class].pop_front();
+            if s.is_null() {
+                // Scanning touches cold span headers: after a scan that found
+                // nothing, skip the next 1, 2, 4, ... up to 64 refills of the
+                // class (a thread that frees its own objects never needs it;
+                // one whose objects come back remotely finds them each time
+                // and keeps scanning).
+                let skip = &mut self.scan_skip[class];
+                if skip.0 > 0 {
+                    skip.0 -= 1;
+                    return 0;
+                }
+                for _ in 0..SCAN.min(self.kept[class].len) {
+                    let k = self.kept[class].pop_front();
+                    (*k).collect_remote(&mut |addr| checked::double_free(addr, class));
+                    if !(*k).is_full() {
+                        s = k;
+                        break;
+                    }
+                    self.kept[class].push_back(k, ListKind::CacheFull);
+                }
+                let skip = &mut self.scan_skip[class];
+                if s.is_null() {
+                    skip.1 = (skip.1 * 2).clamp(1, MAX_SCAN_SKIP);
+                    skip.0 = skip.1;
+                    return 0;
+                }
+                *skip = (0, 0);
+            } else {
+                (*s).collect_remote(&mut |addr| checked::double_free(addr, class));
+            }
+            let l = (*s).local();
+            l.free_index = 0;
+            l.alloc_cache = !l.alloc_bits[0];
+            self.alloc[class] = s;
+            match (*s).next_free() {
+                Some(i) => {
+                    let addr = (*s).object_addr(i);
+                    self.taken(b, class, TABLES.size[class], s, addr, ev);
+                    addr
+                }
+                None => 0,
+            }
+        }
+    }
+
+    /// Hands every kept span back to the central lists (thread exit).
+    pub(super) fn release_kept<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
+        for class in 1..=crate::size_class::NUM_CLASSES {
+            for q in [&mut self.partial[class], &mut self.kept[class]] {
+                loop {
+                    // SAFETY: the cache owns every span on its queues and
+                    // gives them up.
+                    unsafe {
+                        let s = q.pop_front();
+                        if s.is_null() {
+                            break;
+                        }
+                        b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::backend::NoEvents;
+    use crate::size_class::PAGE_SIZE;
+    use crate::sync::model;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A kept span is never parked, so remote frees into it take no lock
+    /// and tell nobody: the owner must find them, in a refill's scan or when
+    /// it hands its kept spans back at exit. Here the owner fills span A
+    /// (two objects), keeps it, fills span B, and refills again, scanning A,
+    /// then exits; meanwhile two threads free A's two objects remotely.
+    /// Whatever the interleaving, no free may be lost: at the end A is on
+    /// the central partial list with exactly the objects the owner still
+    /// holds allocated, or back in the page heap, and never parked full
+    /// with frees waiting on it.
+    #[test]
+    fn loom_remote_frees_into_a_kept_span_are_never_lost() {
+        let runs = model(|| {
+            let backend = Arc::new(Backend::new_fixed(64 * PAGE_SIZE, usize::MAX).unwrap());
+            let class = 66; // 2 objects per span
+            assert_eq!(TABLES.objects[class], 2);
+            let b = &*backend;
+            let mut cache = Cache::new();
+            cache.set_free_stash(false);
+            let a0 = cache.alloc(b, class, &mut NoEvents);
+            let a1 = cache.alloc(b, class, &mut NoEvents);
+            let span_a = b.pages.span_of(a0);
+            assert_eq!(b.pages.span_of(a1), span_a);
+            // Refilling keeps A (full) and takes B.
+            let b0 = cache.alloc(b, class, &mut NoEvents);
+            assert_ne!(b.pages.span_of(b0), span_a);
+            assert_eq!(cache.kept[class].len, 1, "the full span was not kept");
+            let sp = span_a as usize;
+            let remotes: Vec<_> = [a0, a1]
+                .into_iter()
+                .map(|addr| {
+                    let backend = backend.clone();
+                    thread::spawn(move || {
+                        // SAFETY: addr is live and this thread frees it.
+                        unsafe { backend.remote_free(sp as *mut Span, addr, &mut NoEvents) };
+                    })
+                })
+                .collect();
+            let b1 = cache.alloc(b, class, &mut NoEvents);
+            // B is full now: this refill keeps B and scans A, finding 0, 1 or
+            // 2 of the remote frees, else takes a fresh span.
+            let c0 = cache.alloc(b, class, &mut NoEvents);
+            let from_a = b.pages.span_of(c0) == span_a;
+            cache.release_all(b, &mut NoEvents);
+            for r in remotes {
+                r.join().unwrap();
+            }
+            let _ = b1;
+            // Sweep collects whatever remote frees are still waiting on
+            // partial spans; a span parked full with frees waiting would be
+            // missed, and its objects lost.
+            b.sweep_all(&mut NoEvents);
+            let (_, full) = b.central[class].lens();
+            assert_eq!(
+                full, 1,
+                "only B is full: it holds b0 and b1 (A's frees were lost?)"
+            );
+            // Two spans hold live objects: B (b0, b1), and the one c0 came
+            // from: A, or a fresh span if the scan found neither free yet (A
+            // then went back to the page heap once both frees arrived).
+            let in_use = b.pages.stats().in_use_bytes / PAGE_SIZE;
+            assert_eq!(
+                in_use,
+                2 * TABLES.pages[class],
+                "expected 2 spans in use (c0 from A: {from_a}); a span whose frees were lost stays in use"
+            );
+            // SAFETY: nothing is used afterwards.
+            unsafe { b.pages.release_all() };
+        });
+        assert!(runs > 1, "the model explored only {runs} interleaving(s)");
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::backend::NoEvents;
+    use crate::size_class::PAGE_SIZE;
+
+    #[test]
+    fn the_owners_frees_into_a_span_it_filled_stay_local_and_it_is_reused() {
+        let b = Backend::new_fixed(256 * PAGE_SIZE, usize::MAX).unwrap();
+        let class = 4; // 32-byte objects, 256 per one-page span
+        let per_span = TABLES.objects[class];
+        let mut cache = Cache::new();
+        cache.set_free_stash(false);
+        let first: Vec<usize> = (0..per_span)
+            .map(|_| cache.alloc(&b, class, &mut NoEvents))
+            .collect();
+        let span_a = b.pages.span_of(first[0]);
+        assert!(first.iter().all(|&a| b.pages.span_of(a) == span_a));
+        // The next allocation refills: A is kept, still owned by the cache.
+        let x = cache.alloc(&b, class, &mut NoEvents);
+        assert_ne!(b.pages.span_of(x), span_a);
+        assert_eq!(cache.kept[class].len, 1);
+        // SAFETY: A is a live span of b; we only read its fields.
+        unsafe {
+            assert_eq!(
+                (*span_a).owner.load(crate::sync::Ordering::Relaxed),
+                cache.id()
+            );
+            for &a in &first {
+                cache.free(&b, span_a, a, &mut NoEvents);
+            }
+            assert_eq!(
+                (*span_a).remote.load(crate::sync::Ordering::Relaxed),
+                0,
+                "the owner's frees went onto the remote list"
+            );
+            assert_eq!((*span_a).alloc_count(), 0);
+        }
+        assert_eq!(
+            (cache.kept[class].len, cache.partial[class].len),
+            (0, 1),
+            "A should wait on the partial queue"
+        );
+        // Use up the current span; the refill after it takes A back.
+        let rest: Vec<usize> = (1..per_span)
+            .map(|_| cache.alloc(&b, class, &mut NoEvents))
+            .collect();
+        let again = cache.alloc(&b, class, &mut NoEvents);
+        assert_eq!(
+            b.pages.span_of(again),
+            span_a,
+            "the partial span was not reused"
+        );
+        assert!(
+            rest.iter()
+                .all(|&a| b.pages.span_of(a) == b.pages.span_of(x))
+        );
+        cache.release_all(&b, &mut NoEvents);
+        // SAFETY: nothing is used afterwards.
+        unsafe { b.pages.release_all() };
+    }
+}
