@@ -87,6 +87,7 @@ mod labels;
 mod loom;
 mod m;
 mod metrics;
+pub mod net;
 mod p;
 #[cfg(not(loom))]
 #[doc(hidden)]

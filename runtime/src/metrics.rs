@@ -89,6 +89,17 @@ pub struct Metrics {
     pub parks: u64,
     /// Times an idle M was woken and handed a P.
     pub unparks: u64,
+    /// Times the netpoller ran `epoll_wait` (Go's `netpoll`), blocking or not.
+    pub netpoll_polls: u64,
+    /// Of those, the polls of an idle M blocked in `epoll_wait` until an
+    /// event, a timer or a wake-up.
+    pub netpoll_blocking_polls: u64,
+    /// Gs readied by the netpoller (their socket became ready).
+    pub netpoll_readied: u64,
+    /// Gs waiting on a socket now (Go's `netpollWaiters`).
+    pub netpoll_waiters: usize,
+    /// Sockets registered with the poller now.
+    pub sockets: usize,
 }
 
 pub(crate) fn collect(shared: &Shared) -> Metrics {
@@ -100,6 +111,7 @@ pub(crate) fn collect(shared: &Shared) -> Metrics {
             .sum()
     };
     let c = &shared.counters;
+    let net = shared.netpoll.get();
     let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let spawned = sum(|c| &c.spawned) + r(&c.spawned_remote);
     let completed = sum(|c| &c.completed) + r(&c.completed_remote);
@@ -131,5 +143,10 @@ pub(crate) fn collect(shared: &Shared) -> Metrics {
         timers_pending: shared.timers.len(),
         parks: r(&c.parks),
         unparks: r(&c.unparks),
+        netpoll_polls: net.map_or(0, |p| r(&p.polls)),
+        netpoll_blocking_polls: net.map_or(0, |p| r(&p.blocking_polls)),
+        netpoll_readied: net.map_or(0, |p| r(&p.readied)),
+        netpoll_waiters: net.map_or(0, |p| p.waiters().load(Ordering::Relaxed)),
+        sockets: net.map_or(0, |p| p.registered()),
     }
 }

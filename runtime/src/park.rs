@@ -12,18 +12,28 @@
 //!
 //! The sleeping itself is a parking_lot condition variable, with a deadline
 //! when the M is the one waiting for the next timer. This is the single
-//! place an M blocks, on purpose: a netpoller (epoll) would slot in here,
-//! as in Go, where an idle M sleeps in `netpoll(delay)` and is woken by
-//! writing to an eventfd instead of by a condvar signal.
+//! place an M blocks, on purpose: the netpoller slots in here, as in Go,
+//! where the last idle M sleeps in `netpoll(delay)` and is woken by writing
+//! to an eventfd instead of by a condvar signal. [`Parker::park_polling`]
+//! is that sleep: the state says POLLING, and `unpark` then wakes the M
+//! through the poller (`netpollBreak`) instead of the condvar.
+//!
+//! ```text
+//!          EMPTY --park_polling--> POLLING --unpark (eventfd)--> NOTIFIED
+//!                                  POLLING --events or deadline--> EMPTY
+//! ```
 
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Condvar, Mutex, wait_until};
+use crate::net::poller::{Polled, Poller};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
+const POLLING: usize = 3;
 
 /// A sleeping place for one M.
 #[derive(Debug)]
@@ -31,6 +41,11 @@ pub(crate) struct Parker {
     state: AtomicUsize,
     lock: Mutex<()>,
     cvar: Condvar,
+    /// The poller this M sleeps in while POLLING (set on its first polling
+    /// park; an M belongs to one runtime, so to one poller). A `OnceLock`
+    /// outside the loom facade: it is written once, before the state can
+    /// say POLLING, and only read after seeing POLLING.
+    poller: OnceLock<Arc<Poller>>,
 }
 
 impl Parker {
@@ -39,8 +54,41 @@ impl Parker {
             state: AtomicUsize::new(EMPTY),
             lock: Mutex::new(()),
             cvar: Condvar::new(),
+            poller: OnceLock::new(),
         }
     }
+
+    // ANCHOR: park_polling
+    /// Like `park`, but sleeps in `epoll_wait` on `poller` (Go's
+    /// `netpoll(delay)` in `findRunnable`), until `deadline`, a socket
+    /// event, or `unpark`, which writes the poller's eventfd. Returns what
+    /// the poll found. The caller holds the poller's blocking role.
+    pub(crate) fn park_polling(&self, deadline: Option<Instant>, poller: &Arc<Poller>) -> Polled {
+        let _ = self.poller.set(poller.clone());
+        if self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+        {
+            return Polled::default();
+        }
+        if self
+            .state
+            .compare_exchange(EMPTY, POLLING, SeqCst, SeqCst)
+            .is_err()
+        {
+            // NOTIFIED in between.
+            self.state.store(EMPTY, SeqCst);
+            return Polled::default();
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let polled = poller.netpoll(timeout, true);
+        // POLLING, or NOTIFIED by an unpark (whose eventfd write the next
+        // blocking poll drains): either way the M is awake now.
+        self.state.swap(EMPTY, SeqCst);
+        polled
+    }
+    // ANCHOR_END: park_polling
 
     /// Blocks until `unpark` (possibly one that came before this call), or
     /// until `deadline`. May return spuriously: callers re-check their
@@ -89,6 +137,11 @@ impl Parker {
     pub(crate) fn unpark(&self) {
         match self.state.swap(NOTIFIED, SeqCst) {
             EMPTY | NOTIFIED => {}
+            POLLING => {
+                if let Some(p) = self.poller.get() {
+                    p.wake();
+                }
+            }
             PARKED => {
                 // Taking the lock orders us after the parker's switch to
                 // PARKED and before its wait, so the signal cannot be lost.

@@ -316,6 +316,11 @@ impl Drop for Runtime {
             t.shutdown();
         }
         drop(tasks);
+        // Their sockets were closed with them; fail the waits of any socket
+        // still open outside the runtime, and close epoll.
+        if let Some(poller) = shared.netpoll.get() {
+            poller.close();
+        }
         let global = {
             let mut s = shared.sched.lock();
             s.closed = true;

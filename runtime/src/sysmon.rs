@@ -12,6 +12,9 @@
 //!   a chain of `runnext` Gs, has held it that long) is asked to preempt: its
 //!   G yields at its next preemption point.
 //!
+//! It polls the network if Gs wait on sockets and nobody has polled for
+//! 10 ms (every M busy running Gs), and injects what it readied.
+//!
 //! It also asks busy Ps to make way for an M waiting for a P (a woken
 //! `block_on` root, or an M back from a syscall; see
 //! `scheduler/lockedm.rs`), fires timers that are overdue because every M
@@ -29,6 +32,8 @@ const MAX_DELAY: Duration = Duration::from_millis(10);
 /// Go's `forcePreemptNS`.
 pub(crate) const PREEMPT_AFTER: Duration = Duration::from_millis(10);
 const IDLE_ROUNDS_BEFORE_BACKOFF: u32 = 50;
+/// Go's sysmon polls the network if nobody has for 10 ms.
+const NETPOLL_AFTER: Duration = Duration::from_millis(10);
 /// How long an M may wait for a P while every P is busy before sysmon asks
 /// the busy Ps to make way. Not Go's: Go queues such a G (see
 /// `scheduler/lockedm.rs`). Handing a P over costs two thread switches, so
@@ -73,7 +78,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         }
         let now = Instant::now();
         ask_for_a_p(&shared, &mut waiting_since, now);
-        if retake(&shared, &mut ticks, now) == 0 {
+        let readied = shared.sysmon_netpoll(now, NETPOLL_AFTER);
+        if retake(&shared, &mut ticks, now) + readied == 0 {
             idle_rounds = idle_rounds.saturating_add(1);
         } else {
             idle_rounds = 0;

@@ -135,6 +135,18 @@ pub enum EventKind {
         /// The G that made the call.
         g: u64,
     },
+    /// The netpoller ran `epoll_wait` and readied Gs, or an M that was
+    /// blocked in it woke up (Go's `netpoll`; `go tool trace` shows its
+    /// effects as unblocks by the network). Recorded at the end of the poll
+    /// by the M that polled (sysmon records as M 0).
+    NetPoll {
+        /// Gs whose socket became ready.
+        readied: usize,
+        /// Socket events epoll reported.
+        events: usize,
+        /// How long the M slept in `epoll_wait` (0 for a non-blocking poll).
+        waited_ns: u64,
+    },
 }
 
 /// Why a G stopped running.
@@ -600,6 +612,19 @@ impl<'a> ChromeTrace<'a> {
                             json!({ "g": g }),
                         );
                     }
+                }
+                EventKind::NetPoll {
+                    readied,
+                    events,
+                    waited_ns,
+                } => {
+                    let args = json!({ "readied": readied, "events": events });
+                    if waited_ns > 0 {
+                        let track = (PID_MS, event.m as u64);
+                        let start = event.ts_ns.saturating_sub(waited_ns);
+                        self.span("epoll_wait", track, start, event.ts_ns, args.clone());
+                    }
+                    self.instant(event, "netpoll", args);
                 }
                 EventKind::GoCreate { .. }
                 | EventKind::GoUnblock { .. }

@@ -11,15 +11,23 @@
 //!    inherits the time slice; if that slice is spent, it goes to the back
 //!    of the queue instead, so two Gs waking each other cannot hog the P;
 //! 4. the global queue, taking a batch of `min(len/procs + 1, 128)`;
+//! 4½. the network, without blocking, if some G waits on a socket and no
+//!    other M is polling (Go's `netpoll(0)` in `findRunnable`): the first G
+//!    readied runs here, the rest go in as one batch (`injectglist`);
 //! 5. stealing: only if fewer than half the busy Ps already have a spinning
 //!    M (`2 × spinning < busy`), up to 4 passes over the other Ps in random
 //!    order, taking half of a victim's queue, and its `runnext` on the last
 //!    pass only;
 //! 6. giving up: release the P (`pidleput`); a spinning M re-checks every
 //!    queue after it stops spinning (it may have been the one `wakep`
-//!    counted on); then park in `stopm` until handed a P.
+//!    counted on); then park in `stopm` until handed a P. If Gs wait on
+//!    sockets and no M blocks in the poller yet, this M sleeps in
+//!    `epoll_wait` instead of on its condvar (`park_idle_m`), until the next
+//!    timer or an event, woken early by the eventfd (Go's blocking
+//!    `netpoll(delay)` at the end of `findRunnable`).
 
-use std::time::Instant;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use super::Shared;
 use crate::context::{BUDGET, Context};
@@ -109,6 +117,9 @@ impl Shared {
             if self.global_len.load(Ordering::Relaxed) > 0
                 && let Some(t) = self.globrunqget(pid, 0)
             {
+                return Next::Run(t, false);
+            }
+            if let Some(t) = self.netpoll_nonblocking(ctx, pid) {
                 return Next::Run(t, false);
             }
             if !ctx.spinning.get() {
@@ -356,5 +367,199 @@ impl Shared {
                 .record(Some(pid), ctx.m.id, EventKind::GoStop { g, reason });
         }
         ctx.current_g.set(crate::context::NO_G);
+    }
+}
+
+// The netpoller in the scheduler: Go's `netpoll` calls in `findRunnable`,
+// `injectglist`, and `handoffp`'s "someone must poll the network".
+
+thread_local! {
+    /// While a poll's wakers run on this thread, the Gs they ready for this
+    /// runtime are collected here instead of queued one by one.
+    static CAPTURE: RefCell<Option<(*const Shared, Vec<Notified>)>> = const { RefCell::new(None) };
+}
+
+/// Called by `Shared::ready`: if this thread is running a poll's wakers for
+/// `shared`, keep `task` for the batch and return `None`.
+#[inline]
+pub(crate) fn capture_ready(shared: &Arc<Shared>, task: Notified) -> Option<Notified> {
+    let mut task = Some(task);
+    let _ = CAPTURE.try_with(|c| {
+        if let Some((owner, batch)) = &mut *c.borrow_mut()
+            && std::ptr::eq(*owner, Arc::as_ptr(shared))
+            && let Some(t) = task.take()
+        {
+            batch.push(t);
+        }
+    });
+    task
+}
+
+impl Shared {
+    /// The runtime's poller, started by the first socket (Go's
+    /// `netpollGenericInit`).
+    pub(crate) fn netpoller(&self) -> std::io::Result<Arc<crate::net::poller::Poller>> {
+        if let Some(p) = self.netpoll.get() {
+            return Ok(p.clone());
+        }
+        if self.is_shutdown() {
+            return Err(std::io::Error::other("the runtime is shutting down"));
+        }
+        // Two first sockets at once: one poller wins, the other is closed.
+        let _ = self
+            .netpoll
+            .set(Arc::new(crate::net::poller::Poller::new()?));
+        Ok(self.netpoll.get().expect("set just above").clone())
+    }
+
+    /// Wakes the Gs a poll found ready, and returns those of this runtime
+    /// as one batch (a `block_on` root is readied by its own waker). Traces
+    /// the poll if it readied anyone or blocked.
+    fn readied_by_poll(
+        &self,
+        p: Option<usize>,
+        m: usize,
+        polled: crate::net::poller::Polled,
+        waited: Option<Duration>,
+    ) -> Vec<Notified> {
+        let readied = polled.wakers.len();
+        if readied == 0 && waited.is_none() {
+            return Vec::new();
+        }
+        let _ = CAPTURE.try_with(|c| {
+            *c.borrow_mut() = Some((self as *const Shared, Vec::with_capacity(readied)))
+        });
+        for w in polled.wakers {
+            w.wake();
+        }
+        let batch = CAPTURE
+            .try_with(|c| c.borrow_mut().take())
+            .ok()
+            .flatten()
+            .map_or_else(Vec::new, |(_, b)| b);
+        if self.trace.enabled() {
+            let waited_ns = waited.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            self.trace.record(
+                p,
+                m,
+                EventKind::NetPoll {
+                    readied,
+                    events: polled.events,
+                    waited_ns,
+                },
+            );
+        }
+        batch
+    }
+
+    // ANCHOR: netpoll_nonblocking
+    /// Go's `netpoll(0)` in `findRunnable`: only while some G waits on a
+    /// socket, only one M at a time, and not while an M is blocked in
+    /// `epoll_wait` (that M sees the events). The first G readied is the
+    /// one to run; the others go in as a batch.
+    fn netpoll_nonblocking(self: &Arc<Self>, ctx: &Context, pid: usize) -> Option<Notified> {
+        let poller = self.netpoll.get()?;
+        if !poller.any_waiters() || !poller.try_begin_poll() {
+            return None;
+        }
+        let polled = poller.netpoll(Some(Duration::ZERO), false);
+        poller.end_poll();
+        let mut batch = self.readied_by_poll(Some(pid), ctx.m.id, polled, None);
+        if batch.is_empty() {
+            return None;
+        }
+        let first = batch.swap_remove(0);
+        self.injectglist(Some(pid), batch);
+        Some(first)
+    }
+    // ANCHOR_END: netpoll_nonblocking
+
+    // ANCHOR: park_idle_m
+    /// How an idle M without a P sleeps (called by `stopm`). If Gs wait on
+    /// sockets and no M is blocked in the poller, this one blocks in
+    /// `epoll_wait` until `deadline` (the next timer, if it has the timer
+    /// role), a socket event, or an `unpark` (which writes the eventfd);
+    /// the Gs it finds ready go to the global queue and idle Ps get Ms
+    /// for them. Otherwise it sleeps on its condvar.
+    pub(crate) fn park_idle_m(&self, ctx: &Context, deadline: Option<Instant>) {
+        let m = &ctx.m;
+        let poller = match self.netpoll.get() {
+            Some(p) if p.any_waiters() && !self.is_shutdown() && p.try_begin_block() => p,
+            _ => return m.parker.park(deadline),
+        };
+        let start = Instant::now();
+        let polled = m.parker.park_polling(deadline, poller);
+        poller.end_block();
+        let batch = self.readied_by_poll(None, m.id, polled, Some(start.elapsed()));
+        ctx.shared.injectglist(None, batch);
+    }
+    // ANCHOR_END: park_idle_m
+
+    /// sysmon's poll: if Gs wait on sockets and nobody polled for
+    /// `after`, poll without blocking and inject what is ready.
+    pub(crate) fn sysmon_netpoll(self: &Arc<Self>, now: Instant, after: Duration) -> usize {
+        let Some(poller) = self.netpoll.get() else {
+            return 0;
+        };
+        if !poller.any_waiters() || poller.since_last_poll(now) < after || !poller.try_begin_poll()
+        {
+            return 0;
+        }
+        let polled = poller.netpoll(Some(Duration::ZERO), false);
+        poller.end_poll();
+        let batch = self.readied_by_poll(None, 0, polled, None);
+        let n = batch.len();
+        self.injectglist(None, batch);
+        n
+    }
+
+    /// Go's `handoffp` check: the P being handed off has no work, but it is
+    /// the last one not idle and Gs wait on sockets with no M blocked in
+    /// the poller: someone must run to poll the network.
+    pub(crate) fn netpoll_needs_m(&self) -> bool {
+        self.netpoll.get().is_some_and(|p| {
+            p.any_waiters()
+                && !p.is_blocked()
+                && self.npidle.load(Ordering::SeqCst) + 1 >= self.procs()
+        })
+    }
+
+    // ANCHOR: injectglist
+    /// Go's `injectglist`: make a batch of Gs runnable at once. Without a
+    /// P (sysmon, an M back from `epoll_wait`) they all go to the global
+    /// queue and as many idle Ps as there are Gs get an M. With a P, one G
+    /// per idle P goes to the global queue (and those Ps get Ms); the rest
+    /// go to this P's local queue.
+    pub(crate) fn injectglist(self: &Arc<Self>, pid: Option<usize>, batch: Vec<Notified>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let Some(pid) = pid else {
+            self.global_push(batch);
+            self.start_idle(n);
+            return;
+        };
+        let to_global = self.npidle.load(Ordering::SeqCst).min(n);
+        let mut it = batch.into_iter();
+        if to_global > 0 {
+            self.global_push(it.by_ref().take(to_global));
+            self.start_idle(to_global);
+        }
+        for t in it {
+            // SAFETY: the caller's M owns P `pid`.
+            unsafe { self.runqput(pid, t, false) };
+        }
+    }
+    // ANCHOR_END: injectglist
+
+    /// Go's `startIdle`: up to `n` idle Ps get an M.
+    fn start_idle(self: &Arc<Self>, n: usize) {
+        for _ in 0..n {
+            if self.npidle.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            self.startm(None, false);
+        }
     }
 }

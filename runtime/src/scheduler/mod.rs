@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) start: Instant,
     /// Wakes sysmon early (shutdown).
     pub(crate) sysmon_wake: (Mutex<bool>, crate::loom::Condvar),
+    /// The network poller, started by the first socket (see `find.rs`).
+    pub(crate) netpoll: std::sync::OnceLock<Arc<crate::net::poller::Poller>>,
 }
 
 impl Shared {
@@ -143,6 +145,7 @@ impl Shared {
             threads: Mutex::new(Vec::new()),
             start: Instant::now(),
             sysmon_wake: (Mutex::new(false), crate::loom::Condvar::new()),
+            netpoll: std::sync::OnceLock::new(),
         }
     }
 
@@ -194,6 +197,10 @@ impl Shared {
     /// this runtime it goes to that P's `runnext`; from anywhere else to the
     /// global queue. Either way, `wakep` makes sure an M will look.
     fn ready(self: &Arc<Self>, task: Notified) {
+        // Readied by the netpoller: collected into one batch (`injectglist`).
+        let Some(task) = find::capture_ready(self, task) else {
+            return;
+        };
         self.make_runnable(task, true);
     }
 

@@ -199,6 +199,12 @@ impl Shared {
             self.startm(Some(pid), true);
             return;
         }
+        // Go: the last running P, and nobody polls the network: start an M
+        // to poll it (it blocks in `epoll_wait` once it finds no work).
+        if self.netpoll_needs_m() {
+            self.startm(Some(pid), false);
+            return;
+        }
         self.pidleput(pid);
     }
 
@@ -240,7 +246,8 @@ impl Shared {
         self.nmidle.fetch_add(1, Ordering::Relaxed);
         drop(s);
         self.counters.parks.fetch_add(1, Ordering::Relaxed);
-        m.parker.park(deadline);
+        // On the condvar, or in `epoll_wait` if the network needs a poller.
+        self.park_idle_m(ctx, deadline);
         if let Some(next) = m.take_nextp() {
             return Some(next);
         }

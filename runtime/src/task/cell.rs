@@ -211,11 +211,20 @@ where
 /// # Safety
 /// The caller must hold RUNNING (exclusive access to the stage).
 unsafe fn finish<F: Future, S: Schedule>(cell: &Cell<F, S>, result: Result<F::Output, JoinError>) {
-    let old = cell.stage.with_mut(|stage| {
-        // SAFETY: exclusive access per this function's contract.
-        unsafe { std::mem::replace(&mut *stage, Stage::Finished(result)) }
+    cell.stage.with_mut(|stage| {
+        // The future was pinned where it lies (`run` polls it through
+        // `Pin::new_unchecked`), so it is dropped in place, never moved out
+        // first: a future holding a pointer into itself (a socket read's
+        // guard borrowing the stream the future owns) would otherwise be
+        // dropped through a dangling pointer.
+        // SAFETY: exclusive access per this function's contract; the stage
+        // is initialised, dropped once here, then overwritten without a drop.
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            std::ptr::drop_in_place(stage)
+        }));
+        // SAFETY: as above; the old value was dropped just before.
+        unsafe { std::ptr::write(stage, Stage::Finished(result)) };
     });
-    drop_quietly(old); // the future, if any
     cell.scheduler.on_complete();
     let prev = cell.header.state.transition_to_complete();
     if prev.is_join_interested() {
