@@ -101,7 +101,7 @@ impl Config {
         while i < args.len() {
             let arg = &args[i];
             i += 1;
-            if !arg.starts_with("--") {
+            if !arg.starts_with('-') {
                 if url.replace(arg.clone()).is_some() {
                     return Err(format!("a second URL `{arg}`: give one"));
                 }
