@@ -85,6 +85,10 @@ pub struct Options {
     pub limits: Limits,
     /// An optional once-a-period stall (the coordinated-omission lesson).
     pub stall: Option<Stall>,
+    /// Pin the server (its thread, and every thread it starts: Ms, tokio
+    /// workers, connection threads) to this CPU, so a benchmark can keep
+    /// the load generator off the server's core.
+    pub cpu: Option<usize>,
 }
 
 impl Default for Options {
@@ -98,6 +102,7 @@ impl Default for Options {
             max_connections: 10_000,
             limits: Limits::default(),
             stall: None,
+            cpu: None,
         }
     }
 }
@@ -154,7 +159,12 @@ impl Server {
             let (stop, routes) = (stop.clone(), routes.clone());
             std::thread::Builder::new()
                 .name("server".into())
-                .spawn(move || run(opts, routes, stop, bound_tx))?
+                .spawn(move || {
+                    if let Some(cpu) = opts.cpu {
+                        pin_to_cpu(cpu)?;
+                    }
+                    run(opts, routes, stop, bound_tx)
+                })?
         };
         let addr = match bound_rx.recv() {
             Ok(Ok(addr)) => addr,
@@ -333,6 +343,26 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                 }
             })
         }
+    }
+}
+
+/// Pins the calling thread to `cpu` (threads it starts later inherit it).
+///
+/// ```
+/// service::server::pin_to_cpu(0).unwrap();
+/// ```
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data, zeroed then set with CPU_SET;
+    // sched_setaffinity(0, ..) only changes this thread's affinity.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
