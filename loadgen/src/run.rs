@@ -178,6 +178,7 @@ async fn exchange(
     }
 }
 
+// ANCHOR: open_loop
 async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
     let cfg = &s.cfg;
     let mut rec = Recorder::default();
@@ -210,6 +211,8 @@ async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
     }
     rec
 }
+
+// ANCHOR_END: open_loop
 
 async fn closed_loop(s: &Shared, conn: Conn) -> Recorder {
     let mut rec = Recorder::default();

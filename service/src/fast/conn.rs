@@ -59,6 +59,7 @@ impl Default for Limits {
     }
 }
 
+// ANCHOR: request
 /// An HTTP/1.x request that borrows its connection's read buffer (fasthttp's
 /// `RequestCtx`, with the "do not keep it" rule enforced by `'buf`).
 #[derive(Debug)]
@@ -69,6 +70,8 @@ pub struct Request<'buf> {
     headers: &'buf [httparse::Header<'buf>],
     body: &'buf [u8],
 }
+
+// ANCHOR_END: request
 
 impl<'buf> Request<'buf> {
     /// The method, e.g. `GET`.
@@ -107,12 +110,15 @@ impl<'buf> Request<'buf> {
     }
 }
 
+// ANCHOR: handler
 /// What a fast-engine handler is: a function of a borrowed request (Go's
 /// `fasthttp.RequestHandler`).
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn handle(&self, req: &Request<'_>) -> Reply;
 }
+
+// ANCHOR_END: handler
 
 impl<F> Handler for F
 where
