@@ -25,11 +25,15 @@
   var ROW_H = 26;
   var LABEL_W = 56;
   var AXIS_H = 22;
-  var REASONS = ["yield", "preempt", "block", "done", "running"];
+  var REASONS = ["yield", "preempt", "block", "chan", "sync", "io", "sleep", "done", "running"];
   var REASON_TEXT = {
     yield: "yielded (back on a run queue)",
     preempt: "preempted (budget or sysmon)",
     block: "blocked (waiting for a waker)",
+    chan: "parked on a channel send or receive",
+    sync: "parked on a mutex, rwlock or wait group",
+    io: "parked in the netpoller, waiting for a socket",
+    sleep: "parked on a timer",
     done: "finished",
     running: "still running when the trace ended",
   };
@@ -135,7 +139,11 @@
         "start " + fmtTime(b.ts - this.t0) + ", stop " + fmtTime(b.end - this.t0),
         "ran " + fmtTime(b.end - b.ts),
         "stop reason: " + reason + " — " + (REASON_TEXT[reason] || reason),
-      ];
+      ].concat(b.args.wait_us === undefined ? [] : [
+        "readied by " + (b.args.readied_by === null || b.args.readied_by === undefined
+          ? "the runtime (a timer, the netpoller or a thread outside)" : "G" + b.args.readied_by) +
+          ", " + b.args.wait_us + " µs before this run began",
+      ]);
     }
     var lines = [b.name, fmtTime(b.ts - this.t0) + " → " + fmtTime(b.end - this.t0) +
       " (" + fmtTime(b.end - b.ts) + ")"];
@@ -210,7 +218,12 @@
       el("rect", { x: 0, y: 1, width: 14, height: 10, class: cls }, sw);
       html("span", "", it, text);
     };
-    REASONS.forEach(function (r) { item("gmp-bar gmp-g gmp-" + r, "G " + (r === "running" ? "still running" : "→ " + r)); });
+    // Only the stop reasons this trace has, in the usual order.
+    var seen = {};
+    this.data.bars.forEach(function (b) { if (b.args.reason) seen[b.args.reason] = true; });
+    REASONS.forEach(function (r) {
+      if (seen[r] || r === "block" || r === "done") item("gmp-bar gmp-g gmp-" + r, "G " + (r === "running" ? "still running" : "→ " + r));
+    });
     item("gmp-bar gmp-idle", "P idle");
     item("gmp-bar gmp-syscall", "M in syscall");
     var it = html("span", "gmp-legend-item", box);

@@ -1,6 +1,6 @@
 //! Command-line arguments, parsed by hand.
 //!
-//! The front door has five subcommands and two flags, so a parser crate
+//! The front door has eight subcommands and three flags, so a parser crate
 //! would cost more compile time than it saves. Parsing is a pure function
 //! from the argument list to a [`Command`], which keeps it testable; the
 //! caller prints [`USAGE`] and exits with code 2 on an [`ArgError`].
@@ -23,9 +23,14 @@ usage: cargo run --bin course [-- COMMAND]
 commands:
   serve [--port N]      build the book and serve it on http://127.0.0.1:N (default; N = 3000)
   build                 build the book into target/book and exit
-  list                  list the book's chapters, the lessons and the exercises
+  list                  list the chapters, the lessons, and the exercises with where you stand
+  next                  the first unfinished exercise: the section to read, the command to grade it
+  watch [EXERCISE]      grade an exercise on every save of its stub (keys: h hint, l list,
+                        n next, r re-run, q quit); starts at EXERCISE or the first unfinished one
   hint EXERCISE         print the hint for an exercise (e.g. `hint ex04`)
-  progress [--json]     run the graded tests and show which exercises are done
+  progress [--json] [--fresh]
+                        grade the exercises that changed since they were last graded and show
+                        which are done (--fresh: grade every one again)
   help                  print this text";
 
 /// What the user asked `course` to do.
@@ -49,6 +54,15 @@ pub enum Command {
     Progress {
         /// Print JSON instead of a table.
         json: bool,
+        /// Ignore saved verdicts and grade every exercise.
+        fresh: bool,
+    },
+    /// Print the first unfinished exercise and how to work on it.
+    Next,
+    /// Grade exercises as their stubs are saved.
+    Watch {
+        /// Where to start, as the user typed it; `None` for the first unfinished.
+        exercise: Option<String>,
     },
     /// Print usage and exit successfully.
     Help,
@@ -76,7 +90,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ArgError> {
 ///
 /// ```
 /// use course::args::{parse, Command};
-/// assert_eq!(parse(["progress", "--json"]).unwrap(), Command::Progress { json: true });
+/// assert_eq!(parse(["progress", "--json"]).unwrap(), Command::Progress { json: true, fresh: false });
 /// assert!(parse(["frobnicate"]).is_err());
 /// ```
 pub fn parse<I, S>(args: I) -> Result<Command, ArgError>
@@ -97,6 +111,15 @@ where
         "serve" => parse_serve(rest),
         "build" => no_more(rest, "build").map(|()| Command::Build),
         "list" => no_more(rest, "list").map(|()| Command::List),
+        "next" => no_more(rest, "next").map(|()| Command::Next),
+        "watch" => match rest {
+            [] => Ok(Command::Watch { exercise: None }),
+            [one] if one.starts_with('-') => err(format!("unknown flag `{one}` for `watch`")),
+            [one] => Ok(Command::Watch {
+                exercise: Some(one.clone()),
+            }),
+            [_, extra, ..] => err(format!("unexpected argument `{extra}` after the exercise")),
+        },
         "help" => no_more(rest, "help").map(|()| Command::Help),
         "hint" => match rest {
             [] => err("`hint` needs an exercise, e.g. `hint ex04`"),
@@ -107,14 +130,15 @@ where
             [_, extra, ..] => err(format!("unexpected argument `{extra}` after the exercise")),
         },
         "progress" => {
-            let mut json = false;
+            let (mut json, mut fresh) = (false, false);
             for a in rest {
                 match a.as_str() {
                     "--json" => json = true,
+                    "--fresh" => fresh = true,
                     other => return err(format!("unknown argument `{other}` for `progress`")),
                 }
             }
-            Ok(Command::Progress { json })
+            Ok(Command::Progress { json, fresh })
         }
         other => err(format!("unknown command `{other}`")),
     }
@@ -205,11 +229,25 @@ mod tests {
         );
         assert_eq!(
             parse(["progress"]).unwrap(),
-            Command::Progress { json: false }
+            Command::Progress {
+                json: false,
+                fresh: false
+            }
         );
         assert_eq!(
-            parse(["progress", "--json"]).unwrap(),
-            Command::Progress { json: true }
+            parse(["progress", "--fresh", "--json"]).unwrap(),
+            Command::Progress {
+                json: true,
+                fresh: true
+            }
+        );
+        assert_eq!(parse(["next"]).unwrap(), Command::Next);
+        assert_eq!(parse(["watch"]).unwrap(), Command::Watch { exercise: None });
+        assert_eq!(
+            parse(["watch", "ex04"]).unwrap(),
+            Command::Watch {
+                exercise: Some("ex04".into())
+            }
         );
         assert_eq!(parse(["list", "--help"]).unwrap(), Command::Help);
         assert_eq!(parse(["help"]).unwrap(), Command::Help);
@@ -227,6 +265,14 @@ mod tests {
                 .contains("--yaml")
         );
         assert!(parse(["hint"]).unwrap_err().0.contains("needs an exercise"));
+        assert!(parse(["next", "ex01"]).unwrap_err().0.contains("ex01"));
+        assert!(parse(["watch", "--fast"]).unwrap_err().0.contains("--fast"));
+        assert!(
+            parse(["watch", "ex01", "ex02"])
+                .unwrap_err()
+                .0
+                .contains("ex02")
+        );
         assert!(
             parse(["hint", "ex01", "ex02"])
                 .unwrap_err()

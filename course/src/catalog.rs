@@ -19,11 +19,22 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 /// The workspace root: the parent of this package's directory.
+///
+/// `cargo run` and `cargo test` tell the program where its package is
+/// (`CARGO_MANIFEST_DIR` at run time), and that wins: a binary is found by
+/// its name in a target directory that two checkouts may share, so the
+/// directory it was compiled in can be another checkout's. The directory
+/// recorded at compile time is the fallback for a binary started by hand.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("course/ sits inside the workspace")
-        .to_path_buf()
+    let from_cargo = std::env::var_os("CARGO_MANIFEST_DIR")
+        .and_then(|d| Path::new(&d).parent().map(Path::to_path_buf))
+        .filter(|root| root.join("book.toml").is_file());
+    from_cargo.unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("course/ sits inside the workspace")
+            .to_path_buf()
+    })
 }
 
 /// One runnable lesson.

@@ -12,7 +12,15 @@
 //! - [`book`]: building the HTML;
 //! - [`server`]: serving it;
 //! - [`checks`]: the book's integrity checks (includes, links, lessons);
-//! - [`progress`]: running the graded tests.
+//! - [`progress`]: running the graded tests;
+//! - [`run`]: running a grading command so that it can be stopped;
+//! - [`first_error`]: the one message to show out of a test run;
+//! - [`measure`]: measured exercises' benches, as ratios;
+//! - [`state`]: the saved progress file and its fingerprints;
+//! - [`standing`]: where each exercise stands, for `list` and `next`;
+//! - [`term`]: the terminal's key-at-a-time mode;
+//! - [`saves`]: which stub was just saved, from file events;
+//! - [`watch`]: the learner's loop, `course watch`.
 //!
 //! ```
 //! let root = course::catalog::workspace_root();
@@ -23,5 +31,13 @@ pub mod args;
 pub mod book;
 pub mod catalog;
 pub mod checks;
+pub mod first_error;
+pub mod measure;
 pub mod progress;
+pub mod run;
+pub mod saves;
 pub mod server;
+pub mod standing;
+pub mod state;
+pub mod term;
+pub mod watch;

@@ -17,15 +17,18 @@
 //! ```
 
 use std::fs;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::Exercise;
+use crate::first_error::first_error;
+use crate::run::{Cancel, run};
 
 /// Where an exercise stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Every graded test passes.
@@ -51,7 +54,7 @@ impl Status {
 }
 
 /// Passed and failed test counts summed over a test run's `test result:` lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Tests that passed.
     pub passed: u32,
@@ -100,6 +103,12 @@ pub struct Row {
     pub tests: Option<Counts>,
     /// Why it is not done, in one line, when there is something to say.
     pub note: Option<String>,
+    /// The first failure message (see [`crate::first_error`]), when not done.
+    pub first_failure: Option<String>,
+    /// Loom model counts, for a loom-graded exercise whose tests passed.
+    pub loom: Option<Counts>,
+    /// The bench's ratios, for a measured exercise whose tests passed.
+    pub bench: Option<String>,
     /// The command that grades this exercise alone.
     pub command: String,
 }
@@ -115,58 +124,136 @@ pub fn classify(tests_passed: bool, stub_text: Option<&str>) -> Status {
     }
 }
 
+/// The command a learner types to grade exercise `id` alone.
+pub fn test_command(id: &str) -> String {
+    format!("cargo test -p exercises --test {id}")
+}
+
+/// The command that model-checks a loom-graded exercise, as
+/// `.ci/exercises-loom.sh` runs it (without `--features solutions`).
+pub fn loom_command(id: &str) -> String {
+    format!(
+        "RUSTFLAGS=\"--cfg loom\" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom \
+         cargo test -p exercises --release --test {id}"
+    )
+}
+
+/// True if the exercise's graded test file has loom models (`cfg(loom)`).
+pub fn is_loom_graded(ex: &Exercise) -> bool {
+    ex.test
+        .as_ref()
+        .and_then(|p| fs::read_to_string(p).ok())
+        .is_some_and(|t| t.contains("cfg(loom)"))
+}
+
+/// The target directory cargo uses for `root`: `CARGO_TARGET_DIR` if set.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_relative() { root.join(p) } else { p })
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// What one `cargo test` run said.
+struct TestRun {
+    passed: bool,
+    counts: Option<Counts>,
+    first_failure: Option<String>,
+}
+
+fn cargo_test(root: &Path, id: &str, loom: bool, cancel: &Cancel) -> io::Result<TestRun> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(["test", "-p", "exercises", "--no-fail-fast", "--test", id])
+        .env("CARGO_TERM_COLOR", "never")
+        .env("RUST_BACKTRACE", "0");
+    if loom {
+        cmd.arg("--release")
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("LOOM_MAX_PREEMPTIONS", "2")
+            .env("CARGO_TARGET_DIR", target_dir(root).join("loom"));
+    }
+    let output = run(cmd, cancel)?;
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let counts = parse_test_summary(&text);
+    let passed = output.status.success() && counts.is_some_and(|c| c.failed == 0 && c.passed > 0);
+    let first_failure = if passed {
+        None
+    } else {
+        Some(first_error(&text).unwrap_or_else(|| {
+            format!(
+                "cargo test exited with {} and no message I recognise: run `{}`",
+                output.status,
+                test_command(id)
+            )
+        }))
+    };
+    Ok(TestRun {
+        passed,
+        counts,
+        first_failure,
+    })
+}
+
 /// Grades one exercise by running its test target with `cargo` in `root`.
 pub fn grade(root: &Path, ex: &Exercise) -> Row {
-    let command = format!("cargo test -p exercises --test {}", ex.id);
-    let base = Row {
+    grade_with(root, ex, &Cancel::default(), &|_| {}).unwrap_or_else(|e| Row {
+        status: Status::Failing,
+        note: Some(format!("could not run cargo: {e}")),
+        ..blank_row(ex)
+    })
+}
+
+fn blank_row(ex: &Exercise) -> Row {
+    Row {
         id: ex.id.clone(),
         title: ex.title.clone(),
         status: Status::NoTests,
         tests: None,
         note: None,
-        command: command.clone(),
-    };
+        first_failure: None,
+        loom: None,
+        bench: None,
+        command: test_command(&ex.id),
+    }
+}
+
+/// Grades one exercise: its test target, then, for a loom-graded exercise
+/// whose tests pass, its loom models (only both together make it done).
+///
+/// `phase` is told what is about to run ("tests", "loom models"), for a
+/// caller that shows progress. An `Interrupted` error means `cancel` stopped
+/// the run; other errors mean cargo could not be started.
+pub fn grade_with(
+    root: &Path,
+    ex: &Exercise,
+    cancel: &Cancel,
+    phase: &dyn Fn(&str),
+) -> io::Result<Row> {
+    let base = blank_row(ex);
     if ex.test.is_none() {
-        return Row {
+        return Ok(Row {
             note: Some(format!("exercises/tests/{}.rs is missing", ex.id)),
             ..base
-        };
+        });
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "test",
-            "-p",
-            "exercises",
-            "--no-fail-fast",
-            "--test",
-            &ex.id,
-        ])
-        .env("CARGO_TERM_COLOR", "never")
-        .output();
     let stub_text = ex.stub.as_ref().and_then(|p| fs::read_to_string(p).ok());
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => {
-            return Row {
-                status: classify(false, stub_text.as_deref()),
-                note: Some(format!("could not run cargo: {e}")),
-                ..base
-            };
-        }
+    phase("tests");
+    let plain = cargo_test(root, &ex.id, false, cancel)?;
+    let mut row = Row {
+        status: classify(plain.passed, stub_text.as_deref()),
+        tests: plain.counts,
+        first_failure: plain.first_failure,
+        ..base
     };
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let counts = parse_test_summary(&text);
-    let passed = output.status.success() && counts.is_some_and(|c| c.failed == 0 && c.passed > 0);
-    let status = classify(passed, stub_text.as_deref());
-    let note = match (status, counts) {
+    row.note = match (row.status, plain.counts) {
         (Status::Done, _) => None,
-        (_, None) => Some("did not compile or run: see the command's output".to_string()),
+        (_, None) => Some("did not compile or run".to_string()),
         (_, Some(c)) if c.passed == 0 && c.failed == 0 => Some("no graded tests ran".to_string()),
         (_, Some(c)) => Some(format!(
             "{} of {} tests fail",
@@ -174,12 +261,51 @@ pub fn grade(root: &Path, ex: &Exercise) -> Row {
             c.passed + c.failed
         )),
     };
-    Row {
-        status,
-        tests: counts,
-        note,
-        ..base
+    if row.status == Status::Done && is_loom_graded(ex) {
+        phase("loom models");
+        let loom = cargo_test(root, &ex.id, true, cancel)?;
+        row.loom = loom.counts;
+        if !loom.passed {
+            row.status = Status::Failing;
+            row.note = Some(match loom.counts {
+                Some(_) => "a loom model found an interleaving that breaks it".to_string(),
+                None => "the loom build failed".to_string(),
+            });
+            row.first_failure = loom.first_failure.map(|m| format!("loom: {m}"));
+        }
     }
+    if row.status == Status::Done
+        && let Some(bench) = crate::measure::bench_file(root, ex)
+    {
+        phase("bench");
+        row.bench = Some(measure(root, &ex.id, &bench, cancel)?);
+    }
+    Ok(row)
+}
+
+/// Runs a measured exercise's bench briefly and sums it up in one line.
+/// A bench that fails to run is reported, but does not fail the exercise:
+/// its tests grade it, the bench only measures it.
+fn measure(root: &Path, id: &str, bench: &Path, cancel: &Cancel) -> io::Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args(crate::measure::bench_args(id))
+        .env("CARGO_TERM_COLOR", "never");
+    let output = run(cmd, cancel)?;
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results = crate::measure::parse_criterion(&text);
+    Ok(crate::measure::ratios(&results).unwrap_or_else(|| {
+        format!(
+            "{} printed no criterion results: run `cargo {}`",
+            bench.display(),
+            crate::measure::bench_args(id).join(" ")
+        )
+    }))
 }
 
 /// Formats rows as an aligned text table with a one-line summary.
@@ -286,6 +412,9 @@ mod tests {
                 failed: 1,
             }),
             note: None,
+            first_failure: None,
+            loom: None,
+            bench: None,
             command: format!("cargo test -p exercises --test {id}"),
         };
         let t = table(&[

@@ -36,6 +36,8 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex11_stack_growth.rs"] pub mod ex11_stack_growth;
 #[cfg(not(feature = "solutions"))] pub mod ex12_layout;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex12_layout.rs"] pub mod ex12_layout;
+#[cfg(not(feature = "solutions"))] pub mod ex13_channel;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex13_channel.rs"] pub mod ex13_channel;
 #[cfg(not(feature = "solutions"))] pub mod ex14_percentiles;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex14_percentiles.rs"] pub mod ex14_percentiles;
 #[cfg(not(feature = "solutions"))] pub mod ex15_router;

@@ -84,6 +84,10 @@ fn lesson_01_deadline_fires_and_nothing_is_left_behind() {
     let out = quick(LESSONS[0]);
     line_with(&out, "timeout returned Err(\"deadline has elapsed\")");
     line_with(&out, "the work future was dropped: true");
+    line_with(
+        &out,
+        "the aborted G's handle says cancelled: true; its future was dropped: true",
+    );
     let left = line_with(&out, "left behind:");
     assert_eq!(
         number_after(left, "left behind:"),

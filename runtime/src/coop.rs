@@ -6,8 +6,8 @@
 //! two triggers:
 //!
 //! * a **budget** of 128 units per time slice (tokio's coop budget): every
-//!   poll of a G and every `preempt_point` spends one; once spent, the next
-//!   `preempt_point` yields;
+//!   poll of a G, every `preempt_point` and every socket operation
+//!   (`runtime::net`) spends one; once spent, the next of those yields;
 //! * **sysmon**, which marks a P whose G has run for 10 ms without a new
 //!   slice (Go's `preemptone`); the G yields at its next `preempt_point`.
 //!
@@ -101,30 +101,36 @@ pub struct PreemptPoint {
 }
 
 // ANCHOR: preempt_point
+/// Spends one unit of the time slice's budget. True if the running G must
+/// yield now instead (budget spent, or sysmon asked its P to preempt); the
+/// preemption is then counted and named as the G's stop reason. Used by
+/// [`preempt_point`] and by socket operations that would not otherwise
+/// return `Pending` (`runtime::net`).
+pub(crate) fn spend_budget() -> bool {
+    with_current(|ctx| {
+        let ctx = ctx?;
+        let pid = ctx.p.get()?;
+        let p = &ctx.shared.ps[pid];
+        let budget = ctx.budget.get();
+        if budget == 0 {
+            bump(&p.counters.preempt_budget);
+        } else if p.preempt.load(crate::loom::atomic::Ordering::Relaxed) {
+            bump(&p.counters.preempt_sysmon);
+        } else {
+            ctx.budget.set(budget - 1);
+            return None;
+        }
+        ctx.stop_reason.set(StopReason::Preempt);
+        Some(())
+    })
+    .is_some()
+}
+
 impl Future for PreemptPoint {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        let must_yield = with_current(|ctx| {
-            let ctx = ctx?;
-            let pid = ctx.p.get()?;
-            let p = &ctx.shared.ps[pid];
-            let budget = ctx.budget.get();
-            if budget == 0 {
-                bump(&p.counters.preempt_budget);
-            } else if p.preempt.load(crate::loom::atomic::Ordering::Relaxed) {
-                bump(&p.counters.preempt_sysmon);
-            } else {
-                ctx.budget.set(budget - 1);
-                return None;
-            }
-            ctx.stop_reason.set(StopReason::Preempt);
-            Some(())
-        });
-        if must_yield.is_none() {
+        if self.yielded || !spend_budget() {
             return Poll::Ready(());
         }
         self.yielded = true;

@@ -16,6 +16,8 @@
 //! [`timeout`]), counters ([`Metrics`]), Go's schedtrace line, and an event
 //! trace exported as Chrome Trace Event JSON ([`Trace`]), and labels that
 //! follow a G into the Gs it spawns ([`with_labels`], Go's `pprof.Do`).
+//! Network I/O goes through Go's netpoller design ([`net`]): a G that
+//! waits on a socket parks in the poller and holds neither thread nor P.
 //!
 //! ```
 //! use std::time::Duration;
@@ -97,6 +99,7 @@ mod runq;
 mod runtime;
 mod schedtrace;
 mod scheduler;
+pub mod sync;
 mod sysmon;
 mod task;
 mod timer;

@@ -65,6 +65,11 @@ mod imp {
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
+
+        /// Unwraps the value.
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
     }
 
     /// A spin-loop hint; under loom it becomes a yield to the model.

@@ -27,6 +27,11 @@ pub(crate) struct SharedCounters {
     pub(crate) unparks: AtomicU64,
     pub(crate) threads_started: AtomicU64,
     pub(crate) preempt_requests: AtomicU64,
+    pub(crate) chan_waits: AtomicU64,
+    pub(crate) sync_waits: AtomicU64,
+    pub(crate) wait_ns: AtomicU64,
+    pub(crate) mutex_starvations: AtomicU64,
+    pub(crate) mutex_handoffs: AtomicU64,
 }
 
 /// A snapshot of the runtime's counters (see [`Runtime::metrics`]).
@@ -100,6 +105,19 @@ pub struct Metrics {
     pub netpoll_waiters: usize,
     /// Sockets registered with the poller now.
     pub sockets: usize,
+    /// Channel sends and receives that parked a G, counted when the wait
+    /// ended (Go's block profile events with `waitReasonChan*`).
+    pub chan_waits: u64,
+    /// `Mutex`, `RwLock` and `WaitGroup` waits that parked a G.
+    pub sync_waits: u64,
+    /// Total time Gs spent parked in those waits, in nanoseconds (what Go's
+    /// block profile sums).
+    pub wait_ns: u64,
+    /// Times a `runtime::sync::Mutex` entered starvation mode (a waiter
+    /// passed over for more than 1 ms).
+    pub mutex_starvations: u64,
+    /// Times a starving mutex was handed directly to its front waiter.
+    pub mutex_handoffs: u64,
 }
 
 pub(crate) fn collect(shared: &Shared) -> Metrics {
@@ -148,5 +166,10 @@ pub(crate) fn collect(shared: &Shared) -> Metrics {
         netpoll_readied: net.map_or(0, |p| r(&p.readied)),
         netpoll_waiters: net.map_or(0, |p| p.waiters().load(Ordering::Relaxed)),
         sockets: net.map_or(0, |p| p.registered()),
+        chan_waits: r(&c.chan_waits),
+        sync_waits: r(&c.sync_waits),
+        wait_ns: r(&c.wait_ns),
+        mutex_starvations: r(&c.mutex_starvations),
+        mutex_handoffs: r(&c.mutex_handoffs),
     }
 }

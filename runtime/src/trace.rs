@@ -367,6 +367,9 @@ struct ChromeTrace<'a> {
     trace: &'a Trace,
     out: Vec<Value>,
     next_flow_id: u64,
+    /// Set while drawing a run that followed a `GoUnblock`: who readied the
+    /// G and how long it waited, for that run's first bar.
+    woken: Option<(Option<u64>, u64)>,
 }
 
 impl<'a> ChromeTrace<'a> {
@@ -375,6 +378,7 @@ impl<'a> ChromeTrace<'a> {
             trace,
             out: Vec::new(),
             next_flow_id: 1,
+            woken: None,
         }
     }
 
@@ -456,7 +460,23 @@ impl<'a> ChromeTrace<'a> {
                 _ => {}
             }
         }
+        // (g, start of its run) -> who readied it and how long it waited.
+        let woken: HashMap<(u64, u64), (Option<u64>, u64)> = unblock_flows
+            .iter()
+            .map(|(u, start)| {
+                let by = match u.kind {
+                    EventKind::GoUnblock { by, .. } => by,
+                    _ => None,
+                };
+                let g = match start.kind {
+                    EventKind::GoStart { g } => g,
+                    _ => 0,
+                };
+                ((g, start.ts_ns), (by, start.ts_ns.saturating_sub(u.ts_ns)))
+            })
+            .collect();
         for run in self.trace.runs() {
+            self.woken = woken.get(&(run.g, run.start_ns)).copied();
             let first_track = match run.p {
                 Some(p) => (PID_PS, p as u64),
                 None => (PID_MS, run.m as u64),
@@ -517,11 +537,17 @@ impl<'a> ChromeTrace<'a> {
         end_ns: u64,
         reason: &str,
     ) {
+        let mut args = json!({ "g": g, "reason": reason, "m": m });
+        // The first bar of a run that followed an unblock: its wait to run.
+        if let Some((by, waited_ns)) = self.woken.take() {
+            args["readied_by"] = json!(by);
+            args["wait_us"] = json!((micros(waited_ns) * 10.0).round() / 10.0);
+        }
         self.out.push(json!({
             "name": format!("G{g}"), "cat": "g", "ph": "X",
             "pid": track.0, "tid": track.1,
             "ts": micros(start_ns), "dur": micros(end_ns.saturating_sub(start_ns)),
-            "args": { "g": g, "reason": reason, "m": m },
+            "args": args,
         }));
     }
 

@@ -89,7 +89,8 @@ fn the_trace_records_creates_starts_stops_with_reasons_steals_and_syscalls() {
 fn unblocks_name_who_readied_whom_and_measure_the_wait_to_run() {
     let rt = Runtime::builder().procs(2).trace(true).build().unwrap();
     let (sleeper, waiter, wakee) = rt.block_on(async {
-        let sleeper = runtime::spawn(runtime::sleep(Duration::from_millis(2)));
+        // The deadline is taken at the G's first poll, so it always parks.
+        let sleeper = runtime::spawn(async { runtime::sleep(Duration::from_millis(2)).await });
         let (tx, rx) = std::sync::mpsc::channel::<std::task::Waker>();
         let waiter = runtime::spawn(async move {
             let mut first = true;

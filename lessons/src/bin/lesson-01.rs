@@ -89,6 +89,7 @@ fn main() {
             let rt = rt.clone();
             async move {
                 deadline_on_async_work(deadline).await;
+                abort_from_outside().await;
                 request_within_deadline(addr, delay).await;
                 naive_deadline(&rt, addr, deadline).await;
                 fix_by_shutdown(addr, deadline).await;
@@ -219,8 +220,45 @@ async fn deadline_on_async_work(deadline: Duration) {
     );
 }
 
+async fn abort_from_outside() {
+    section("2. Cancelling another G: abort");
+    // ANCHOR: abort
+    let dropped = Arc::new(AtomicBool::new(false));
+    let steps = Arc::new(AtomicU32::new(0));
+    let worker = runtime::spawn({
+        let (flag, steps) = (DropFlag(dropped.clone()), steps.clone());
+        async move {
+            let _flag = flag; // dropped with the G's future
+            loop {
+                runtime::sleep(Duration::from_millis(5)).await;
+                steps.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    runtime::sleep(Duration::from_millis(20)).await;
+    worker.abort(); // its future is dropped at its next poll boundary
+    let result = worker.await;
+    // ANCHOR_END: abort
+    let cancelled = result.as_ref().is_err_and(|e| e.is_cancelled());
+    println!(
+        "the aborted G's handle says cancelled: {cancelled}; its future was dropped: {}",
+        dropped.load(Ordering::SeqCst)
+    );
+    let after = steps.load(Ordering::SeqCst);
+    runtime::sleep(Duration::from_millis(20)).await;
+    println!(
+        "steps at the abort: {after}; 20 ms later: {} (it no longer runs)",
+        steps.load(Ordering::SeqCst)
+    );
+    notice(
+        "`abort` is how a parent stops a G it spawned (the first error of a fan-out \
+         cancels the rest). Like a timeout it takes effect at an `.await`: a G stuck \
+         inside a blocking call is cancelled only when the call returns.",
+    );
+}
+
 async fn request_within_deadline(addr: SocketAddr, delay: Duration) {
-    section("2. A request that meets a generous deadline");
+    section("3. A request that meets a generous deadline");
     let generous = delay * 3;
     let started = Instant::now();
     let handle = runtime::spawn(async move {
@@ -239,7 +277,7 @@ async fn request_within_deadline(addr: SocketAddr, delay: Duration) {
 }
 
 async fn naive_deadline(rt: &Runtime, addr: SocketAddr, deadline: Duration) {
-    section("3. A request that misses its deadline, cancelled the naive way");
+    section("4. A request that misses its deadline, cancelled the naive way");
     let started = Instant::now();
     // ANCHOR: naive
     let mut handle = runtime::spawn(async move {
@@ -276,7 +314,7 @@ async fn naive_deadline(rt: &Runtime, addr: SocketAddr, deadline: Duration) {
 }
 
 async fn fix_by_shutdown(addr: SocketAddr, deadline: Duration) {
-    section("4. Fix: when the deadline passes, shut the socket down");
+    section("5. Fix: when the deadline passes, shut the socket down");
     let started = Instant::now();
     // ANCHOR: fix_shutdown
     let conn = TcpStream::connect(addr).expect("connect");
@@ -301,7 +339,7 @@ async fn fix_by_shutdown(addr: SocketAddr, deadline: Duration) {
 }
 
 async fn fix_by_socket_deadline(addr: SocketAddr, deadline: Duration) {
-    section("5. Fix: give the socket the deadline itself");
+    section("6. Fix: give the socket the deadline itself");
     let started = Instant::now();
     // ANCHOR: fix_deadline
     let handle = runtime::spawn(async move {

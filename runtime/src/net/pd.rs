@@ -88,7 +88,6 @@ pub(crate) struct PollDesc {
     closing: AtomicBool,
 }
 
-// ANCHOR: poll_wait
 impl PollDesc {
     pub(crate) fn new(fd: RawFd, slot: u32, seq: u32) -> Self {
         PollDesc {
@@ -104,6 +103,7 @@ impl PollDesc {
         &self.halves[dir as usize]
     }
 
+    // ANCHOR: poll_wait
     /// Go's `pollReset` before a read or write: forget a readiness nobody
     /// used, so that the syscall that follows decides. (Anything ready
     /// after this point sets READY again.)

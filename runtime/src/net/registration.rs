@@ -3,6 +3,7 @@
 //! around each syscall in `internal/poll/fd_unix.go`).
 //!
 //! ```text
+//!   budget spent?           yield (a preemption point, like tokio's coop)
 //!   loop:
 //!     reset(dir)            forget stale readiness
 //!     syscall               read, write, accept, connect's SO_ERROR
@@ -68,6 +69,12 @@ impl Registration {
         cx: &mut Context<'_>,
         mut op: impl FnMut() -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
+        // A preemption point, as in tokio: a G whose socket always has data
+        // would otherwise never return `Pending` and never give up its P.
+        if crate::coop::spend_budget() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         loop {
             self.pd.reset(dir);
             match op() {

@@ -174,6 +174,21 @@ impl Epoll {
     }
 }
 
+/// The accept queue Go asks for (`maxListenerBacklog` reads
+/// `/proc/sys/net/core/somaxconn`; the kernel caps whatever we ask at that).
+const BACKLOG: libc::c_int = 4096;
+
+/// std listens with a backlog of 128. A G that connects in a loop on
+/// loopback, where each connect completes inside the call, fills that
+/// before the accepting G gets a turn, and the kernel then drops SYNs: the
+/// 129th connect waits a whole second for its retransmission. Calling
+/// `listen` again on a listening socket only changes its backlog.
+pub(crate) fn raise_backlog(l: &std::net::TcpListener) -> io::Result<()> {
+    // SAFETY: `listen` on a socket fd we own; no pointers.
+    cvt(unsafe { libc::listen(l.as_raw_fd(), BACKLOG) })?;
+    Ok(())
+}
+
 /// A `sockaddr_storage` holding `addr`, and its length.
 fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain data; all-zero is valid.

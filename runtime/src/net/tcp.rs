@@ -62,6 +62,7 @@ impl TcpListener {
     /// `AddrInUse` for a taken port, and outside a runtime.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let inner = std::net::TcpListener::bind(addr)?;
+        sys::raise_backlog(&inner)?;
         inner.set_nonblocking(true)?;
         let reg = Registration::new(inner.as_raw_fd())?;
         Ok(TcpListener { reg, inner })

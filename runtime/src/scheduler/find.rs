@@ -10,8 +10,8 @@
 //! 3. `runnext`, then the local run queue (`runqget`). A G from `runnext`
 //!    inherits the time slice; if that slice is spent, it goes to the back
 //!    of the queue instead, so two Gs waking each other cannot hog the P;
-//! 4. the global queue, taking a batch of `min(len/procs + 1, 128)`;
-//! 4½. the network, without blocking, if some G waits on a socket and no
+//! 4. the global queue, taking a batch of `min(len/procs + 1, 128)`, then
+//!    the network, without blocking, if some G waits on a socket and no
 //!    other M is polling (Go's `netpoll(0)` in `findRunnable`): the first G
 //!    readied runs here, the rest go in as one batch (`injectglist`);
 //! 5. stealing: only if fewer than half the busy Ps already have a spinning
@@ -389,6 +389,11 @@ pub(crate) fn capture_ready(shared: &Arc<Shared>, task: Notified) -> Option<Noti
             && std::ptr::eq(*owner, Arc::as_ptr(shared))
             && let Some(t) = task.take()
         {
+            if shared.trace.enabled() {
+                // Readied by the network: `by` is whatever G this M runs
+                // (none, for a poll in `findRunnable`).
+                shared.trace_unblock(t.id(), None);
+            }
             batch.push(t);
         }
     });
