@@ -40,12 +40,16 @@ for round in $(seq "$ROUNDS"); do
         printf 'round %d  %-22s  wrk %7d req/s   loadgen P99 at %d/s %8.2f ms\n' "$round" "${NAMES[$i]}" "$q" "$RATE" "$(awk -v u="$p" 'BEGIN{print u/1000}')" >&2
     done
 done
-mean() { awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; printf "%d", s / NF }' <<<"$1"; }
+# The median of the rounds, and their range: one slow round (another
+# developer's build) moves a mean a lot and a median hardly at all.
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "%d", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk -v d="$2" 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.*f to %.*f", d ? 2 : 0, lo / (d ? 1000 : 1), d ? 2 : 0, hi / (d ? 1000 : 1) }'; }
 echo
-echo "| engine (server on 1 core, $CONNS connections) | QPS at saturation (wrk) | P99 at $RATE req/s (loadgen) |"
-echo "|---|---:|---:|"
+echo "| engine (server on 1 core, $CONNS connections) | QPS at saturation (wrk) | range | P99 at $RATE req/s (loadgen) | range (ms) |"
+echo "|---|---:|---:|---:|---:|"
 for i in "${!ENGINES[@]}"; do
-    printf '| %s | %d | %.2f ms |\n' "${NAMES[$i]}" "$(mean "${QPS[$i]}")" "$(awk -v u="$(mean "${P99[$i]}")" 'BEGIN{print u/1000}')"
+    printf '| %s | %d | %s | %.2f ms | %s |\n' "${NAMES[$i]}" "$(median "${QPS[$i]}")" "$(range "${QPS[$i]}" 0)" \
+        "$(awk -v u="$(median "${P99[$i]}")" 'BEGIN{print u/1000}')" "$(range "${P99[$i]}" 1)"
 done
 echo
-echo "(mean of $ROUNDS alternating rounds of ${SECS} s each; $(nproc) cores shared with other work: expect noise)"
+echo "(median of $ROUNDS alternating rounds of ${SECS} s each; $(nproc) cores shared with other work: expect noise)"

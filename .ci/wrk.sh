@@ -3,7 +3,7 @@
 # on 127.0.0.1 only, in well under two minutes once built:
 #
 # 1. Same server, same connection count, closed loop: our QPS must be within
-#    10% of wrk's (the median ratio over five alternating rounds, so another
+#    10% of wrk's (the median ratio over seven alternating rounds, so another
 #    developer's compile on this 2-core machine does not decide it).
 # 2. A server that stalls 200 ms once a second: our open loop's P99 must show
 #    the stall (>= 150 ms), and our closed loop's, which has no correction,
@@ -70,10 +70,10 @@ wrk_p99_us() {
 }
 
 CONNS=16
-echo "=== closed loop, $CONNS connections, fast engine: requests per second (5 rounds, alternating)"
+echo "=== closed loop, $CONNS connections, fast engine: requests per second (7 rounds, alternating)"
 start_server --engine fast
 ratios=() sum_wrk=0 sum_ours=0
-for round in 1 2 3 4 5; do
+for round in 1 2 3 4 5 6 7; do
     w=$("${CLIENT_CPU[@]}" wrk -t1 -c$CONNS -d2s "$URL" | awk '/^Requests\/sec:/ {print int($2)}')
     o=$("${CLIENT_CPU[@]}" "$BIN/loadgen" "$URL" --closed --connections $CONNS --duration 2s --json --quiet | json_field qps)
     o=${o%.*}
@@ -85,11 +85,12 @@ done
 stop_server
 # The median of the per-round ratios: each round pairs two runs a few
 # seconds apart, so noise from other work on the machine mostly cancels.
-median=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p)
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 4p)
 printf '%-34s %10s %10s %12s\n' "" wrk loadgen "median ratio"
-printf '%-34s %10d %10d %8d.%03d\n' "mean QPS, closed loop, 5 x 2 s" $((sum_wrk / 5)) $((sum_ours / 5)) $((median / 1000)) $((median % 1000))
+printf '%-34s %10d %10d %8d.%03d\n' "mean QPS, closed loop, 7 x 2 s" $((sum_wrk / 7)) $((sum_ours / 7)) $((median / 1000)) $((median % 1000))
 if (( median > 1100 || median < 900 )); then
-    echo "FAIL: our closed-loop QPS is more than 10% away from wrk's"
+    echo "FAIL: our closed-loop QPS is more than 10% away from wrk's (load average: $(cut -d' ' -f1-3 /proc/loadavg);"
+    echo "      on a machine this busy the rounds above say whether it is noise)"
     exit 1
 fi
 
