@@ -8,6 +8,7 @@ use std::time::Duration;
 /// The usage text.
 pub const USAGE: &str = "usage: loadgen URL [--rate R] [--connections C] [--duration D] [--closed]
                [--path P] [--json] [--requests N] [--timeout D] [--procs N] [--quiet]
+               [--arrivals constant|poisson]
   URL            http://host:port/path (http only)
   --rate         requests per second, all connections together (open loop); default 1000
   --connections  connections kept open; default 10
@@ -18,7 +19,8 @@ pub const USAGE: &str = "usage: loadgen URL [--rate R] [--connections C] [--dura
   --requests     stop after this many requests; default rate x duration (open), 10000000 (closed)
   --timeout      per-request timeout; default 2s
   --procs        Ps of the runtime the load generator runs on; default 1
-  --quiet        no progress line";
+  --quiet        no progress line
+  --arrivals     open loop: constant gaps (default) or poisson (exponential gaps, same mean)";
 
 /// Open loop (a schedule) or closed loop (back to back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -29,6 +31,16 @@ pub enum Mode {
     Open,
     /// Each connection sends as soon as its previous answer arrives (wrk).
     Closed,
+}
+
+/// How due times are spaced in the open loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrivals {
+    /// Evenly, one every `connections / rate` seconds per connection.
+    Constant,
+    /// Exponential gaps with that mean (a Poisson process).
+    Poisson,
 }
 
 /// One run's settings.
@@ -44,6 +56,8 @@ pub struct Config {
     pub mode: Mode,
     /// Requests per second in total (open loop).
     pub rate: f64,
+    /// How the open loop spaces its due times.
+    pub arrivals: Arrivals,
     /// Connections.
     pub connections: usize,
     /// How long to send.
@@ -70,6 +84,7 @@ impl Config {
             path: "/".into(),
             mode: Mode::Open,
             rate: 1000.0,
+            arrivals: Arrivals::Constant,
             connections: 10,
             duration: Duration::from_secs(5),
             max_requests: 5000,
@@ -97,6 +112,7 @@ impl Config {
         let (mut rate, mut conns, mut dur, mut closed, mut path, mut json) =
             (None, None, None, false, None, false);
         let (mut requests, mut timeout, mut procs, mut quiet) = (None, None, None, false);
+        let mut arrivals = None;
         let mut i = 0;
         while i < args.len() {
             let arg = &args[i];
@@ -117,7 +133,7 @@ impl Config {
                 "--quiet" => quiet = true,
                 "--help" => return Err("help".into()),
                 "--rate" | "--connections" | "--duration" | "--path" | "--requests"
-                | "--timeout" | "--procs" => {
+                | "--timeout" | "--procs" | "--arrivals" => {
                     let v = match inline {
                         Some(v) => v,
                         None => {
@@ -163,6 +179,13 @@ impl Config {
                                     .ok_or(bad("a count above 0"))?,
                             )
                         }
+                        "--arrivals" => {
+                            arrivals = Some(match v.as_str() {
+                                "constant" => Arrivals::Constant,
+                                "poisson" => Arrivals::Poisson,
+                                _ => return Err(bad("constant or poisson")),
+                            })
+                        }
                         "--procs" => {
                             procs = Some(
                                 v.parse::<usize>()
@@ -189,6 +212,7 @@ impl Config {
         c.path = path.unwrap_or(url_path);
         c.mode = if closed { Mode::Closed } else { Mode::Open };
         c.rate = rate.unwrap_or(1000.0);
+        c.arrivals = arrivals.unwrap_or(Arrivals::Constant);
         c.connections = conns.unwrap_or(10);
         c.duration = dur.unwrap_or(Duration::from_secs(5));
         c.max_requests = requests.unwrap_or(match c.mode {
@@ -266,7 +290,14 @@ mod tests {
             (c.path.as_str(), c.addr.port(), c.max_requests),
             ("/a?b=1", 9, 1004)
         );
+        assert_eq!(c.arrivals, Arrivals::Constant);
+        let c = Config::parse(["http://127.0.0.1:9/", "--arrivals=poisson"]).unwrap();
+        assert_eq!(c.arrivals, Arrivals::Poisson);
         for (args, needle) in [
+            (
+                vec!["http://127.0.0.1:9/", "--arrivals", "bursty"],
+                "constant or poisson",
+            ),
             (
                 vec!["http://127.0.0.1:9/", "--bogus"],
                 "unknown flag `--bogus`",

@@ -23,6 +23,6 @@ pub mod config;
 pub mod run;
 pub mod stats;
 
-pub use config::{Config, Mode, USAGE};
+pub use config::{Arrivals, Config, Mode, USAGE};
 pub use run::{Run, run};
 pub use stats::{Point, Report};

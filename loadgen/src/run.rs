@@ -14,7 +14,9 @@
 //! this one was due), it sends at once and counts from the *due* time
 //! anyway. So a 200 ms stall shows up as every request due during the
 //! stall being late by up to 200 ms, which is what users would have seen.
-//! The time from the actual send is kept too (service time), and how far
+//! With `--arrivals poisson` the gaps between due times are exponential
+//! with the same mean (independent users arriving at random), instead of
+//! constant. The time from the actual send is kept too (service time), and how far
 //! behind schedule the sends fell, and how many due requests were never
 //! sent before the run ended.
 //!
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::{Conn, ErrorKind};
-use crate::config::{Config, Mode};
+use crate::config::{Arrivals, Config, Mode};
 use crate::stats::{Recorder, Report};
 
 /// A finished run: the report and the merged measurements behind it.
@@ -185,9 +187,10 @@ async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
     let mut conn = Some(conn);
     let interval = Duration::from_secs_f64(cfg.connections as f64 / cfg.rate);
     let offset = Duration::from_secs_f64(i as f64 / cfg.rate);
-    let mut k: u32 = 0;
+    let mut due = offset;
+    let mut rng =
+        XorShift(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
     loop {
-        let due = offset + interval * k;
         if due >= cfg.duration {
             break;
         }
@@ -207,12 +210,31 @@ async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
             rec.behind(now - due);
         }
         exchange(s, &mut conn, &mut rec, due, Instant::now()).await;
-        k += 1;
+        due += match cfg.arrivals {
+            Arrivals::Constant => interval,
+            // Exponential gaps with the same mean: a Poisson process, what
+            // independent users produce.
+            Arrivals::Poisson => interval.mul_f64(-(1.0 - rng.next_f64()).ln()),
+        };
     }
     rec
 }
 
 // ANCHOR_END: open_loop
+
+/// A small deterministic generator for Poisson gaps (xorshift64*), seeded
+/// per connection so a run's schedule is reproducible.
+struct XorShift(u64);
+
+impl XorShift {
+    /// Uniform in [0, 1).
+    fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
 
 async fn closed_loop(s: &Shared, conn: Conn) -> Recorder {
     let mut rec = Recorder::default();

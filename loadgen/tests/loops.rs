@@ -162,3 +162,37 @@ fn the_binary_prints_the_json_fields_and_rejects_bad_input_with_exit_2() {
         );
     }
 }
+
+#[test]
+fn poisson_arrivals_keep_the_mean_rate_and_vary_the_gaps() {
+    let s = server(None);
+    let spread = |arrivals| {
+        let mut c = config(&s, Mode::Open);
+        c.rate = 2000.0;
+        c.duration = Duration::from_millis(1000);
+        c.max_requests = 10_000;
+        c.arrivals = arrivals;
+        let r = loadgen::run(&c).unwrap().report;
+        // The first and last intervals are partial; look at the middle.
+        let counts: Vec<u64> = r.series[1..r.series.len().min(9)]
+            .iter()
+            .map(|p| p.count)
+            .collect();
+        let (lo, hi) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
+        (r.requests + r.errors, hi - lo)
+    };
+    let (n_const, spread_const) = spread(loadgen::Arrivals::Constant);
+    let (n_poisson, spread_poisson) = spread(loadgen::Arrivals::Poisson);
+    assert!(
+        (1900..=2100).contains(&n_const),
+        "constant: {n_const} requests in 1 s at 2000/s"
+    );
+    assert!(
+        (1600..=2400).contains(&n_poisson),
+        "poisson keeps the mean: {n_poisson} requests in 1 s at 2000/s"
+    );
+    assert!(
+        spread_poisson > spread_const,
+        "requests per 100 ms vary more with exponential gaps: poisson {spread_poisson}, constant {spread_const}"
+    );
+}
