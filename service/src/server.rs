@@ -348,8 +348,9 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
 
 /// Pins the calling thread to `cpu` (threads it starts later inherit it).
 ///
-/// ```
-/// service::server::pin_to_cpu(0).unwrap();
+/// ```no_run
+/// // Keep this thread, and the runtime it is about to start, on core 1.
+/// service::server::pin_to_cpu(1).unwrap();
 /// ```
 pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data, zeroed then set with CPU_SET;
