@@ -38,3 +38,7 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex12_layout.rs"] pub mod ex12_layout;
 #[cfg(not(feature = "solutions"))] pub mod ex13_channel;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex13_channel.rs"] pub mod ex13_channel;
+#[cfg(not(feature = "solutions"))] pub mod ex14_percentiles;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex14_percentiles.rs"] pub mod ex14_percentiles;
+#[cfg(not(feature = "solutions"))] pub mod ex15_router;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex15_router.rs"] pub mod ex15_router;

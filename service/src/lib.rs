@@ -1,0 +1,36 @@
+//! Chapter 3's HTTP service: two engines on the course runtime, and the peers
+//! they are measured against.
+//!
+//! Go's load-testing chapter compares `net/http` (complete, allocates per
+//! request) with `fasthttp` (reuses everything, asks the handler to follow
+//! rules the compiler cannot check). Here:
+//!
+//! * [`full`]: hyper 1.x, the complete engine, on our runtime through the
+//!   small [`adapter`] (hyper's I/O, executor and timer traits over
+//!   `runtime::net` and `runtime::sleep`), or on tokio through [`peer`];
+//! * [`fast`]: our own HTTP/1.1 server on `httparse`, with per-connection
+//!   buffers reused across requests and a request type that borrows them,
+//!   so fasthttp's "do not keep the request" rule is a compile error;
+//! * [`threads`]: blocking `std::net`, a thread per connection (the baseline);
+//! * [`routes`]: `/`, `/echo`, `/work`, `/sleep`, `/alloc`, `/metrics`,
+//!   shared by all of them, plus an optional stall for the
+//!   coordinated-omission lesson;
+//! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it.
+//!
+//! ```
+//! use service::{Engine, Options, RuntimeKind, Server};
+//! let server = Server::start(Options { engine: Engine::Full, runtime: RuntimeKind::Ours, ..Options::default() }).unwrap();
+//! assert!(server.addr().ip().is_loopback());
+//! server.stop().unwrap();
+//! ```
+
+pub mod adapter;
+pub mod fast;
+pub mod full;
+pub mod peer;
+pub mod routes;
+pub mod server;
+pub mod threads;
+
+pub use routes::{Body, Reply, Routes, Stall};
+pub use server::{Engine, Options, RuntimeKind, Server};
