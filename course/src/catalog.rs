@@ -46,6 +46,61 @@ pub struct Lesson {
     pub number: String,
     /// The title from the header line, e.g. `G, M and P`.
     pub title: String,
+    /// The cargo features the binary needs (`required-features` in
+    /// `lessons/Cargo.toml`), e.g. `load-testing` for chapter 3's lessons.
+    pub features: Vec<String>,
+}
+
+impl Lesson {
+    /// The command that runs it: `cargo run --bin lesson-02`, or with its
+    /// package and features when it needs some.
+    ///
+    /// ```
+    /// let l = course::catalog::Lesson {
+    ///     bin: "lesson-14".into(),
+    ///     number: "14".into(),
+    ///     title: "Two HTTP engines".into(),
+    ///     features: vec!["load-testing".into()],
+    /// };
+    /// assert_eq!(l.command(), "cargo run -p lessons --features load-testing --bin lesson-14");
+    /// ```
+    pub fn command(&self) -> String {
+        if self.features.is_empty() {
+            format!("cargo run --bin {}", self.bin)
+        } else {
+            format!(
+                "cargo run -p lessons --features {} --bin {}",
+                self.features.join(","),
+                self.bin
+            )
+        }
+    }
+}
+
+/// `[[bin]]` tables of `lessons/Cargo.toml`: which lessons need features.
+#[derive(serde::Deserialize, Default)]
+struct LessonsManifest {
+    #[serde(default)]
+    bin: Vec<BinEntry>,
+}
+
+#[derive(serde::Deserialize)]
+struct BinEntry {
+    name: String,
+    #[serde(default, rename = "required-features")]
+    required_features: Vec<String>,
+}
+
+/// The features each lesson binary requires, by binary name. A missing or
+/// unreadable manifest means none (the lessons still list).
+fn required_features(root: &Path) -> std::collections::HashMap<String, Vec<String>> {
+    let text = fs::read_to_string(root.join("lessons/Cargo.toml")).unwrap_or_default();
+    let manifest: LessonsManifest = toml::from_str(&text).unwrap_or_default();
+    manifest
+        .bin
+        .into_iter()
+        .map(|b| (b.name, b.required_features))
+        .collect()
 }
 
 /// Parses a lesson's first line: `//! Lesson NN: Title — what it shows`.
@@ -80,6 +135,7 @@ pub fn parse_lesson_header(line: &str) -> Option<(String, String)> {
 /// listed (it is still runnable), titled "(no title line)".
 pub fn lessons(root: &Path) -> io::Result<Vec<Lesson>> {
     let dir = root.join("lessons/src/bin");
+    let features = required_features(root);
     let mut out = Vec::new();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -106,6 +162,7 @@ pub fn lessons(root: &Path) -> io::Result<Vec<Lesson>> {
             bin: stem.to_string(),
             number,
             title,
+            features: features.get(stem).cloned().unwrap_or_default(),
         });
     }
     out.sort_by(|a, b| a.bin.cmp(&b.bin));

@@ -86,7 +86,7 @@ fn print_lessons(root: &Path) -> Result<(), Failure> {
         println!("  (none yet in lessons/src/bin/)");
     }
     for l in &lessons {
-        println!("  cargo run --bin {:<10}  {}", l.bin, l.title);
+        println!("  {:<70}  {}", l.command(), l.title);
     }
     Ok(())
 }

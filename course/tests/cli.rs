@@ -53,7 +53,7 @@ fn list_shows_every_lesson_and_exercise_on_disk() {
     assert!(stdout.contains("Chapters:"), "{stdout}");
     for lesson in course::catalog::lessons(&root).unwrap() {
         assert!(
-            stdout.contains(&format!("cargo run --bin {}", lesson.bin)),
+            stdout.contains(&lesson.command()),
             "{} missing:\n{stdout}",
             lesson.bin
         );
