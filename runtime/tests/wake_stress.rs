@@ -74,25 +74,31 @@ fn waking_thread() -> (mpsc::Sender<Waker>, std::thread::JoinHandle<usize>) {
     (tx, handle)
 }
 
-fn runtimes() -> Vec<(usize, RunQueueKind)> {
-    vec![
+/// One runtime of each shape the race was seen on: one P and four, on
+/// both run queues.
+fn runtimes() -> impl Iterator<Item = (Runtime, String)> {
+    [
         (1, RunQueueKind::CrossbeamDeque),
         (1, RunQueueKind::GoRing),
         (4, RunQueueKind::CrossbeamDeque),
         (4, RunQueueKind::GoRing),
     ]
+    .into_iter()
+    .map(|(procs, kind)| {
+        let rt = Runtime::builder()
+            .procs(procs)
+            .run_queue(kind)
+            .build()
+            .unwrap();
+        (rt, format!("procs({procs}) {kind:?}"))
+    })
 }
 
 /// Many detached Gs, each woken once by value from outside and then run to
 /// completion by whichever M gets it first. Every G must finish.
 fn wake_by_value_while_ms_complete_and_free() {
     const GS: usize = 2_000;
-    for (procs, kind) in runtimes() {
-        let rt = Runtime::builder()
-            .procs(procs)
-            .run_queue(kind)
-            .build()
-            .unwrap();
+    for (rt, shape) in runtimes() {
         let (tx, waker) = waking_thread();
         let (done_tx, done_rx) = mpsc::channel::<()>();
         for _ in 0..GS {
@@ -106,9 +112,9 @@ fn wake_by_value_while_ms_complete_and_free() {
         }
         drop(done_tx);
         for i in 0..GS {
-            done_rx.recv().unwrap_or_else(|_| {
-                panic!("procs({procs}) {kind:?}: only {i} of {GS} woken Gs finished")
-            });
+            done_rx
+                .recv()
+                .unwrap_or_else(|_| panic!("{shape}: only {i} of {GS} woken Gs finished"));
         }
         drop(tx);
         assert_eq!(waker.join().unwrap(), GS, "every G was woken once");
@@ -121,13 +127,8 @@ fn wake_by_value_while_ms_complete_and_free() {
 /// task, whose cell may hold the last handle on the scheduler.
 fn wake_by_value_during_shutdown() {
     const GS: usize = 500;
-    for (procs, kind) in runtimes() {
-        for _round in 0..4 {
-            let rt = Runtime::builder()
-                .procs(procs)
-                .run_queue(kind)
-                .build()
-                .unwrap();
+    for _round in 0..4 {
+        for (rt, _shape) in runtimes() {
             let (tx, waker) = waking_thread();
             for _ in 0..GS {
                 let to_waker = Some(tx.clone());
