@@ -38,7 +38,7 @@ fn main() {
         .number("--turns", "N", "lock turns per G", 40, 1..=10_000)
         .parse();
     let (gs, hold, turns) = if args.quick() {
-        (3, Duration::from_micros(150), 20)
+        (4, Duration::from_micros(300), 30)
     } else {
         (
             args.number("--gs") as usize,
