@@ -1,5 +1,6 @@
 //! Loom models of the poll descriptor's wait protocol (`pd.rs`): the
-//! poller making a socket ready while a G parks on it.
+//! poller making a socket ready while a G parks on it; and of the Gs a
+//! poll readied reaching an M (`injectglist` racing `handoffp`).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
 //! runtime --release --lib loom`. epoll itself is not in the model: the
@@ -19,7 +20,13 @@
 //!   broken variant, checked READY first and then plainly stored WAIT, no
 //!   CAS. Loom finds the interleaving where the poller's READY lands between
 //!   the check and the store, is overwritten, and nobody wakes the G. The
-//!   test expects that failure.
+//!   test expects that failure;
+//! * `loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g`:
+//!   past the descriptor, the G a poll readied goes to the global queue
+//!   from an M without a P while the root's M idles the only P
+//!   (`handoffp`): one of them must start an M for it. Seen failing
+//!   (one preemption is enough) before `handoffp` re-checked the global
+//!   queue under the sched lock.
 
 use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -149,3 +156,80 @@ fn loom_broken_park_without_cas_loses_the_wakeup() {
         }
     });
 }
+
+/// A scheduler for a task that is only queued, never woken.
+struct NoSched;
+
+impl crate::task::Schedule for NoSched {
+    fn schedule(&self, task: crate::task::Notified) {
+        drop(task);
+    }
+}
+
+// ANCHOR: inject_vs_handoffp
+/// The hang once seen in `a_g_blocked_on_a_read_holds_no_p_on_procs_1`
+/// (`tests/net.rs`), on `procs(1)`: an M back from `epoll_wait` without a
+/// P (or sysmon, after its poll) injects the reader it readied into the
+/// global queue (`injectglist(None, ..)`), while the root's M gives the
+/// only P away (`stoplockedm` -> `handoffp`). `start_idle` starts an M
+/// only if it sees an idle P; `handoffp` starts one only if it sees work.
+/// In every order one of them must see the other: the G is never left in
+/// the global queue with the P idle and no M handed it (nothing else would
+/// ever look: the waiter count is already zero, so sysmon and the idle Ms
+/// no longer poll, and the root waits for that G).
+///
+/// Before the fix `handoffp` read `global_len` first and idled the P
+/// later, with no re-check under the sched lock; loom found the order
+/// "handoffp sees no work; the G is queued; start_idle sees no idle P;
+/// handoffp idles the P".
+#[test]
+fn loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g() {
+    use crate::context::Context;
+    use crate::m::MHandle;
+    use crate::runq::RunQueueKind;
+    use crate::scheduler::{Config, Shared};
+    use crate::task::{Notified, new_task};
+
+    loom::model(|| {
+        let shared = StdArc::new(Shared::new(Config {
+            procs: 1,
+            run_queue: RunQueueKind::GoRing,
+            trace: false,
+            schedtrace: None,
+            spawn_threads: false,
+        }));
+        // The root's M holds the only P; the polling M is on the idle list
+        // (it is, while it sleeps in `epoll_wait` inside `stopm`).
+        let root_m = StdArc::new(MHandle::new(1));
+        let ctx = Context::new(shared.clone(), root_m);
+        let pid = shared.pidleget().expect("one idle P");
+        shared.acquirep(&ctx, pid);
+        let poll_m = StdArc::new(MHandle::new(2));
+        shared.sched.lock().midle.push(poll_m.clone());
+
+        let (raw, reader, jh) = new_task(async {}, NoSched, 1);
+        // SAFETY: no live-task list in this model: drop its reference.
+        drop(unsafe { Notified::from_raw(raw) });
+        drop(jh);
+
+        let s2 = shared.clone();
+        let poller = thread::spawn(move || s2.injectglist(None, vec![reader]));
+        // The root returned Pending: `stoplockedm` gives the P away.
+        let pid = shared.releasep(&ctx);
+        shared.handoffp(pid);
+        poller.join().unwrap();
+
+        let queued = shared.global_len.load(SeqCst);
+        let idle = shared.npidle.load(SeqCst);
+        let handed = poll_m.take_nextp().is_some();
+        assert_eq!(queued, 1, "the readied G is in the global queue");
+        assert!(
+            handed && idle == 0,
+            "lost wake-up: the readied G sits in the global queue, the only P \
+             is idle ({idle} idle) and no M was handed it (handed: {handed})"
+        );
+        let tasks: Vec<_> = shared.sched.lock().global.drain(..).collect();
+        drop(tasks);
+    });
+}
+// ANCHOR_END: inject_vs_handoffp

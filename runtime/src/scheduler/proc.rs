@@ -205,7 +205,27 @@ impl Shared {
             self.startm(Some(pid), false);
             return;
         }
-        self.pidleput(pid);
+        // Go re-checks the global queue under `sched.lock` before idling
+        // the P, and so must we: a G queued by an M without a P (sysmon's
+        // poll, an M back from `epoll_wait`, a timer fired off-P) after the
+        // check at the top was followed by `start_idle`/`wakep`, which saw
+        // no idle P yet and started nobody. Under the lock, either we see
+        // that G here, or our `npidle` increment is visible to the
+        // `start_idle` that follows its push. (Without this, the reader G
+        // of `tests/net.rs` once sat in the global queue with the only P
+        // idle, forever: see the loom model in `net/loom_models.rs`.)
+        let mut s = self.sched.lock();
+        if !s.global.is_empty() {
+            drop(s);
+            self.counters.handoffs.fetch_add(1, Ordering::Relaxed);
+            self.startm(Some(pid), false);
+            return;
+        }
+        let waiter = self.pidleput_locked(&mut s, pid);
+        drop(s);
+        if let Some(w) = waiter {
+            w.parker.unpark();
+        }
     }
 
     /// Blocks the M until it is handed a P (an M that cannot go on
