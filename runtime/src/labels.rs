@@ -140,28 +140,30 @@ pub fn current_labels() -> Labels {
 /// }));
 /// ```
 pub fn with_current_labels<R>(f: impl FnOnce(&[(Box<str>, Box<str>)]) -> R) -> R {
+    with_current_set(|set| match set {
+        Some(set) => f(set),
+        None => f(&[]),
+    })
+}
+
+/// A clone of the current set, for a G about to be spawned (Go's
+/// `newproc` copying `g.labels`).
+pub(crate) fn inherit() -> Option<Arc<LabelSet>> {
+    with_current_set(|set| set.cloned())
+}
+
+/// Runs `f` with the set this thread's slot points at, if any.
+fn with_current_set<R>(f: impl FnOnce(Option<&Arc<LabelSet>>) -> R) -> R {
     // `try_with`: a handler may interrupt a thread that is exiting.
     let p = CURRENT
         .try_with(|c| c.load(Ordering::Relaxed))
         .unwrap_or(ptr::null_mut());
     // SAFETY: a non-null pointer was installed by `Installed::new` on this
     // thread from an `Arc` that outlives the installation, and is put back
-    // (with a compiler fence) before that `Arc` can be dropped; code that
-    // interrupts this thread therefore sees a live set or the previous one.
-    match unsafe { p.as_ref() } {
-        Some(set) => f(set),
-        None => f(&[]),
-    }
-}
-
-/// A clone of the current set, for a G about to be spawned (Go's
-/// `newproc` copying `g.labels`).
-pub(crate) fn inherit() -> Option<Arc<LabelSet>> {
-    let p = CURRENT
-        .try_with(|c| c.load(Ordering::Relaxed))
-        .unwrap_or(ptr::null_mut());
-    // SAFETY: as in `with_current_labels`; this runs on the installing thread.
-    unsafe { p.as_ref() }.cloned()
+    // (with a compiler fence) before that `Arc` can be dropped; code on this
+    // thread, a signal handler that interrupts it included, therefore sees
+    // a live set or the previous one, alive for the whole of `f`.
+    f(unsafe { p.as_ref() })
 }
 
 /// Points this thread's slot at `set` until dropped, then back at what it

@@ -340,8 +340,12 @@ impl Shared {
         }
         // The G's labels are this thread's for the poll (a clone: the task
         // may be freed by the time the poll returns, the slot must not be).
+        // Between polls the slot is empty, so a G without labels needs no
+        // install at all: no thread-local write on the common path.
         let labels = task.labels().cloned();
-        let installed = crate::labels::Installed::new(labels.as_ref());
+        let installed = labels
+            .as_ref()
+            .map(|set| crate::labels::Installed::new(Some(set)));
         let result = task.run();
         drop(installed);
         drop(labels);
