@@ -293,6 +293,7 @@ impl<E: Send + 'static> ErrGroup<E> {
         let shared = self.shared.clone();
         let mut done = self.done.clone();
         shared.running.fetch_add(1, Ordering::Relaxed);
+        // ANCHOR: member
         self.members.push(spawn(async move {
             let guard = Member {
                 shared: &shared,
@@ -311,6 +312,7 @@ impl<E: Send + 'static> ErrGroup<E> {
                 }
             }
         }));
+        // ANCHOR_END: member
     }
 
     /// The group's counters now.
