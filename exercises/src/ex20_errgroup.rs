@@ -81,7 +81,7 @@ impl<E: Send + 'static> Group<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let _ = member;
+        drop(member);
         todo!("Group::spawn: take a token, spawn the member, keep its handle")
     }
 

@@ -621,7 +621,10 @@ mod loom_models {
             }
             // A member parked on `done` is woken by whichever closes it.
             assert_eq!(block_on(done.recv()), None, "the cancel channel closed");
-            let kept: usize = members.into_iter().map(|m| m.join().unwrap() as usize).sum();
+            let kept: usize = members
+                .into_iter()
+                .map(|m| m.join().unwrap() as usize)
+                .sum();
             assert_eq!(kept, 1, "exactly one error kept");
             let first = shared.first.lock().take();
             assert!(
