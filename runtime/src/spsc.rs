@@ -167,6 +167,7 @@ pub fn ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CapacityEr
 impl<T> Producer<T> {
     /// Adds `value` at the tail, or gives it back if the ring is full.
     pub fn push(&mut self, value: T) -> Result<(), T> {
+        // ANCHOR: push
         let cap = self.ring.mask + 1;
         if self.tail.wrapping_sub(self.head_seen) == cap {
             // Full by our cached view: look at the consumer's real head.
@@ -186,6 +187,7 @@ impl<T> Producer<T> {
         // sees this tail.
         self.ring.tail.store(self.tail, Ordering::Release);
         Ok(())
+        // ANCHOR_END: push
     }
 
     /// How many values the ring can hold (a power of two).
