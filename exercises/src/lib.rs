@@ -44,3 +44,5 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex15_router.rs"] pub mod ex15_router;
 #[cfg(not(feature = "solutions"))] pub mod ex20_errgroup;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex20_errgroup.rs"] pub mod ex20_errgroup;
+#[cfg(not(feature = "solutions"))] pub mod ex21_spsc_ring;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex21_spsc_ring.rs"] pub mod ex21_spsc_ring;

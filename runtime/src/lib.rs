@@ -99,6 +99,7 @@ mod runq;
 mod runtime;
 mod schedtrace;
 mod scheduler;
+pub mod spsc;
 pub mod sync;
 mod sysmon;
 mod task;
