@@ -18,7 +18,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::fast::{self, Handler, Limits, Request};
-use crate::routes::{Routes, Stall};
+use crate::routes::{Incoming, Routes, Stall};
+use crate::store::Stores;
+use crate::tier::CallOptions;
 use crate::{adapter, full, peer, threads};
 
 /// Which HTTP engine serves.
@@ -89,6 +91,10 @@ pub struct Options {
     /// workers, connection threads) to this CPU, so a benchmark can keep
     /// the load generator off the server's core.
     pub cpu: Option<usize>,
+    /// Two-tier mode: `/front` calls this backend (full engine, our runtime).
+    pub backend: Option<SocketAddr>,
+    /// Where `/store` keeps its real and shadow logs.
+    pub store_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -103,6 +109,8 @@ impl Default for Options {
             limits: Limits::default(),
             stall: None,
             cpu: None,
+            backend: None,
+            store_dir: None,
         }
     }
 }
@@ -119,6 +127,14 @@ impl Options {
         }
         if self.procs == 0 || self.procs > runtime::MAX_PROCS {
             return Err(format!("--procs must be 1 to {}", runtime::MAX_PROCS));
+        }
+        if self.backend.is_some()
+            && (self.engine != Engine::Full || self.runtime != RuntimeKind::Ours)
+        {
+            return Err(
+                "--backend (two-tier mode) needs --engine full --runtime ours: the call is made on our runtime's TcpStream"
+                    .into(),
+            );
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
@@ -153,7 +169,14 @@ impl Server {
         opts.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let routes = Arc::new(Routes::new(opts.stall));
+        let mut routes = Routes::new(opts.stall);
+        if let Some(addr) = opts.backend {
+            routes = routes.with_backend(addr, CallOptions::default());
+        }
+        if let Some(dir) = &opts.store_dir {
+            routes = routes.with_stores(Arc::new(Stores::open(dir)?));
+        }
+        let routes = Arc::new(routes);
         let (bound_tx, bound_rx) = mpsc::channel();
         let thread = {
             let (stop, routes) = (stop.clone(), routes.clone());
@@ -193,6 +216,11 @@ impl Server {
         self.addr
     }
 
+    /// The routes, their metrics and stores.
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
     /// Requests answered so far.
     pub fn requests(&self) -> u64 {
         self.routes.requests()
@@ -228,7 +256,14 @@ impl Drop for Server {
 }
 
 fn fast_handler(routes: Arc<Routes>) -> Arc<dyn Handler> {
-    Arc::new(move |req: &Request<'_>| routes.respond(req.method(), req.target(), req.body()))
+    Arc::new(move |req: &Request<'_>| {
+        routes.handle(&Incoming::from_headers(
+            req.method(),
+            req.target(),
+            req.body(),
+            |name| req.header(name),
+        ))
+    })
 }
 
 /// Tells `start` where the server listens (or why it could not bind).

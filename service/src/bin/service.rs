@@ -4,6 +4,7 @@
 //! ```text
 //! service --engine full|fast|threads --runtime ours|tokio --port N --procs N
 //!         [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
+//!         [--backend ADDR] [--store DIR]
 //! ```
 //!
 //! It prints `listening on http://ADDR` once bound (scripts wait for that
@@ -20,6 +21,7 @@ use service::{Options, Server, Stall};
 
 const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours|tokio] [--port N] [--procs N]
                [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
+               [--backend ADDR] [--store DIR]
   --engine           full (hyper), fast (ours on httparse) or threads (std::net, a thread per connection); default fast
   --runtime          ours or tokio (the peer; full engine only); default ours
   --port             TCP port on the host, 0 for any free one; default 8080
@@ -27,7 +29,9 @@ const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours
   --max-connections  connections served at once, more get 503; default 10000
   --stall-every-ms   stall the whole server once every N ms (with --stall-ms)
   --stall-ms         how long each stall lasts
-  --host             the address to listen on; default 127.0.0.1";
+  --host             the address to listen on; default 127.0.0.1
+  --backend          two-tier mode: /front?path=P calls P on this backend (IP:PORT; needs --engine full)
+  --store            directory of /store's real.log and shadow.log (tagged traffic goes to the shadow)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -45,7 +49,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             println!("{USAGE}");
             exit(0);
         }
-        const FLAGS: [&str; 8] = [
+        const FLAGS: [&str; 10] = [
+            "--backend",
+            "--store",
             "--engine",
             "--runtime",
             "--port",
@@ -89,6 +95,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     format!("bad value `{value}` for `--host`: expected an IP address")
                 })?
             }
+            "--backend" => {
+                o.backend = Some(value.parse().map_err(|_| {
+                    format!("bad value `{value}` for `--backend`: expected IP:PORT")
+                })?)
+            }
+            "--store" => o.store_dir = Some(value.into()),
             _ => return Err(format!("unknown flag `{flag}`")),
         }
         i += 1;
