@@ -28,6 +28,7 @@
 //! ```
 
 pub mod adapter;
+pub mod breaker;
 pub mod fast;
 pub mod full;
 pub mod metrics;
