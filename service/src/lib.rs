@@ -31,6 +31,7 @@ pub mod adapter;
 pub mod breaker;
 pub mod fast;
 pub mod full;
+pub mod limiter;
 pub mod metrics;
 pub mod peer;
 pub mod routes;
@@ -42,4 +43,4 @@ pub mod tier;
 pub mod traceparent;
 
 pub use routes::{Body, Incoming, Reply, Routes, Stall};
-pub use server::{Engine, Options, RuntimeKind, Server};
+pub use server::{Engine, Limit, Options, RuntimeKind, Server};

@@ -201,6 +201,13 @@ impl Metrics {
         }
     }
 
+    /// Requests in flight on route number `index` now.
+    pub fn in_flight(&self, index: usize) -> i64 {
+        self.routes[index.min(self.routes.len() - 1)]
+            .in_flight
+            .load(Ordering::Relaxed)
+    }
+
     /// Requests answered, all routes together.
     pub fn requests(&self) -> u64 {
         self.routes.iter().map(|r| r.lock().requests).sum()

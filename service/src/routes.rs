@@ -40,9 +40,12 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::breaker::{Breaker, State};
+use crate::limiter::RouteLimiter;
 use crate::metrics::Metrics;
 use crate::store::Stores;
 use crate::tagging;
@@ -133,8 +136,11 @@ pub fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
@@ -212,6 +218,9 @@ pub struct Routes {
     backend: Option<SocketAddr>,
     call: CallOptions,
     stores: Option<Arc<Stores>>,
+    breaker: Option<Breaker>,
+    limiters: Vec<Option<RouteLimiter>>,
+    fault: AtomicBool,
 }
 
 impl Default for Routes {
@@ -230,7 +239,39 @@ impl Routes {
             backend: None,
             call: CallOptions::default(),
             stores: None,
+            breaker: None,
+            limiters: ROUTES.iter().map(|_| None).collect(),
+            fault: AtomicBool::new(false),
         }
+    }
+
+    /// The same routes with `/front`'s backend calls behind `breaker`.
+    pub fn with_breaker(mut self, breaker: Breaker) -> Routes {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// The breaker in front of the backend, if any.
+    pub fn breaker(&self) -> Option<&Breaker> {
+        self.breaker.as_ref()
+    }
+
+    /// The same routes with `limiter` in front of `route` (one of
+    /// [`ROUTES`]; an unknown route is an error, at configuration time).
+    /// A request it refuses is answered 429 and never runs.
+    pub fn with_limiter(mut self, route: &str, limiter: RouteLimiter) -> Result<Routes, String> {
+        let i = ROUTES
+            .iter()
+            .position(|r| *r == route)
+            .ok_or_else(|| format!("no route `{route}` to limit (routes: {})", ROUTES.join(" ")))?;
+        self.limiters[i] = Some(limiter);
+        Ok(self)
+    }
+
+    /// Injects a fault: while on, every route but `/metrics` answers 500
+    /// (a backend that has broken, for the breaker lessons and tests).
+    pub fn set_fault(&self, on: bool) {
+        self.fault.store(on, Ordering::Relaxed);
     }
 
     /// The same routes with `/front` calling the backend at `addr`.
@@ -277,13 +318,16 @@ impl Routes {
         let in_flight = self.metrics.begin(index);
         let labels = req.span_labels(name);
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(refused) = self.admit(index, path) {
+            return self.finish(refused, in_flight, index);
+        }
         let reply = poll_once(runtime::with_labels(&pairs, async {
             match path {
                 "/front" => Reply::text(501, "/front needs the full engine (an async handler)\n"),
                 _ => self.reply(req.method, path, query, req.body),
             }
         }));
-        self.finish(reply, in_flight)
+        self.finish(reply, in_flight, index)
     }
 
     /// Answers one request on the async path (the hyper engine): like
@@ -294,6 +338,9 @@ impl Routes {
         let in_flight = self.metrics.begin(index);
         let labels = req.span_labels(name);
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(refused) = self.admit(index, path) {
+            return self.finish(refused, in_flight, index);
+        }
         let reply = runtime::with_labels(&pairs, async {
             match path {
                 "/front" => self.front(req.method, query, req.body).await,
@@ -306,15 +353,38 @@ impl Routes {
             }
         })
         .await;
-        self.finish(reply, in_flight)
+        self.finish(reply, in_flight, index)
     }
 
-    fn finish(&self, mut reply: Reply, in_flight: crate::metrics::InFlight<'_>) -> Reply {
+    /// The route's limiter and the injected fault, before the route runs:
+    /// `Some(reply)` answers instead of the route.
+    fn admit(&self, index: usize, path: &str) -> Option<Reply> {
+        if let Some(l) = &self.limiters[index]
+            && !l.admit(self.metrics.in_flight(index) - 1)
+        {
+            return Some(Reply::text(429, "rate limited\n"));
+        }
+        (path != "/metrics" && self.fault.load(Ordering::Relaxed))
+            .then(|| Reply::text(500, "injected fault\n"))
+    }
+
+    fn finish(
+        &self,
+        mut reply: Reply,
+        in_flight: crate::metrics::InFlight<'_>,
+        index: usize,
+    ) -> Reply {
         let now = Instant::now();
         if let Some(until) = self.stalled_until(now) {
             reply.not_before = Some(reply.not_before.map_or(until, |t| t.max(until)));
         }
-        in_flight.finish(reply.status, reply.not_before.map_or(now, |t| t.max(now)));
+        let done = reply.not_before.map_or(now, |t| t.max(now));
+        if reply.status != 429
+            && let Some(l) = &self.limiters[index]
+        {
+            l.done(done.saturating_duration_since(in_flight.started()));
+        }
+        in_flight.finish(reply.status, done);
         reply
     }
 
@@ -334,9 +404,24 @@ impl Routes {
             self.call,
         );
         let frontend = span_json();
+        let permit = match self.breaker.as_ref().map(Breaker::try_acquire) {
+            Some(Err(rejected)) => {
+                return Reply::owned(
+                    503,
+                    "text/plain; charset=utf-8",
+                    format!("{rejected}\n").into_bytes(),
+                );
+            }
+            Some(Ok(p)) => Some(p),
+            None => None,
+        };
         let call =
             runtime::spawn(async move { tier::call(addr, &method, &target, &body, opts).await });
-        match call.await {
+        let result = call.await;
+        if let (Some(b), Some(p)) = (&self.breaker, permit) {
+            b.record(p, matches!(&result, Ok(Ok(r)) if r.status < 500));
+        }
+        match result {
             Ok(Ok(r)) => {
                 let body = serde_json::json!({
                     "frontend": frontend,
@@ -469,7 +554,16 @@ impl Routes {
 
     /// The metrics in Prometheus' text exposition format.
     pub fn metrics_text(&self) -> String {
-        self.metrics.prometheus()
+        let mut s = self.metrics.prometheus();
+        if let Some(b) = &self.breaker {
+            s += &b.prometheus("backend");
+        }
+        s
+    }
+
+    /// The breaker's state, if there is one.
+    pub fn breaker_state(&self) -> Option<State> {
+        self.breaker.as_ref().map(Breaker::state)
     }
 }
 

@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use crate::breaker::{self, Breaker, SystemClock};
 use crate::fast::{self, Handler, Limits, Request};
+use crate::limiter::{Gcra, LimitError, RouteLimiter, Shedder, TokenBucket, WarmUp};
 use crate::routes::{Incoming, Routes, Stall};
 use crate::store::Stores;
 use crate::tier::CallOptions;
@@ -95,6 +98,76 @@ pub struct Options {
     pub backend: Option<SocketAddr>,
     /// Where `/store` keeps its real and shadow logs.
     pub store_dir: Option<std::path::PathBuf>,
+    /// The breaker in front of the backend (two-tier mode); `None`: the
+    /// service's default, [`default_breaker`].
+    pub breaker: Option<breaker::Config>,
+    /// Limiters, by route (`("/work", Limit::Gcra { rate: 100.0, burst: 10 })`).
+    pub limits_per_route: Vec<(String, Limit)>,
+}
+
+/// A route limiter's configuration (built, and checked, by [`Server::start`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// A token bucket.
+    TokenBucket {
+        /// Requests per second.
+        rate: f64,
+        /// Bucket size.
+        burst: u32,
+    },
+    /// GCRA.
+    Gcra {
+        /// Requests per second.
+        rate: f64,
+        /// Burst.
+        burst: u32,
+    },
+    /// Sentinel's warm-up to `count` QPS over `period`.
+    WarmUp {
+        /// Target QPS.
+        count: f64,
+        /// Warm-up period.
+        period: Duration,
+    },
+    /// Adaptive shedding by concurrency.
+    Shed {
+        /// Never shed below this many in flight.
+        min_in_flight: u64,
+    },
+}
+
+impl Limit {
+    /// The limiter, or why this configuration cannot work.
+    pub fn build(&self) -> Result<RouteLimiter, LimitError> {
+        Ok(match *self {
+            Limit::TokenBucket { rate, burst } => {
+                RouteLimiter::TokenBucket(TokenBucket::new(rate, burst)?)
+            }
+            Limit::Gcra { rate, burst } => RouteLimiter::Gcra(Gcra::new(rate, burst)?),
+            Limit::WarmUp { count, period } => RouteLimiter::WarmUp(WarmUp::new(count, period)?),
+            Limit::Shed { min_in_flight } => {
+                RouteLimiter::Shed(Box::new(Shedder::new(min_in_flight)?))
+            }
+        })
+    }
+}
+
+/// The breaker the two-tier frontend uses unless told otherwise: the last
+/// 20 calls, at least 10, 50 % failures or 80 % slower than 250 ms; open
+/// 500 ms, doubling up to 8 s; 3 trials, at most 2 s half-open.
+pub fn default_breaker() -> breaker::Config {
+    breaker::Config {
+        window: breaker::WindowKind::Count(20),
+        minimum_calls: 10,
+        failure_rate_threshold: 50.0,
+        slow_call_rate_threshold: 80.0,
+        slow_call_duration: Duration::from_millis(250),
+        wait_in_open: Duration::from_millis(500),
+        backoff: 2.0,
+        max_wait_in_open: Duration::from_secs(8),
+        permitted_calls_in_half_open: 3,
+        max_wait_in_half_open: Duration::from_secs(2),
+    }
 }
 
 impl Default for Options {
@@ -111,6 +184,8 @@ impl Default for Options {
             cpu: None,
             backend: None,
             store_dir: None,
+            breaker: None,
+            limits_per_route: Vec::new(),
         }
     }
 }
@@ -171,7 +246,24 @@ impl Server {
         let stop = Arc::new(AtomicBool::new(false));
         let mut routes = Routes::new(opts.stall);
         if let Some(addr) = opts.backend {
-            routes = routes.with_backend(addr, CallOptions::default());
+            let breaker = Breaker::new(
+                opts.breaker.unwrap_or_else(default_breaker),
+                SystemClock::default(),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            routes = routes
+                .with_backend(addr, CallOptions::default())
+                .with_breaker(breaker);
+        }
+        for (route, limit) in &opts.limits_per_route {
+            routes = routes
+                .with_limiter(
+                    route,
+                    limit
+                        .build()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                )
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         }
         if let Some(dir) = &opts.store_dir {
             routes = routes.with_stores(Arc::new(Stores::open(dir)?));
@@ -407,4 +499,67 @@ fn ours(procs: usize) -> io::Result<runtime::Runtime> {
         .procs(procs)
         .build()
         .map_err(|e| io::Error::other(e.to_string()))
+}
+
+impl FromStr for Limit {
+    type Err = String;
+    /// `tb:RATE:BURST`, `gcra:RATE:BURST`, `warmup:COUNT:SECONDS` or
+    /// `shed:MIN_IN_FLIGHT`; the numbers are checked by [`Limit::build`].
+    fn from_str(s: &str) -> Result<Limit, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let f = |i: usize| -> Result<f64, String> {
+            parts
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or(format!("bad limit `{s}`: field {i} is not a number"))
+        };
+        let u = |i: usize| -> Result<u32, String> {
+            parts
+                .get(i)
+                .and_then(|v| v.parse::<u32>().ok())
+                .ok_or(format!("bad limit `{s}`: field {i} is not a whole number"))
+        };
+        let want = |n: usize| {
+            if parts.len() == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "bad limit `{s}`: expected {n} fields separated by ':'"
+                ))
+            }
+        };
+        let limit = match parts[0] {
+            "tb" => want(3).and(Ok(Limit::TokenBucket {
+                rate: f(1)?,
+                burst: u(2)?,
+            }))?,
+            "gcra" => want(3).and(Ok(Limit::Gcra {
+                rate: f(1)?,
+                burst: u(2)?,
+            }))?,
+            "warmup" => {
+                want(3)?;
+                let secs = f(2)?;
+                if !(secs.is_finite() && secs >= 0.0) {
+                    return Err(format!(
+                        "bad limit `{s}`: the warm-up period must be seconds ≥ 0"
+                    ));
+                }
+                Limit::WarmUp {
+                    count: f(1)?,
+                    period: Duration::from_secs_f64(secs),
+                }
+            }
+            "shed" => want(2).and(Ok(Limit::Shed {
+                min_in_flight: u64::from(u(1)?),
+            }))?,
+            other => {
+                return Err(format!(
+                    "bad limit `{s}`: unknown kind `{other}` (tb, gcra, warmup or shed)"
+                ));
+            }
+        };
+        limit.build().map_err(|e| e.to_string())?;
+        Ok(limit)
+    }
 }

@@ -247,3 +247,128 @@ fn two_tier_mode_needs_the_full_engine_on_our_runtime() {
     .unwrap_err();
     assert!(e.to_string().contains("--engine full"), "{e}");
 }
+
+#[test]
+fn the_breaker_opens_on_an_injected_backend_fault_fails_fast_and_recovers() {
+    use service::breaker::State;
+    let backend = full(None, None);
+    let front = Server::start(Options {
+        engine: Engine::Full,
+        runtime: RuntimeKind::Ours,
+        backend: Some(backend.addr()),
+        breaker: Some(service::breaker::Config {
+            wait_in_open: Duration::from_millis(50),
+            max_wait_in_open: Duration::from_millis(400),
+            ..service::server::default_breaker()
+        }),
+        ..Options::default()
+    })
+    .unwrap();
+    let state = || front.routes().breaker_state().unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            request(front.addr(), "GET", "/front?path=/", &[], b"").0,
+            200
+        );
+    }
+    backend.routes().set_fault(true);
+    for i in 0..10 {
+        let (s, body) = request(front.addr(), "GET", "/front?path=/", &[], b"");
+        assert_eq!(s, 500, "call {i} reaches the faulty backend: {body}");
+    }
+    assert_eq!(
+        state(),
+        State::Open,
+        "10 failures in the last 20 calls = 50 %: {:?}",
+        front.routes().breaker().unwrap().transitions()
+    );
+    let before = backend.requests();
+    let (s, body) = request(front.addr(), "GET", "/front?path=/", &[], b"");
+    assert_eq!(s, 503, "{body}");
+    assert!(body.contains("circuit breaker is open"), "{body}");
+    assert_eq!(
+        backend.requests(),
+        before,
+        "an open breaker does not call the backend"
+    );
+    backend.routes().set_fault(false);
+    // Poll (bounded) until the open period is over and 3 trials succeed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state() != State::Closed {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the breaker never closed again"
+        );
+        let _ = request(front.addr(), "GET", "/front?path=/", &[], b"");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let b = front.routes().breaker().unwrap();
+    assert_eq!(
+        (
+            b.transitions_to(State::Open),
+            b.transitions_to(State::HalfOpen),
+            b.transitions_to(State::Closed)
+        ),
+        (1, 1, 1)
+    );
+    let (_, text) = request(front.addr(), "GET", "/metrics", &[], b"");
+    assert!(
+        text.contains("service_breaker_transitions_total{breaker=\"backend\",to=\"open\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("service_breaker_state{breaker=\"backend\",state=\"closed\"} 1\n"),
+        "{text}"
+    );
+    front.stop().unwrap();
+    backend.stop().unwrap();
+}
+
+#[test]
+fn a_route_limiter_answers_429_past_its_burst_and_bad_limits_fail_at_start() {
+    for engine in [Engine::Fast, Engine::Full] {
+        let s = Server::start(Options {
+            engine,
+            limits_per_route: vec![(
+                "/work".into(),
+                service::Limit::Gcra {
+                    rate: 0.01,
+                    burst: 5,
+                },
+            )],
+            ..Options::default()
+        })
+        .unwrap();
+        let codes: Vec<u16> = (0..10)
+            .map(|_| request(s.addr(), "GET", "/work?us=1", &[], b"").0)
+            .collect();
+        assert_eq!(
+            codes,
+            [200, 200, 200, 200, 200, 429, 429, 429, 429, 429],
+            "{engine:?}"
+        );
+        assert_eq!(
+            request(s.addr(), "GET", "/", &[], b"").0,
+            200,
+            "other routes are not limited"
+        );
+        s.stop().unwrap();
+    }
+    for bad in [
+        service::Limit::Gcra {
+            rate: 0.0,
+            burst: 5,
+        },
+        service::Limit::TokenBucket {
+            rate: -3.0,
+            burst: 1,
+        },
+    ] {
+        let e = Server::start(Options {
+            limits_per_route: vec![("/work".into(), bad)],
+            ..Options::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("above 0"), "{e}");
+    }
+}

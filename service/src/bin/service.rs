@@ -4,7 +4,7 @@
 //! ```text
 //! service --engine full|fast|threads --runtime ours|tokio --port N --procs N
 //!         [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
-//!         [--backend ADDR] [--store DIR]
+//!         [--backend ADDR] [--store DIR] [--limit ROUTE=KIND:ARGS]...
 //! ```
 //!
 //! It prints `listening on http://ADDR` once bound (scripts wait for that
@@ -21,7 +21,7 @@ use service::{Options, Server, Stall};
 
 const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours|tokio] [--port N] [--procs N]
                [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
-               [--backend ADDR] [--store DIR]
+               [--backend ADDR] [--store DIR] [--limit ROUTE=KIND:ARGS]...
   --engine           full (hyper), fast (ours on httparse) or threads (std::net, a thread per connection); default fast
   --runtime          ours or tokio (the peer; full engine only); default ours
   --port             TCP port on the host, 0 for any free one; default 8080
@@ -31,7 +31,9 @@ const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours
   --stall-ms         how long each stall lasts
   --host             the address to listen on; default 127.0.0.1
   --backend          two-tier mode: /front?path=P calls P on this backend (IP:PORT; needs --engine full)
-  --store            directory of /store's real.log and shadow.log (tagged traffic goes to the shadow)";
+  --store            directory of /store's real.log and shadow.log (tagged traffic goes to the shadow)
+  --limit            a limiter on a route, repeatable: /work=gcra:RATE:BURST, =tb:RATE:BURST,
+                     =warmup:QPS:SECONDS (Sentinel, from a third) or =shed:MIN_IN_FLIGHT (Little's law)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -49,7 +51,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             println!("{USAGE}");
             exit(0);
         }
-        const FLAGS: [&str; 10] = [
+        const FLAGS: [&str; 11] = [
+            "--limit",
             "--backend",
             "--store",
             "--engine",
@@ -101,6 +104,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 })?)
             }
             "--store" => o.store_dir = Some(value.into()),
+            "--limit" => {
+                let (route, spec) = value.split_once('=').ok_or(format!(
+                    "bad value `{value}` for `--limit`: expected ROUTE=KIND:ARGS"
+                ))?;
+                if !service::routes::ROUTES.contains(&route) {
+                    return Err(format!(
+                        "bad value `{value}` for `--limit`: no route `{route}`"
+                    ));
+                }
+                o.limits_per_route.push((route.to_string(), spec.parse()?));
+            }
             _ => return Err(format!("unknown flag `{flag}`")),
         }
         i += 1;
