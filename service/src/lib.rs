@@ -34,6 +34,7 @@ pub mod full;
 pub mod limiter;
 pub mod metrics;
 pub mod peer;
+pub mod reqtrace;
 pub mod routes;
 pub mod server;
 pub mod store;

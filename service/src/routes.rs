@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use crate::breaker::{Breaker, State};
 use crate::limiter::RouteLimiter;
 use crate::metrics::Metrics;
+use crate::reqtrace;
 use crate::store::Stores;
 use crate::tagging;
 use crate::tier::{self, CallOptions};
@@ -221,6 +222,7 @@ pub struct Routes {
     breaker: Option<Breaker>,
     limiters: Vec<Option<RouteLimiter>>,
     fault: AtomicBool,
+    name: Option<String>,
 }
 
 impl Default for Routes {
@@ -242,7 +244,16 @@ impl Routes {
             breaker: None,
             limiters: ROUTES.iter().map(|_| None).collect(),
             fault: AtomicBool::new(false),
+            name: None,
         }
+    }
+
+    /// The same routes naming their service `name` in every request's
+    /// labels (the `service` label, which [`crate::reqtrace`] uses to tell
+    /// two runtimes' Gs apart).
+    pub fn with_name(mut self, name: &str) -> Routes {
+        self.name = Some(name.to_string());
+        self
     }
 
     /// The same routes with `/front`'s backend calls behind `breaker`.
@@ -316,12 +327,16 @@ impl Routes {
         let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
         let (index, name) = Self::route_of(path);
         let in_flight = self.metrics.begin(index);
-        let labels = req.span_labels(name);
+        let mut labels = req.span_labels(name);
+        if let Some(service) = &self.name {
+            labels.push((reqtrace::SERVICE, service.clone()));
+        }
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         if let Some(refused) = self.admit(index, path) {
             return self.finish(refused, in_flight, index);
         }
         let reply = poll_once(runtime::with_labels(&pairs, async {
+            reqtrace::note();
             match path {
                 "/front" => Reply::text(501, "/front needs the full engine (an async handler)\n"),
                 _ => self.reply(req.method, path, query, req.body),
@@ -336,17 +351,26 @@ impl Routes {
         let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
         let (index, name) = Self::route_of(path);
         let in_flight = self.metrics.begin(index);
-        let labels = req.span_labels(name);
+        let mut labels = req.span_labels(name);
+        if let Some(service) = &self.name {
+            labels.push((reqtrace::SERVICE, service.clone()));
+        }
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         if let Some(refused) = self.admit(index, path) {
             return self.finish(refused, in_flight, index);
         }
         let reply = runtime::with_labels(&pairs, async {
+            reqtrace::note();
             match path {
                 "/front" => self.front(req.method, query, req.body).await,
                 "/trace" => {
                     // A G the request spawns inherits the span's labels.
-                    let spawned = runtime::spawn(async { span_json() }).await.ok();
+                    let spawned = runtime::spawn(async {
+                        reqtrace::note();
+                        span_json()
+                    })
+                    .await
+                    .ok();
                     trace_reply(spawned)
                 }
                 _ => self.reply(req.method, path, query, req.body),
@@ -415,8 +439,10 @@ impl Routes {
             Some(Ok(p)) => Some(p),
             None => None,
         };
-        let call =
-            runtime::spawn(async move { tier::call(addr, &method, &target, &body, opts).await });
+        let call = runtime::spawn(async move {
+            reqtrace::note();
+            tier::call(addr, &method, &target, &body, opts).await
+        });
         let result = call.await;
         if let (Some(b), Some(p)) = (&self.breaker, permit) {
             b.record(p, matches!(&result, Ok(Ok(r)) if r.status < 500));

@@ -103,6 +103,11 @@ pub struct Options {
     pub breaker: Option<breaker::Config>,
     /// Limiters, by route (`("/work", Limit::Gcra { rate: 100.0, burst: 10 })`).
     pub limits_per_route: Vec<(String, Limit)>,
+    /// The service's name in its requests' labels (`service=NAME`).
+    pub name: Option<String>,
+    /// Record the runtime's event trace (our runtime only); read it with
+    /// [`Server::stop_with_trace`].
+    pub trace: bool,
 }
 
 /// A route limiter's configuration (built, and checked, by [`Server::start`]).
@@ -186,6 +191,8 @@ impl Default for Options {
             store_dir: None,
             breaker: None,
             limits_per_route: Vec::new(),
+            name: None,
+            trace: false,
         }
     }
 }
@@ -224,7 +231,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     routes: Arc<Routes>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<io::Result<Option<runtime::Trace>>>>,
 }
 
 impl Server {
@@ -267,6 +274,9 @@ impl Server {
         }
         if let Some(dir) = &opts.store_dir {
             routes = routes.with_stores(Arc::new(Stores::open(dir)?));
+        }
+        if let Some(name) = &opts.name {
+            routes = routes.with_name(name);
         }
         let routes = Arc::new(routes);
         let (bound_tx, bound_rx) = mpsc::channel();
@@ -325,9 +335,16 @@ impl Server {
         Ok(self.routes.requests())
     }
 
-    fn shutdown(&mut self) -> io::Result<()> {
+    /// Stops like [`Server::stop`] and returns the runtime's event trace
+    /// (`Some` when started with `trace: true` on our runtime).
+    pub fn stop_with_trace(mut self) -> io::Result<(u64, Option<runtime::Trace>)> {
+        let trace = self.shutdown()?;
+        Ok((self.routes.requests(), trace))
+    }
+
+    fn shutdown(&mut self) -> io::Result<Option<runtime::Trace>> {
         let Some(thread) = self.thread.take() else {
-            return Ok(());
+            return Ok(None);
         };
         self.stop.store(true, Ordering::Release);
         let mut wake = self.addr;
@@ -389,27 +406,33 @@ fn bind_ours(host: IpAddr, port: u16, bound: &Bound) -> Option<runtime::net::Tcp
     }
 }
 
-fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) -> io::Result<()> {
+fn run(
+    opts: Options,
+    routes: Arc<Routes>,
+    stop: Arc<AtomicBool>,
+    bound: Bound,
+) -> io::Result<Option<runtime::Trace>> {
     let (limits, max, host, port) = (opts.limits, opts.max_connections, opts.host, opts.port);
     match (opts.engine, opts.runtime) {
         (Engine::Threads, _) => {
             let Some(l) = bind_std(host, port, &bound) else {
-                return Ok(());
+                return Ok(None);
             };
-            threads::serve(l, fast_handler(routes), limits, max, stop)
+            threads::serve(l, fast_handler(routes), limits, max, stop).map(|()| None)
         }
         (Engine::Fast, _) => {
-            let rt = ours(opts.procs)?;
-            rt.block_on(async move {
+            let rt = ours(opts.procs, opts.trace)?;
+            let served = rt.block_on(async move {
                 let Some(l) = bind_ours(host, port, &bound) else {
                     return Ok(());
                 };
                 fast::serve(l, fast_handler(routes), limits, max, stop).await
-            })
+            });
+            served.map(|()| rt.trace())
         }
         (Engine::Full, RuntimeKind::Ours) => {
-            let rt = ours(opts.procs)?;
-            rt.block_on(async move {
+            let rt = ours(opts.procs, opts.trace)?;
+            let served = rt.block_on(async move {
                 let Some(l) = bind_ours(host, port, &bound) else {
                     return Ok(());
                 };
@@ -434,7 +457,8 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                         let _ = full::serve_connection(io, routes, adapter::OurTimer, limits).await;
                     });
                 }
-            })
+            });
+            served.map(|()| rt.trace())
         }
         (Engine::Full, RuntimeKind::Tokio) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -442,9 +466,9 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                 .enable_all()
                 .build()?;
             let Some(listener) = bind_std(host, port, &bound) else {
-                return Ok(());
+                return Ok(None);
             };
-            rt.block_on(async move {
+            let served: io::Result<()> = rt.block_on(async move {
                 listener.set_nonblocking(true)?;
                 let l = tokio::net::TcpListener::from_std(listener)?;
                 let limit = Arc::new(fast::ConnLimit::new(max));
@@ -468,7 +492,8 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                         let _ = full::serve_connection(io, routes, peer::TokioTimer, limits).await;
                     });
                 }
-            })
+            });
+            served.map(|()| None)
         }
     }
 }
@@ -494,9 +519,10 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-fn ours(procs: usize) -> io::Result<runtime::Runtime> {
+fn ours(procs: usize, trace: bool) -> io::Result<runtime::Runtime> {
     runtime::Runtime::builder()
         .procs(procs)
+        .trace(trace)
         .build()
         .map_err(|e| io::Error::other(e.to_string()))
 }
