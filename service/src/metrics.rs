@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `service_requests_total{route}` | counter | requests answered |
 //! | `service_request_errors_total{route}` | counter | answered with a 5xx |
+//! | `service_requests_limited_total{route}` | counter | refused by the limiter (429) |
 //! | `service_requests_in_flight{route}` | gauge | started, not yet answered |
 //! | `service_request_duration_seconds{route}` | histogram | `_bucket{le}`, `_sum`, `_count` |
 //! | `service_request_latency_seconds{route}` | summary | P50, P99, P99.9 from the HDR histogram |
@@ -55,6 +56,8 @@ pub struct Snapshot {
     pub requests: u64,
     /// Answered with a 5xx.
     pub errors: u64,
+    /// Refused by the route's limiter (429).
+    pub limited: u64,
     /// In flight now.
     pub in_flight: i64,
     /// Answered per second over the last complete second.
@@ -75,8 +78,12 @@ pub struct Snapshot {
 struct Inner {
     requests: u64,
     errors: u64,
+    limited: u64,
     sum_us: u64,
     hist: Histogram<u64>,
+    /// Since the last [`Metrics::take_interval`] (HdrHistogram's interval
+    /// recorder): what a timeline needs, where `hist` is since the start.
+    interval: Histogram<u64>,
     /// (slot number since start, count) per ring position.
     ring: [(u64, u64); SLOTS],
 }
@@ -97,8 +104,10 @@ impl RouteMetrics {
             inner: Mutex::new(Inner {
                 requests: 0,
                 errors: 0,
+                limited: 0,
                 sum_us: 0,
                 hist: Histogram::new_with_bounds(1, MAX_US, 3).expect("valid HDR bounds"),
+                interval: Histogram::new_with_bounds(1, MAX_US, 3).expect("valid HDR bounds"),
                 ring: [(u64::MAX, 0); SLOTS],
             }),
         }
@@ -145,8 +154,10 @@ impl InFlight<'_> {
         let mut g = self.route.lock();
         g.requests += 1;
         g.errors += u64::from(status >= 500);
+        g.limited += u64::from(status == 429);
         g.sum_us += us;
         g.hist.saturating_record(us.clamp(1, MAX_US));
+        g.interval.saturating_record(us.clamp(1, MAX_US));
         let cell = &mut g.ring[(slot % SLOTS as u64) as usize];
         if cell.0 != slot {
             *cell = (slot, 0);
@@ -240,6 +251,7 @@ impl Metrics {
             route: r.name,
             requests: g.requests,
             errors: g.errors,
+            limited: g.limited,
             in_flight: r.in_flight.load(Ordering::Relaxed),
             qps: recent as f64 / window,
             p50_us: q(0.5),
@@ -248,6 +260,29 @@ impl Metrics {
             max_us: if g.requests == 0 { 0 } else { g.hist.max() },
             sum_us: g.sum_us,
         }
+    }
+
+    /// Requests answered on `route` since the last call, and their P99 in
+    /// µs (0 with none); starts the next interval.
+    ///
+    /// ```
+    /// let m = service::metrics::Metrics::new(&["/a"]);
+    /// let r = m.begin(0);
+    /// r.finish(200, std::time::Instant::now());
+    /// assert_eq!(m.take_interval("/a").unwrap().0, 1);
+    /// assert_eq!(m.take_interval("/a").unwrap(), (0, 0));
+    /// ```
+    pub fn take_interval(&self, route: &str) -> Option<(u64, u64)> {
+        let r = self.route(route)?;
+        let mut g = r.lock();
+        let n = g.interval.len();
+        let p99 = if n == 0 {
+            0
+        } else {
+            g.interval.value_at_quantile(0.99)
+        };
+        g.interval.reset();
+        Some((n, p99))
     }
 
     /// Every route's numbers now.
@@ -267,10 +302,11 @@ impl Metrics {
             }
             let _ = write!(
                 s,
-                "{{\"route\":{:?},\"requests\":{},\"errors\":{},\"in_flight\":{},\"qps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"sum_us\":{}}}",
+                "{{\"route\":{:?},\"requests\":{},\"errors\":{},\"limited\":{},\"in_flight\":{},\"qps\":{:.1},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"max_us\":{},\"sum_us\":{}}}",
                 m.route,
                 m.requests,
                 m.errors,
+                m.limited,
                 m.in_flight,
                 m.qps,
                 m.p50_us,
@@ -344,6 +380,19 @@ impl Metrics {
                 out,
                 "service_request_errors_total{{route=\"{}\"}} {}",
                 s.route, s.errors
+            );
+        }
+        family(
+            &mut out,
+            "service_requests_limited_total",
+            "counter",
+            "Requests refused by the route's rate limiter or shedder (429), by route.",
+        );
+        for (s, _) in &snaps {
+            let _ = writeln!(
+                out,
+                "service_requests_limited_total{{route=\"{}\"}} {}",
+                s.route, s.limited
             );
         }
         family(
