@@ -63,6 +63,7 @@ pub struct Response {
 /// assert!(h.contains(&("x-load-test".to_string(), "run1".to_string())));
 /// assert!(h.contains(&("tracestate".to_string(), "loadtest=run1".to_string())));
 /// ```
+// ANCHOR: propagation
 pub fn propagation_headers() -> Vec<(String, String)> {
     let mut h = Vec::new();
     if let Some(tp) = TraceParent::current() {
@@ -77,6 +78,7 @@ pub fn propagation_headers() -> Vec<(String, String)> {
     }
     h
 }
+// ANCHOR_END: propagation
 
 /// Calls `method target` on the backend at `addr` with the running G's
 /// trace and tag (Go's `http.Client.Do` with an instrumented transport).

@@ -186,6 +186,7 @@ mod tests {
                     .count()
             })
             .collect();
+        println!("admitted per second from cold: {per_second:?}");
         assert_eq!(per_second[0], 100, "{per_second:?}");
         assert!(
             per_second.windows(2).all(|p| p[1] >= p[0]),
