@@ -137,4 +137,16 @@ fn lesson_17_opens_probes_and_recovers_and_writes_the_timeline() {
         "trials closed it: {trans:?}"
     );
     assert!(out.contains("refused by the limiter (429)"), "{out}");
+    let trace =
+        lessons::artefacts::workspace_root().join("target/lessons/lesson-17/breaker-trace.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trace).expect("breaker-trace.json"))
+            .expect("JSON");
+    let marks = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "i")
+        .count();
+    assert_eq!(marks, trans.len(), "one marker per transition in the trace");
 }

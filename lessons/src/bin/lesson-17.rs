@@ -292,6 +292,16 @@ fn main() {
     )
     .expect("write breaker.json");
     wrote("the timeline (t_ms, state, qps, p99_us)", &path);
+    let path = artefacts::write(
+        &dir,
+        "breaker-trace.json",
+        &breaker_trace(&transitions, &points),
+    )
+    .expect("write breaker-trace.json");
+    wrote(
+        "the breaker's states as a Chrome trace (Perfetto opens it)",
+        &path,
+    );
     let svg = figure(&points, &script);
     let path = artefacts::write(&dir, "breaker.svg", &svg).expect("write svg");
     wrote("the timeline as a figure", &path);
@@ -308,6 +318,40 @@ fn main() {
         .expect("write json");
         wrote("the book's data", &path);
     }
+}
+
+/// The breaker's states as Chrome trace events: one bar per state on a
+/// "breaker" track (times on the breaker's clock), a marker per
+/// transition, and the sampled answered/s and P99 as counters (times on
+/// the lesson's clock, which starts a few ms later).
+fn breaker_trace(transitions: &[breaker::Transition], points: &[Point]) -> String {
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut events = vec![
+        serde_json::json!({"ph": "M", "pid": 4, "name": "process_name", "args": {"name": "circuit breaker"}}),
+        serde_json::json!({"ph": "M", "pid": 4, "tid": 0, "name": "thread_name", "args": {"name": "breaker"}}),
+    ];
+    let mut from = (Duration::ZERO, State::Closed);
+    for t in transitions {
+        events.push(
+            serde_json::json!({"ph": "X", "pid": 4, "tid": 0, "name": from.1.as_str(),
+            "ts": us(from.0), "dur": us(t.at - from.0)}),
+        );
+        events.push(serde_json::json!({"ph": "i", "pid": 4, "tid": 0, "s": "t",
+            "name": format!("{} -> {}", t.from, t.to), "ts": us(t.at)}));
+        from = (t.at, t.to);
+    }
+    let end = points
+        .last()
+        .map_or(from.0, |p| Duration::from_millis(p.t_ms).max(from.0));
+    events.push(
+        serde_json::json!({"ph": "X", "pid": 4, "tid": 0, "name": from.1.as_str(),
+        "ts": us(from.0), "dur": us(end - from.0)}),
+    );
+    for p in points {
+        events.push(serde_json::json!({"ph": "C", "pid": 4, "name": "answered/s", "ts": p.t_ms as f64 * 1e3, "args": {"qps": p.qps}}));
+        events.push(serde_json::json!({"ph": "C", "pid": 4, "name": "P99 µs", "ts": p.t_ms as f64 * 1e3, "args": {"p99_us": p.p99_us}}));
+    }
+    serde_json::json!({"traceEvents": events}).to_string()
 }
 
 /// Answered/s and P99 over time, on bands coloured by the breaker's state.
