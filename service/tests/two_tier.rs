@@ -372,3 +372,26 @@ fn a_route_limiter_answers_429_past_its_burst_and_bad_limits_fail_at_start() {
         assert!(e.to_string().contains("above 0"), "{e}");
     }
 }
+
+#[test]
+fn the_fast_engine_runs_each_request_inside_its_span_labels_too() {
+    let s = Server::start(Options {
+        engine: Engine::Fast,
+        ..Options::default()
+    })
+    .unwrap();
+    let (status, body) = request(
+        s.addr(),
+        "GET",
+        "/trace",
+        &[("traceparent", TP), ("x-load-test", "fast-1")],
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736", "{v}");
+    assert_eq!(v["parent_id"], "00f067aa0ba902b7", "{v}");
+    assert_eq!(v["load_test"], "fast-1", "{v}");
+    assert!(v["spawned"].is_null(), "the sync path does not spawn: {v}");
+    s.stop().unwrap();
+}
