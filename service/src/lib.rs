@@ -31,6 +31,7 @@ pub mod adapter;
 pub mod breaker;
 pub mod fast;
 pub mod full;
+pub mod incoming;
 pub mod limiter;
 pub mod metrics;
 pub mod peer;

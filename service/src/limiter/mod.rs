@@ -33,6 +33,7 @@
 //! A rate of 0, a negative or non-finite rate, or a burst of 0 is refused
 //! when the limiter is made ([`LimitError`]), not discovered under load.
 
+pub mod config;
 pub mod gcra;
 pub mod shed;
 pub mod token_bucket;
