@@ -100,6 +100,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
+/// The id of the G being polled on this thread (Go's `getg().goid`): the id
+/// the trace's events carry, 0 for a `block_on` root, `None` outside a poll.
+/// Lets code above the runtime map Gs to its own ids (a request's trace).
+pub fn current_g() -> Option<u64> {
+    with_current(|c| c.map(|c| c.current_g.get()).filter(|g| *g != NO_G))
+}
+
 /// True if this thread is running inside a runtime (an M or `block_on`).
 pub(crate) fn in_runtime() -> bool {
     with_current(|c| c.is_some())

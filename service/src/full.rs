@@ -66,7 +66,9 @@ async fn respond<T: Timer>(
         Err(_) => return Ok(to_hyper(Reply::text(400, "bad request body\n"), true)),
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let reply = routes.respond(parts.method.as_str(), target, &body);
+    let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+    let req = crate::Incoming::from_headers(parts.method.as_str(), target, &body, header);
+    let reply = routes.handle_async(&req).await;
     if let Some(t) = reply.not_before {
         timer.sleep_until(t).await;
     }
