@@ -89,8 +89,9 @@ use core::sync::atomic::Ordering as StatOrdering;
 mod kept;
 use kept::SpanQueue;
 
-use crate::backend::{Backend, EventSink, HeapEvent};
+use crate::backend::Backend;
 use crate::checked;
+use crate::events::{EventSink, HeapEvent};
 use crate::profile::next_gap;
 use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
 use crate::span::Span;

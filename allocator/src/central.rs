@@ -30,8 +30,9 @@
 
 use core::ptr;
 
-use crate::backend::{Backend, EventSink, HeapEvent};
+use crate::backend::Backend;
 use crate::checked;
+use crate::events::{EventSink, HeapEvent};
 use crate::page_heap::{PageHeap, SpanList, const_unless_loom};
 use crate::size_class::TABLES;
 use crate::span::{ListKind, Span};
@@ -394,7 +395,8 @@ unsafe fn release_to_page_heap<E: EventSink>(
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use crate::backend::{Backend, NoEvents};
+    use crate::backend::Backend;
+    use crate::events::NoEvents;
     use crate::size_class::PAGE_SIZE;
     use crate::span::Span;
     use crate::sync::model;

@@ -36,9 +36,10 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 
-use crate::backend::{Backend, NoEvents};
+use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::checked::{self, CHECKED};
+use crate::events::NoEvents;
 use crate::profile::HeapProfile;
 use crate::size_class::{PAGE_SIZE, TABLES, class_for_layout};
 use crate::span::Span;

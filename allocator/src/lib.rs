@@ -84,6 +84,7 @@ pub mod by_address;
 pub mod cache;
 pub mod central;
 pub mod checked;
+pub mod events;
 #[cfg(not(loom))]
 mod fork;
 #[cfg(not(loom))]
@@ -101,11 +102,11 @@ mod sync;
 #[cfg(not(loom))]
 pub mod tls;
 
-pub use backend::HeapEvent;
 #[cfg(not(loom))]
 pub use by_address::MALLOC_ALIGN;
 pub use cache::Cache;
 pub use central::Central;
+pub use events::HeapEvent;
 #[cfg(not(loom))]
 pub use global::SpanAlloc;
 pub use heap::{

@@ -34,7 +34,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
-use crate::backend::NoEvents;
+use crate::events::NoEvents;
 use crate::global::{BACKEND, SpanAlloc, alloc_large_z};
 use crate::os;
 use crate::size_class::{PAGE_SIZE, class_for_layout};
