@@ -33,11 +33,11 @@ use core::ptr;
 use crate::backend::Backend;
 use crate::checked;
 use crate::events::{EventSink, HeapEvent};
-use crate::page_heap::{PageHeap, SpanList, const_unless_loom};
+use crate::page_heap::{PageHeap, SpanList};
 use crate::size_class::TABLES;
 use crate::span::{ListKind, Span};
 use crate::stats::Counters;
-use crate::sync::{Mutex, Ordering};
+use crate::sync::{Mutex, Ordering, const_unless_loom};
 
 pub(crate) struct Lists {
     pub(crate) partial: SpanList,
