@@ -9,7 +9,7 @@
 //! `EventSink` (see `events.rs`); the global allocator passes `NoEvents`,
 //! which compiles to nothing.
 
-use crate::central::Central;
+use crate::central::{Central, PageSource};
 use crate::checked;
 use crate::events::{EventSink, HeapEvent};
 use crate::page_heap::{PageHeap, RunOutcome};
@@ -64,7 +64,8 @@ impl Backend {
             class,
             offset: addr,
         });
-        // SAFETY: as above.
+        // SAFETY: addr is an allocated object of s given up by the caller
+        // (caller's contract), the precondition of push_remote.
         if unsafe { span.push_remote(addr) } {
             self.central[class].unpark(class, s, ev);
         }
@@ -233,9 +234,30 @@ impl Backend {
     }
 }
 
+/// The central lists' page source is the whole backend: its `take_pages`
+/// sweeps every class before growing, Go's `mheap.alloc` reclaiming from
+/// `mcentral`s (see `central.rs`).
+impl PageSource for Backend {
+    #[inline]
+    fn page_heap(&self) -> &PageHeap {
+        &self.pages
+    }
+
+    #[inline]
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    #[inline]
+    fn take_pages<E: EventSink>(&self, npages: usize, ev: &mut E) -> Option<RunOutcome> {
+        Backend::take_pages(self, npages, 1, ev)
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
+    use crate::events::NoEvents;
     use crate::size_class::TABLES;
     use crate::sync::model;
     use loom::sync::Arc;
