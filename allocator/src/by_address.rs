@@ -124,7 +124,8 @@ impl SpanAlloc {
                 // SAFETY: s is what the page map holds for addr; the cache is
                 // this thread's.
                 Some(c) => unsafe { (*c).free_large(&BACKEND, s, addr, None, NoEvents::sink()) },
-                // SAFETY: as above; free_large checks the span under the lock.
+                // SAFETY: s is what the page map holds for addr, and no cache
+                // is involved; free_large checks the span under the lock.
                 None => unsafe { BACKEND.free_large(s, addr, None, NoEvents::sink()) },
             }
             return;

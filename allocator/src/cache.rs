@@ -257,9 +257,9 @@ impl Cache {
         if !s.is_null() {
             // SAFETY: this cache owns every span in `alloc`.
             if let Some(i) = unsafe { (*s).next_free() } {
-                // SAFETY: as above.
+                // SAFETY: s is owned by this cache and i is a free index next_free just claimed.
                 let addr = unsafe { (*s).object_addr(i) };
-                // SAFETY: as above.
+                // SAFETY: s is owned by this cache; elem_size is immutable while it is in use.
                 self.taken(b, class, unsafe { (*s).elem_size }, s, addr, ev);
                 ev.emit(|| HeapEvent::CacheHit {
                     class,
@@ -303,7 +303,7 @@ impl Cache {
             }
             // SAFETY: this cache owns every span in `alloc`.
             let i = unsafe { (*s).next_free_fast() }?;
-            // SAFETY: as above.
+            // SAFETY: s is owned by this cache and i is the index next_free_fast just claimed.
             unsafe { (*s).object_addr(i) }
         };
         self.counts[class].allocs += 1;
@@ -593,7 +593,7 @@ impl Cache {
                 // SAFETY: stashed spans are live Large spans only this cache uses.
                 if !s.is_null() && unsafe { (*s).npages } == npages {
                     *slot = ptr::null_mut();
-                    // SAFETY: as above.
+                    // SAFETY: s is a stashed Large span (not null, checked above) that only this cache uses.
                     let addr = unsafe { (*s).start };
                     self.large_pending[0] += 1;
                     self.large_pending[2] += (npages * PAGE_SIZE) as u64;
@@ -638,7 +638,7 @@ impl Cache {
                 && start == addr
                 && let Some(slot) = self.stash.iter_mut().find(|x| x.is_null())
             {
-                // SAFETY: as above.
+                // SAFETY: s is a live large span (caller's contract); `sampled` is an atomic.
                 if unsafe { (*s).sampled.load(StatOrdering::Relaxed) } != 0 {
                     b.profile.on_free(addr, s);
                 }

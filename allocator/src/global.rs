@@ -102,9 +102,10 @@ fn activate(c: *mut Cache) -> Option<*mut Cache> {
     }
     // A fresh cache may be zeroed storage rather than a built one (see
     // `tls.rs`): build it now.
-    // SAFETY: as above; a fresh cache holds nothing to drop or lose.
+    // SAFETY: c is this thread's cache, referenced by nobody else, and a
+    // fresh cache holds nothing to drop or lose, so overwriting it is sound.
     unsafe { c.write(Cache::new()) };
-    // SAFETY: as above.
+    // SAFETY: c was just written with a valid Cache and is this thread's alone.
     let cache = unsafe { &mut *c };
     cache.state = BUSY;
     cache.seed(c as u64);
@@ -377,7 +378,8 @@ unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
         unsafe { (*c).free(&BACKEND, s, addr, NoEvents::sink()) };
         return;
     }
-    // SAFETY: as above.
+    // SAFETY: ptr is a live object of s (GlobalAlloc contract); without a
+    // cache the central list's lock owns the free.
     unsafe { free_uncached(s, addr) };
 }
 
@@ -600,7 +602,7 @@ mod tests {
         let ptrs: Vec<*mut u8> = (0..10).map(|_| unsafe { A.alloc(layout) }).collect();
         let mid = A.stats();
         for p in ptrs {
-            // SAFETY: as above.
+            // SAFETY: p came from A.alloc(layout) above and is freed once.
             unsafe { A.dealloc(p, layout) };
         }
         let after = A.stats();
@@ -700,13 +702,13 @@ mod tests {
         let ptrs: Vec<*mut u8> = (0..50).map(|_| unsafe { A.alloc(layout) }).collect();
         let mid = bucket(&A.profile());
         for p in &ptrs[..30] {
-            // SAFETY: as above.
+            // SAFETY: p came from A.alloc(layout) above and is freed once.
             unsafe { A.dealloc(*p, layout) };
         }
         let after = bucket(&A.profile());
         A.set_profile_rate(crate::DEFAULT_PROFILE_RATE);
         for p in &ptrs[30..] {
-            // SAFETY: as above.
+            // SAFETY: p came from A.alloc(layout) above and is freed once.
             unsafe { A.dealloc(*p, layout) };
         }
         assert_eq!(mid.0 - before.0, 50, "every allocation sampled at rate 1");

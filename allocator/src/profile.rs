@@ -311,7 +311,9 @@ impl Profiler {
         }
         let slots = inner.slots;
         let mut i = home(addr);
-        // SAFETY: as in record; the loop stops at an empty slot.
+        // SAFETY: slots has TABLE_SLOTS entries (not null, checked above) and
+        // we hold the profile lock; i is masked below TABLE_SLOTS, and the
+        // loop stops at an empty slot, which exists as the table is never full.
         unsafe {
             loop {
                 let slot = *slots.add(i);

@@ -66,7 +66,7 @@ pub(crate) unsafe fn realloc(
     if let Some(p) = unsafe { resize_in_place(ptr, new) } {
         return p;
     }
-    // SAFETY: as above.
+    // SAFETY: ptr is still live: resize_in_place gave up without touching it.
     if let Some(p) = unsafe { move_large(a, ptr, old_layout, new) } {
         return p;
     }

@@ -142,7 +142,9 @@ pub struct Span {
 // through a lock or an atomic) makes cross-thread use sound; the remaining
 // fields are atomics or immutable while shared.
 unsafe impl Sync for Span {}
-// SAFETY: as above; a span holds no thread-bound data.
+// SAFETY: a span holds no thread-bound data (no thread-local references,
+// no `Rc`); its owner-only state moves between threads by the same handover
+// as for `Sync`.
 unsafe impl Send for Span {}
 
 impl Span {
@@ -519,7 +521,7 @@ mod tests {
                 // SAFETY: the test owns the span.
                 assert_eq!(unsafe { s.next_free() }, Some(want), "class {class}");
             }
-            // SAFETY: as above.
+            // SAFETY: the test owns the span; nothing else touches it.
             unsafe {
                 assert_eq!(s.next_free(), None, "class {class} should be full");
                 assert!(s.is_full());
@@ -601,12 +603,12 @@ mod tests {
                     }
                 } else {
                     let i = (rand() as usize) % s.nelems;
-                    // SAFETY: as above.
+                    // SAFETY: the test owns the span, and i < nelems.
                     let freed = unsafe { s.free_local(i) };
                     assert_eq!(freed, live[i], "class {class} free {i}");
                     live[i] = false;
                 }
-                // SAFETY: as above.
+                // SAFETY: the test owns the span; nothing else touches it.
                 let count = unsafe { s.alloc_count() };
                 assert_eq!(count, live.iter().filter(|&&b| b).count());
             }

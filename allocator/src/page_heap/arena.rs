@@ -56,7 +56,9 @@ impl Arena {
     }
 
     pub(super) fn set_span(&self, page: usize, span: *mut Span) {
-        // SAFETY: as in span_at.
+        // SAFETY: the caller passes page < npages (every caller computes it from
+        // an address inside the arena), and page_map holds npages words for the
+        // arena's whole life.
         unsafe { (*self.page_map.add(page)).store(span as usize, MapOrdering::Relaxed) }
     }
 

@@ -119,7 +119,8 @@ pub struct PageHeap {
 
 // SAFETY: all mutable state is behind the mutex or in atomics.
 unsafe impl Sync for PageHeap {}
-// SAFETY: as above.
+// SAFETY: the raw pointers inside (the arena and metadata) are owned by the
+// heap, not by a thread, and are only used under its lock or through atomics.
 unsafe impl Send for PageHeap {}
 
 const fn new_inner(fixed: bool, threshold: usize) -> Inner {
