@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-/// Why a [`Heap`] call failed. Nothing in the heap changed.
+/// Why a [`Heap`](super::Heap) call failed. Nothing in the heap changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum HeapError {
     /// The arena size was zero, or the OS refused to map it.
@@ -42,22 +42,22 @@ pub enum HeapError {
         /// Size class of the object.
         class: usize,
     },
-    /// [`Heap::sweep_span`] was given an offset inside a span, not its start.
+    /// [`Heap::sweep_span`](super::Heap::sweep_span) was given an offset inside a span, not its start.
     NotSpanStart {
         /// The offset given.
         offset: usize,
         /// Offset of the span holding it.
         span: usize,
     },
-    /// [`Heap::sweep_span`] was given a large object's span: it has no
+    /// [`Heap::sweep_span`](super::Heap::sweep_span) was given a large object's span: it has no
     /// object bitmap to swap (free the object instead).
     NotSmallSpan {
         /// Offset of the span.
         span: usize,
     },
-    /// [`Heap::sweep_span`] was given the span the heap's cache allocates
+    /// [`Heap::sweep_span`](super::Heap::sweep_span) was given the span the heap's cache allocates
     /// from. Go flushes every `mcache` before sweeping (`prepareForSweep`);
-    /// call [`Heap::flush_cache`] first.
+    /// call [`Heap::flush_cache`](super::Heap::flush_cache) first.
     SpanCached {
         /// Offset of the span.
         span: usize,
