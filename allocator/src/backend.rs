@@ -129,7 +129,8 @@ impl Backend {
         {
             ev.emit(|| HeapEvent::PageHeapGrow { pages: npages });
         }
-        self.drain_scavenge_log(&mut heap, ev);
+        drop(heap);
+        self.settle_pages(ev);
         out
     }
 
@@ -139,8 +140,7 @@ impl Backend {
         for class in 1..=NUM_CLASSES {
             n += self.central[class].sweep(class, &self.pages, &self.counters, ev);
         }
-        let mut heap = self.pages.lock();
-        self.drain_scavenge_log(&mut heap, ev);
+        self.settle_pages(ev);
         n
     }
 
@@ -217,15 +217,26 @@ impl Backend {
                 self.pages.free_run(&mut heap, s);
             }
         }
-        self.drain_scavenge_log(&mut heap, ev);
+        drop(heap);
+        self.settle_pages(ev);
+    }
+
+    /// Runs the release of free pages that a free asked the scavenger for
+    /// (see `page_heap/scavenge.rs`), then, if events are wanted, turns its
+    /// record into events. Call with no allocator lock held: the end of every
+    /// operation that may have freed pages does. For the global allocator
+    /// this is one relaxed load.
+    #[inline]
+    pub(crate) fn settle_pages<E: EventSink>(&self, ev: &mut E) {
+        self.pages.scavenge_if_wanted();
+        if E::ON {
+            let mut heap = self.pages.lock();
+            self.drain_scavenge_log(&mut heap, ev);
+        }
     }
 
     /// Turns the page heap's record of scavenged runs into events.
-    pub(crate) fn drain_scavenge_log<E: EventSink>(
-        &self,
-        heap: &mut crate::page_heap::Inner,
-        ev: &mut E,
-    ) {
+    fn drain_scavenge_log<E: EventSink>(&self, heap: &mut crate::page_heap::Inner, ev: &mut E) {
         for i in 0..heap.scavenged_log_len {
             let (offset, pages) = heap.scavenged_log[i];
             ev.emit(|| HeapEvent::Scavenged { offset, pages });

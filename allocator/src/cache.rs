@@ -448,6 +448,9 @@ impl Cache {
         }
         self.flush_class(b, class);
         let s = b.central[class].cache_span(class, b, self.id(), ev);
+        // Handing spans back may have freed pages under a central lock;
+        // none is held now (see `page_heap/scavenge.rs`).
+        b.settle_pages(ev);
         if s.is_null() {
             return 0;
         }
@@ -664,7 +667,8 @@ impl Cache {
                 let mut heap = b.pages.lock();
                 // SAFETY: a stashed span is a Large span nobody uses.
                 unsafe { b.pages.free_run(&mut heap, s) };
-                b.drain_scavenge_log(&mut heap, ev);
+                drop(heap);
+                b.settle_pages(ev);
             }
         }
     }
@@ -727,5 +731,6 @@ impl Cache {
             }
             self.flush_class(b, class);
         }
+        b.settle_pages(ev);
     }
 }

@@ -214,8 +214,7 @@ impl SpanAlloc {
     /// Returns the bytes released.
     pub fn scavenge(&self) -> usize {
         BACKEND.sweep_all(NoEvents::sink());
-        let mut heap = BACKEND.pages.lock();
-        BACKEND.pages.scavenge(&mut heap, 0) * PAGE_SIZE
+        BACKEND.pages.scavenge(Some(0)) * PAGE_SIZE
     }
 }
 
@@ -258,6 +257,9 @@ pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
             BACKEND.remote_free(s, addr, NoEvents::sink());
         }
     }
+    // An empty span may have gone back to the page heap under the central
+    // lock: release what the scavenger was asked for now that none is held.
+    BACKEND.settle_pages(NoEvents::sink());
 }
 
 pub(crate) fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {

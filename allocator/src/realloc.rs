@@ -121,8 +121,8 @@ unsafe fn resize_in_place(ptr: *mut u8, new: Layout) -> Option<*mut u8> {
                     BACKEND.pages.shrink_in_place(&mut heap, s, pages)
                 }
             };
-            BACKEND.drain_scavenge_log(&mut heap, &mut NoEvents);
             drop(heap);
+            BACKEND.settle_pages(NoEvents::sink());
             if done {
                 BACKEND
                     .counters

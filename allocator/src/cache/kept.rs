@@ -198,6 +198,7 @@ impl Cache {
                 self.partial[class].remove(s);
                 b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev);
             }
+            b.settle_pages(ev);
         }
     }
 

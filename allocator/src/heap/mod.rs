@@ -251,9 +251,8 @@ impl Heap {
     /// Returns every dirty free page to the OS now; returns pages released.
     pub fn scavenge(&mut self) -> usize {
         let (b, _, mut log) = self.split();
-        let mut heap = b.pages.lock();
-        let n = b.pages.scavenge(&mut heap, 0);
-        b.drain_scavenge_log(&mut heap, &mut log);
+        let n = b.pages.scavenge(Some(0));
+        b.settle_pages(&mut log);
         n
     }
 

@@ -200,8 +200,7 @@ impl Heap {
         // so it is on one of the class's central lists; `swap` touches only s.
         unsafe { b.central[class].sweep_span(class, s, &b.pages, &b.counters, &mut log, swap) };
         // ANCHOR_END: sweep_span
-        let mut heap = b.pages.lock();
-        b.drain_scavenge_log(&mut heap, &mut log);
+        b.settle_pages(&mut log);
         let to = if kept == 0 {
             SweptTo::PageHeap
         } else if kept == objects {

@@ -28,7 +28,7 @@ mod scavenge;
 mod span_list;
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize as MapWord, Ordering as MapOrdering};
+use core::sync::atomic::{AtomicBool, AtomicUsize as MapWord, Ordering as MapOrdering};
 
 pub use arena::ARENA_BYTES;
 use arena::Arena;
@@ -95,7 +95,8 @@ pub(crate) struct Inner {
     scavenge_threshold_pages: usize,
     /// Fixed heaps never grow.
     fixed: bool,
-    /// Scavenged runs since the last `take_scavenged` (for the event log).
+    /// Scavenged runs since `Backend::drain_scavenge_log` last looked (for
+    /// the event log).
     pub(crate) scavenged_log: [(usize, usize); 8],
     pub(crate) scavenged_log_len: usize,
 }
@@ -115,6 +116,11 @@ pub struct PageHeap {
     chunk_maps: MapWord,
     /// For a fixed heap: its only arena.
     fixed_arena: MapWord,
+    /// Set by a free that took dirty free memory past the threshold; the
+    /// next caller of `scavenge_if_wanted` (with no lock held) releases.
+    /// A hint, not protocol: the scavenger rechecks everything under the
+    /// lock, so a plain `core` atomic (see `sync.rs`).
+    scavenge_wanted: AtomicBool,
 }
 
 // SAFETY: all mutable state is behind the mutex or in atomics.
@@ -156,6 +162,7 @@ impl PageHeap {
                 table: MapWord::new(0),
                 chunk_maps: MapWord::new(0),
                 fixed_arena: MapWord::new(0),
+                scavenge_wanted: AtomicBool::new(false),
             }
         }
     }
@@ -168,6 +175,7 @@ impl PageHeap {
             table: MapWord::new(0),
             chunk_maps: MapWord::new(0),
             fixed_arena: MapWord::new(0),
+            scavenge_wanted: AtomicBool::new(false),
         };
         {
             let mut inner = heap.inner.lock();
@@ -368,7 +376,8 @@ impl PageHeap {
     }
 
     /// Returns a span's pages to the heap, merging with free neighbours, and
-    /// runs the scavenger if dirty free memory passed the threshold.
+    /// asks for the scavenger if dirty free memory passed the threshold (it
+    /// runs later, with no lock held: see `scavenge.rs`).
     ///
     /// # Safety
     /// `s` came from `alloc_run` of this heap and nobody uses it any more.
@@ -392,24 +401,45 @@ impl PageHeap {
     /// # Safety
     /// As `free_run`; with `zeroed`, as `free_run_zeroed`.
     unsafe fn free_run_inner(&self, inner: &mut Inner, s: *mut Span, zeroed: bool) {
+        // SAFETY: s is ours (caller's contract) and we hold the lock.
+        let bytes = unsafe {
+            let l = (*s).local();
+            l.state = SpanState::Free;
+            l.scavenged = false;
+            (*s).class = 0;
+            (*s).npages * PAGE_SIZE
+        };
+        inner.stats.in_use_bytes -= bytes;
+        inner.stats.free_bytes += bytes;
+        // SAFETY: s is now a free run of this heap, on no list, still ours.
+        unsafe { self.merge_and_insert(inner, s, zeroed) };
+        if inner.dirty_pages > inner.scavenge_threshold_pages {
+            // The release itself waits until no lock is held (scavenge.rs).
+            self.scavenge_wanted.store(true, MapOrdering::Relaxed);
+        }
+    }
+
+    /// Merges the free run `s` with the free runs right before and after it
+    /// (found through the page map) and puts the result on its free list.
+    /// `clean`: every page of `s` reads as zero (fresh, or released to the
+    /// OS); the merged run counts as released only if every part of it is.
+    /// Its bytes must already be counted in `free_bytes`, and not yet in
+    /// `released_bytes`.
+    ///
+    /// # Safety
+    /// `s` is a `Free` run of this heap on no list, owned by the caller, who
+    /// holds the lock (`inner`).
+    unsafe fn merge_and_insert(&self, inner: &mut Inner, s: *mut Span, clean: bool) {
         let a = self.arena_for_span(s);
-        // The merged run is released (reads as zero) only if every part of
-        // it is; `counted` is the part already counted in released_bytes.
-        let mut clean = zeroed;
+        let mut clean = clean;
+        // The part of the merged run already counted in released_bytes.
         let mut counted = 0;
-        let bytes;
         let mut s = s;
         // SAFETY: s is ours (caller's contract); neighbours found through the
-        // page map are checked to be free runs of this arena, which the lock
-        // we hold protects.
+        // page map are checked to be free runs on a free list of this arena
+        // (a run the scavenger is releasing is on none), which the lock we
+        // hold protects.
         unsafe {
-            bytes = (*s).npages * PAGE_SIZE;
-            {
-                let l = (*s).local();
-                l.state = SpanState::Free;
-                l.scavenged = false;
-            }
-            (*s).class = 0;
             let first = ((*s).start - a.base) >> PAGE_SHIFT;
             if first > 0 {
                 let prev = a.span_at(first - 1);
@@ -456,12 +486,7 @@ impl PageHeap {
             }
             (*s).local().scavenged = clean;
         }
-        inner.stats.in_use_bytes -= bytes;
-        inner.stats.free_bytes += bytes;
         self.insert_free(inner, s);
-        if inner.dirty_pages > inner.scavenge_threshold_pages {
-            self.scavenge(inner, inner.scavenge_threshold_pages / 2);
-        }
     }
 
     /// Grows the large span `s` to `new_pages` without moving it, if the
