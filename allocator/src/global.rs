@@ -319,7 +319,7 @@ unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
     }
 }
 
-/// `dealloc` past its fast path (`Cache::stash_free_fast`): the stash with
+/// `dealloc` past its fast path (`Cache::free_fast`): the stash with
 /// its counter flush, else through the span. Out of line, so that `dealloc`
 /// stays a leaf.
 ///
@@ -416,7 +416,7 @@ unsafe impl GlobalAlloc for SpanAlloc {
             && let Some(c) = active_thread_cache()
             // SAFETY: ptr is a live object of this class (GlobalAlloc
             // contract: the layout is the one it was allocated with).
-            && unsafe { (*c).stash_free_fast(&BACKEND, class, addr) }
+            && unsafe { (*c).free_fast(&BACKEND, class, addr) }
         {
             return;
         }

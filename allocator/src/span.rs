@@ -348,6 +348,27 @@ impl Span {
         true
     }
 
+    /// `free_local` for a span that is not the one its cache allocates from
+    /// (a kept span, see `cache/kept.rs`): clears the bit and the count, and
+    /// leaves `free_index` and `alloc_cache` alone, since whoever makes the
+    /// span an allocation span again restarts its search at object 0.
+    ///
+    /// # Safety
+    /// The caller owns the span, which no cache allocates from now.
+    #[inline(always)]
+    pub(crate) unsafe fn free_bit(&self, index: usize) -> bool {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let word = (index / 64) & (BITMAP_WORDS - 1);
+        let mask = 1u64 << (index % 64);
+        if l.alloc_bits[word] & mask == 0 {
+            return false;
+        }
+        l.alloc_bits[word] &= !mask;
+        l.alloc_count -= 1;
+        true
+    }
+
     /// Go's `nextFreeFast`: takes a free object from the cached bitmap word
     /// only; `None` when that word has none (then `next_free` walks on).
     ///
