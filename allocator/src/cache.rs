@@ -31,6 +31,14 @@
 //! profile may have sampled also skips it (a counting filter answers that
 //! without the span, see `profile.rs`).
 //!
+//! When the stash is full, `GlobalAlloc::dealloc` still frees without a
+//! call if the object's span is one this cache owns (its current span or
+//! one it kept, see below): `free_fast` finds the span through the page
+//! map, checks owner and class, and clears the object's bit, the work Go
+//! would leave to its sweeper. Everything else (another cache's span, a
+//! sampled object, a large object, the free that flushes the counters)
+//! goes out of line.
+//!
 //! Large objects have a second stash: up to four freed spans of up to
 //! 512 KiB, reused by the next large allocation of the same page count
 //! without the page heap's lock (in the spirit of Go's per-P page cache;
