@@ -338,18 +338,36 @@ impl Cache {
         if class > NUM_CLASSES {
             return false; // never; drops the bounds checks, as in alloc_fast
         }
-        let frees = self.counts[class].frees + 1;
-        if frees & FREE_FLUSH_MASK == 0 {
-            return false;
-        }
         let (head, len) = self.free_stash[class];
-        if len < stash_limit(class) && !b.profile.may_be_sampled(addr) {
+        if len < stash_limit(class)
+            && (self.counts[class].frees + 1) & FREE_FLUSH_MASK != 0
+            && !b.profile.may_be_sampled(addr)
+        {
             // SAFETY: the object is ours now and at least 8 bytes: its first
             // word becomes the link.
             unsafe { (addr as *mut usize).write(head) };
             self.free_stash[class] = (addr, len + 1);
-            self.counts[class].frees = frees;
+            self.counts[class].frees += 1;
             return true;
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.free_owned_fast(b, class, addr) }
+    }
+
+    /// `free_fast` past the stash: the object's span, if this cache owns it.
+    /// Out of line, so that the stash's path in `dealloc` stays short (a
+    /// leaf call when the stash is full).
+    ///
+    /// # Safety
+    /// As `free_fast`.
+    #[inline(never)]
+    unsafe fn free_owned_fast(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
+        if class > NUM_CLASSES {
+            return false; // never; drops the bounds checks, as in alloc_fast
+        }
+        let frees = self.counts[class].frees + 1;
+        if frees & FREE_FLUSH_MASK == 0 {
+            return false;
         }
         let s = b.pages.span_of_growable(addr);
         if s.is_null() {
