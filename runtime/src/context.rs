@@ -6,10 +6,11 @@
 //! at it. `spawn`, wakers, `preempt_point` and `syscall` look it up to find
 //! their P without any shared state.
 
-use std::cell::Cell;
+use std::cell::{Cell, Ref, RefCell};
 use std::ptr;
 
 use crate::m::MHandle;
+use crate::p::HeldP;
 use crate::scheduler::Shared;
 use crate::trace::StopReason;
 use std::sync::Arc;
@@ -24,8 +25,10 @@ pub(crate) const BUDGET: u32 = 128;
 pub(crate) struct Context {
     pub(crate) shared: Arc<Shared>,
     pub(crate) m: Arc<MHandle>,
-    /// The P this M holds (Go's `m.p`), if any.
-    pub(crate) p: Cell<Option<usize>>,
+    /// The P this M holds (Go's `m.p`), if any: the token itself, so that
+    /// code running on this M (a waker readying a G) can use the P's
+    /// owner-only operations. Private: only `hold` and `take_p` change it.
+    p: RefCell<Option<HeldP>>,
     /// Go's `m.spinning`: looking for work to steal.
     pub(crate) spinning: Cell<bool>,
     /// Polls and preemption points left in this time slice.
@@ -53,7 +56,7 @@ impl Context {
         Context {
             shared,
             m,
-            p: Cell::new(None),
+            p: RefCell::new(None),
             spinning: Cell::new(false),
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
@@ -61,6 +64,29 @@ impl Context {
             locked: Cell::new(false),
             rng: Cell::new(seed),
         }
+    }
+
+    /// The number of the P this M holds, if any.
+    pub(crate) fn pid(&self) -> Option<usize> {
+        self.p.borrow().as_ref().map(HeldP::id)
+    }
+
+    /// The P this M holds, borrowed (for `runqput` and friends). While the
+    /// borrow lives, the P cannot be given up (`take_p` would panic).
+    pub(crate) fn held(&self) -> Ref<'_, Option<HeldP>> {
+        self.p.borrow()
+    }
+
+    /// This M now holds `p` (after `acquirep` or `exitsyscall`).
+    pub(crate) fn hold(&self, p: HeldP) {
+        let old = self.p.replace(Some(p));
+        assert!(old.is_none(), "an M holds at most one P");
+    }
+
+    /// This M gives up its P, if it holds one (for `releasep`,
+    /// `entersyscall`, `handoffp`, which consume the token).
+    pub(crate) fn take_p(&self) -> Option<HeldP> {
+        self.p.borrow_mut().take()
     }
 
     /// A cheap random number (xorshift64).

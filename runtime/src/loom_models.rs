@@ -355,23 +355,19 @@ fn loom_syscall_handoff_and_return() {
         let m = std::sync::Arc::new(MHandle::new(1));
         let ctx = Context::new(shared.clone(), m);
         let pid = shared.pidleget().expect("one idle P");
-        shared.acquirep(&ctx, pid);
+        let held = shared.acquirep(&ctx, pid);
 
-        let oldp = shared.entersyscall(&ctx);
+        let oldp = shared.entersyscall(&ctx, held);
         let s2 = shared.clone();
         let sysmon = thread::spawn(move || s2.retake_syscall(0));
-        shared.exitsyscall(&ctx, oldp);
+        ctx.hold(shared.exitsyscall(&ctx, oldp));
         let retaken = sysmon.join().unwrap();
 
-        assert_eq!(
-            ctx.p.get(),
-            Some(0),
-            "the M must hold a P after exitsyscall"
-        );
+        assert_eq!(ctx.pid(), Some(0), "the M must hold a P after exitsyscall");
         assert_eq!(shared.ps[0].status.load(SeqCst), P_RUNNING);
         assert_eq!(shared.counters.retakes.load(SeqCst), u64::from(retaken));
 
-        let pid = shared.releasep(&ctx);
+        let pid = shared.releasep_current(&ctx);
         shared.pidleput(pid);
         let s = shared.sched.lock();
         assert_eq!(s.pidle, vec![0]);
@@ -414,19 +410,19 @@ fn loom_locked_root_gets_the_p_back_from_a_busy_m() {
         let (s2, r2) = (shared.clone(), root.clone());
         let other_m = thread::spawn(move || {
             let ctx = Context::new(s2.clone(), std::sync::Arc::new(MHandle::new(2)));
-            s2.acquirep(&ctx, pid);
+            ctx.hold(s2.acquirep(&ctx, pid));
             r2.wake_by_ref(); // the G it runs wakes the root
             let handed = s2.make_way_if_asked(&ctx);
             if !handed {
-                let pid = s2.releasep(&ctx);
+                let pid = s2.releasep_current(&ctx);
                 s2.pidleput(pid);
             }
-            ctx.p.get()
+            ctx.pid()
         });
         shared.wait_for_p(&ctx, &root);
         let other_p = other_m.join().unwrap();
 
-        assert_eq!(ctx.p.get(), Some(0), "the root's M must hold the P");
+        assert_eq!(ctx.pid(), Some(0), "the root's M must hold the P");
         assert_eq!(other_p, None, "the other M gave its P away");
         assert_eq!(shared.ps[0].status.load(SeqCst), P_RUNNING);
         let s = shared.sched.lock();

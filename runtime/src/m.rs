@@ -70,7 +70,7 @@ impl MHandle {
 pub(crate) fn m_main(shared: Arc<Shared>, m: Arc<MHandle>, pid: usize, spinning: bool) {
     let ctx = Context::new(shared.clone(), m);
     let _enter = ctx.enter();
-    shared.acquirep(&ctx, pid);
+    ctx.hold(shared.acquirep(&ctx, pid));
     ctx.spinning.set(spinning);
     shared.schedule_loop(&ctx);
     shared.m_exit(&ctx);

@@ -203,7 +203,7 @@ fn loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g() {
         let root_m = StdArc::new(MHandle::new(1));
         let ctx = Context::new(shared.clone(), root_m);
         let pid = shared.pidleget().expect("one idle P");
-        shared.acquirep(&ctx, pid);
+        ctx.hold(shared.acquirep(&ctx, pid));
         let poll_m = StdArc::new(MHandle::new(2));
         shared.sched.lock().midle.push(poll_m.clone());
 
@@ -215,8 +215,8 @@ fn loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g() {
         let s2 = shared.clone();
         let poller = thread::spawn(move || s2.injectglist(None, vec![reader]));
         // The root returned Pending: `stoplockedm` gives the P away.
-        let pid = shared.releasep(&ctx);
-        shared.handoffp(pid);
+        let held = ctx.take_p().expect("the root's M holds the P");
+        shared.handoffp(held, Some(ctx.m.id));
         poller.join().unwrap();
 
         let queued = shared.global_len.load(SeqCst);
