@@ -2,7 +2,7 @@
 //!
 //! Go reaches the current G through a register (`getg()`), and from it the M
 //! (`g.m`) and P (`m.p`). Here each M thread (and each thread inside
-//! `block_on`) installs a [`Context`] on its stack and points a thread-local
+//! `block_on`) installs a [`MachineCtx`] on its stack and points a thread-local
 //! at it. `spawn`, wakers, `preempt_point` and `syscall` look it up to find
 //! their P without any shared state.
 
@@ -15,14 +15,16 @@ use crate::scheduler::Shared;
 use crate::trace::StopReason;
 use std::sync::Arc;
 
-/// `Context::current_g` when the M is not polling anything.
+/// `MachineCtx::current_g` when the M is not polling anything.
 pub(crate) const NO_G: u64 = u64::MAX;
 
 /// Poll budget per time slice (tokio's coop budget; Go uses 10 ms of time).
 pub(crate) const BUDGET: u32 = 128;
 
-/// The state of one M, visible to code running on it.
-pub(crate) struct Context {
+/// The state of one M, visible to code running on it: Go's `m` (the
+/// thread-local half; `MHandle` is the half other threads see). Named so
+/// as not to be confused with `std::task::Context`, a future's waker.
+pub(crate) struct MachineCtx {
     pub(crate) shared: Arc<Shared>,
     pub(crate) m: Arc<MHandle>,
     /// The P this M holds (Go's `m.p`), if any: the token itself, so that
@@ -47,13 +49,13 @@ pub(crate) struct Context {
 }
 
 thread_local! {
-    static CURRENT: Cell<*const Context> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<*const MachineCtx> = const { Cell::new(ptr::null()) };
 }
 
-impl Context {
+impl MachineCtx {
     pub(crate) fn new(shared: Arc<Shared>, m: Arc<MHandle>) -> Self {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        Context {
+        MachineCtx {
             shared,
             m,
             p: RefCell::new(None),
@@ -101,14 +103,14 @@ impl Context {
 
     /// Makes this the current thread's context until the guard drops.
     pub(crate) fn enter(&self) -> EnterGuard {
-        let prev = CURRENT.with(|c| c.replace(self as *const Context));
+        let prev = CURRENT.with(|c| c.replace(self as *const MachineCtx));
         EnterGuard { prev }
     }
 }
 
 /// Restores the previous context when dropped.
 pub(crate) struct EnterGuard {
-    prev: *const Context,
+    prev: *const MachineCtx,
 }
 
 impl Drop for EnterGuard {
@@ -118,9 +120,9 @@ impl Drop for EnterGuard {
 }
 
 /// Runs `f` with the current thread's context, if it is inside a runtime.
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&MachineCtx>) -> R) -> R {
     let ptr = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
-    // SAFETY: a non-null pointer was set by `enter` from a Context that lives
+    // SAFETY: a non-null pointer was set by `enter` from a MachineCtx that lives
     // on this thread's stack until its guard resets the pointer, and it is
     // only ever used from this thread.
     f(unsafe { ptr.as_ref() })

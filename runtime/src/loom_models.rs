@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::task::{MachineCtx as TaskContext, Poll, Waker};
 
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Arc, Mutex, thread};
@@ -338,7 +338,7 @@ fn loom_abort_races_a_wake_and_a_running_m() {
 /// the P is idle with nobody left waiting.
 #[test]
 fn loom_syscall_handoff_and_return() {
-    use crate::context::Context;
+    use crate::context::MachineCtx;
     use crate::m::MHandle;
     use crate::p::P_RUNNING;
     use crate::runq::RunQueueKind;
@@ -353,7 +353,7 @@ fn loom_syscall_handoff_and_return() {
             spawn_threads: false,
         }));
         let m = std::sync::Arc::new(MHandle::new(1));
-        let ctx = Context::new(shared.clone(), m);
+        let ctx = MachineCtx::new(shared.clone(), m);
         let pid = shared.pidleget().expect("one idle P");
         let held = shared.acquirep(&ctx, pid);
 
@@ -386,7 +386,7 @@ fn loom_syscall_handoff_and_return() {
 /// is left waiting, and the other M holds none.
 #[test]
 fn loom_locked_root_gets_the_p_back_from_a_busy_m() {
-    use crate::context::Context;
+    use crate::context::MachineCtx;
     use crate::m::MHandle;
     use crate::p::P_RUNNING;
     use crate::runq::RunQueueKind;
@@ -403,13 +403,13 @@ fn loom_locked_root_gets_the_p_back_from_a_busy_m() {
         }));
         let root_m = std::sync::Arc::new(MHandle::new(1));
         let root = RootWaker::new(root_m.clone(), &shared);
-        let ctx = Context::new(shared.clone(), root_m);
+        let ctx = MachineCtx::new(shared.clone(), root_m);
         let pid = shared.pidleget().expect("one idle P");
         shared.ps[pid].handoff_wanted.store(true, SeqCst); // as sysmon would
 
         let (s2, r2) = (shared.clone(), root.clone());
         let other_m = thread::spawn(move || {
-            let ctx = Context::new(s2.clone(), std::sync::Arc::new(MHandle::new(2)));
+            let ctx = MachineCtx::new(s2.clone(), std::sync::Arc::new(MHandle::new(2)));
             ctx.hold(s2.acquirep(&ctx, pid));
             r2.wake_by_ref(); // the G it runs wakes the root
             let handed = s2.make_way_if_asked(&ctx);

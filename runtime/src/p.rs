@@ -282,7 +282,9 @@ pub(crate) struct PCounters {
     pub(crate) preempt_budget: AtomicU64,
     pub(crate) preempt_sysmon: AtomicU64,
     pub(crate) syscalls: AtomicU64,
-    pub(crate) global_pushes: AtomicU64,
+    /// Gs this P's full local queue sent to the global queue (Go's
+    /// `runqputslow` batches, counted in Gs).
+    pub(crate) overflowed: AtomicU64,
 }
 
 /// Adds one to an owner-only counter.

@@ -24,7 +24,7 @@ use std::task::{Poll, Waker};
 
 use crate::Builder;
 use crate::builder::BuildError;
-use crate::context::{BUDGET, Context, in_runtime, with_current};
+use crate::context::{BUDGET, MachineCtx, in_runtime, with_current};
 use crate::loom::atomic::Ordering;
 use crate::m::MHandle;
 use crate::metrics::Metrics;
@@ -116,7 +116,7 @@ impl Runtime {
         let m = Arc::new(MHandle::new(shared.new_m_id()));
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
         let root = RootWaker::new(m, shared);
-        let ctx = Context::new(shared.clone(), root.m().clone());
+        let ctx = MachineCtx::new(shared.clone(), root.m().clone());
         ctx.locked.set(true);
         let _enter = ctx.enter();
         let _leave = Leave(&ctx);
@@ -166,7 +166,7 @@ impl Runtime {
     /// println!("{}", serde_json::to_string(&m).unwrap());
     /// ```
     pub fn metrics(&self) -> Metrics {
-        crate::metrics::collect(&self.shared)
+        self.shared.metrics()
     }
 
     /// The events recorded so far, if built with `.trace(true)`.
@@ -206,7 +206,7 @@ impl Runtime {
 /// One poll of the root future (G 0) on the P its M holds: a time slice of
 /// its own, traced as G 0.
 fn poll_root<F: Future>(
-    ctx: &Context,
+    ctx: &MachineCtx,
     future: std::pin::Pin<&mut F>,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<F::Output> {
@@ -241,7 +241,7 @@ fn poll_root<F: Future>(
 }
 
 /// Leaves `block_on` (also on panic): give the P away, uncount the M.
-struct Leave<'a>(&'a Context);
+struct Leave<'a>(&'a MachineCtx);
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {

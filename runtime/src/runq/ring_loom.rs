@@ -92,30 +92,33 @@ fn loom_two_ps_steal_from_each_other() {
     // Each thread owns one ring and steals from the other: a thief's
     // writes into its own ring race with the other thief reading it.
     loom::model(|| {
-        let rings = Arc::new([Ring::new(), Ring::new()]);
+        let (r0, o0) = Ring::new();
+        let (r1, o1) = Ring::new();
+        let rings = Arc::new([r0, r1]);
         for i in 0..2 {
-            rings[0].push_back(i, &mut |_| unreachable!("room for 2"));
-            rings[1].push_back(2 + i, &mut |_| unreachable!("room for 2"));
+            rings[0].push_back(&o0, i, &mut |_| unreachable!("room for 2"));
+            rings[1].push_back(&o1, 2 + i, &mut |_| unreachable!("room for 2"));
         }
         let other = {
             let rings = rings.clone();
+            // The other thread owns ring 1, and gives its owner back at the end.
             thread::spawn(move || {
                 let mut seen = Vec::new();
-                seen.extend(rings[1].pop());
-                seen.extend(rings[0].steal_into(&rings[1]));
-                seen.extend(std::iter::from_fn(|| rings[1].pop()));
-                seen
+                seen.extend(rings[1].pop(&o1));
+                seen.extend(rings[0].steal_into(&rings[1], &o1));
+                seen.extend(std::iter::from_fn(|| rings[1].pop(&o1)));
+                (seen, o1)
             })
         };
         let mut seen = Vec::new();
-        seen.extend(rings[0].pop());
-        seen.extend(rings[1].steal_into(&rings[0]));
-        seen.extend(std::iter::from_fn(|| rings[0].pop()));
+        seen.extend(rings[0].pop(&o0));
+        seen.extend(rings[1].steal_into(&rings[0], &o0));
+        seen.extend(std::iter::from_fn(|| rings[0].pop(&o0)));
 
-        seen.extend(other.join().unwrap());
-        for ring in rings.iter() {
-            seen.extend(std::iter::from_fn(|| ring.pop(&ring_owner)));
-        }
+        let (theirs, o1) = other.join().unwrap();
+        seen.extend(theirs);
+        seen.extend(std::iter::from_fn(|| rings[0].pop(&o0)));
+        seen.extend(std::iter::from_fn(|| rings[1].pop(&o1)));
         assert_each_once(seen, 4);
     });
 }

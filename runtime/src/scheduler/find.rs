@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use crate::context::{BUDGET, Context};
+use crate::context::{BUDGET, MachineCtx};
 use crate::loom::atomic::{Ordering, fence};
 use crate::p::{HeldP, bump, bump_by};
 use crate::runq::LOCAL_CAPACITY;
@@ -55,7 +55,7 @@ const STEAL_TRIES: usize = 4;
 
 impl Shared {
     /// A worker M's life: Go's `schedule()`, forever, until shutdown.
-    pub(crate) fn schedule_loop(self: &Arc<Self>, ctx: &Context) {
+    pub(crate) fn schedule_loop(self: &Arc<Self>, ctx: &MachineCtx) {
         loop {
             match self.find_runnable(ctx) {
                 Next::Run(task, inherit) => {
@@ -74,14 +74,14 @@ impl Shared {
 
     /// Whether the current time slice is used up: budget spent, or sysmon
     /// asked the P to preempt.
-    fn turn_over(&self, ctx: &Context, pid: usize) -> bool {
+    fn turn_over(&self, ctx: &MachineCtx, pid: usize) -> bool {
         ctx.budget.get() == 0 || self.ps[pid].preempt.load(Ordering::Relaxed)
     }
 
     // ANCHOR: find_runnable
     /// Go's `findRunnable`. Blocks (parks the M) until there is something
     /// to do; returns with the M holding a P unless it returns `Exit`.
-    pub(crate) fn find_runnable(self: &Arc<Self>, ctx: &Context) -> Next {
+    pub(crate) fn find_runnable(self: &Arc<Self>, ctx: &MachineCtx) -> Next {
         loop {
             if self.is_shutdown() {
                 return Next::Exit;
@@ -170,7 +170,7 @@ impl Shared {
 
     /// The M has no P: park until handed one, or until a timer is due, or
     /// shutdown. `None` means "look again".
-    fn idle_without_p(self: &Arc<Self>, ctx: &Context) -> Option<Next> {
+    fn idle_without_p(self: &Arc<Self>, ctx: &MachineCtx) -> Option<Next> {
         if self.is_shutdown() {
             return Some(Next::Exit);
         }
@@ -241,7 +241,7 @@ impl Shared {
 
     // ANCHOR: steal_work
     /// Go's `stealWork`: 4 passes over the other Ps in random order.
-    fn steal_work(&self, ctx: &Context, held: &HeldP) -> Option<Notified> {
+    fn steal_work(&self, ctx: &MachineCtx, held: &HeldP) -> Option<Notified> {
         let pid = held.id();
         let n = self.procs();
         if n == 1 {
@@ -322,7 +322,7 @@ impl Shared {
     }
 
     /// Go's `execute`: run one G for one poll on the current P.
-    pub(crate) fn execute(&self, ctx: &Context, task: Notified, inherit: bool) {
+    pub(crate) fn execute(&self, ctx: &MachineCtx, task: Notified, inherit: bool) {
         let pid = ctx.pid().expect("execute without a P");
         let p = &self.ps[pid];
         if !inherit {
@@ -468,7 +468,7 @@ impl Shared {
     /// socket, only one M at a time, and not while an M is blocked in
     /// `epoll_wait` (that M sees the events). The first G readied is the
     /// one to run; the others go in as a batch.
-    fn netpoll_nonblocking(self: &Arc<Self>, ctx: &Context, held: &HeldP) -> Option<Notified> {
+    fn netpoll_nonblocking(self: &Arc<Self>, ctx: &MachineCtx, held: &HeldP) -> Option<Notified> {
         let pid = held.id();
         let poller = self.netpoll.get()?;
         if !poller.any_waiters() || !poller.try_begin_poll() {
@@ -493,7 +493,7 @@ impl Shared {
     /// role), a socket event, or an `unpark` (which writes the eventfd);
     /// the Gs it finds ready go to the global queue and idle Ps get Ms
     /// for them. Otherwise it sleeps on its condvar.
-    pub(crate) fn park_idle_m(&self, ctx: &Context, deadline: Option<Instant>) {
+    pub(crate) fn park_idle_m(&self, ctx: &MachineCtx, deadline: Option<Instant>) {
         let m = &ctx.m;
         let poller = match self.netpoll.get() {
             Some(p) if p.any_waiters() && !self.is_shutdown() && p.try_begin_block() => p,

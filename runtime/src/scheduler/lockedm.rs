@@ -69,7 +69,7 @@ use std::sync::Weak;
 use std::task::Wake;
 
 use super::Shared;
-use crate::context::Context;
+use crate::context::MachineCtx;
 use crate::loom::atomic::{AtomicU8, Ordering};
 use crate::m::MHandle;
 use std::sync::Arc;
@@ -159,7 +159,7 @@ impl Shared {
     /// Go's `stoplockedm`: the root cannot go on (it returned `Pending`).
     /// Give the P away, then wait for one again (see `wait_for_p`): the
     /// caller holds a P when this returns.
-    pub(crate) fn stoplockedm(self: &Arc<Self>, ctx: &Context, root: &RootWaker) {
+    pub(crate) fn stoplockedm(self: &Arc<Self>, ctx: &MachineCtx, root: &RootWaker) {
         let held = ctx.take_p().expect("the root's M holds a P");
         if root.is_woken() {
             // The root yielded to the Gs on this P: lend the P for one G,
@@ -175,7 +175,7 @@ impl Shared {
     /// The root's M, without a P, sleeps until its root is woken and the
     /// waker (or an M after it) hands it a P. If the root was woken before
     /// the M could park, the M gets a P itself.
-    pub(crate) fn wait_for_p(&self, ctx: &Context, root: &RootWaker) {
+    pub(crate) fn wait_for_p(&self, ctx: &MachineCtx, root: &RootWaker) {
         if root
             .state
             .compare_exchange(RUNNING, PARKED, Ordering::SeqCst, Ordering::SeqCst)
@@ -233,7 +233,7 @@ impl Shared {
     /// Whether anything besides the root wants the P this M holds: Gs in
     /// its queues or the global queue, or an M waiting for a P. If not, a
     /// root that woke itself (a yield) is polled again without a hand-off.
-    pub(crate) fn p_wanted(&self, ctx: &Context) -> bool {
+    pub(crate) fn p_wanted(&self, ctx: &MachineCtx) -> bool {
         let pid = ctx.pid().expect("the root's M holds a P");
         !self.ps[pid].runq_empty()
             || self.global_len.load(Ordering::SeqCst) > 0
@@ -244,7 +244,7 @@ impl Shared {
     /// lent by a root that yielded), hand it to an M waiting for a P.
     /// Returns true if the P was handed over.
     #[inline]
-    pub(crate) fn make_way_if_asked(self: &Arc<Self>, ctx: &Context) -> bool {
+    pub(crate) fn make_way_if_asked(self: &Arc<Self>, ctx: &MachineCtx) -> bool {
         let Some(pid) = ctx.pid() else {
             return false;
         };
@@ -261,7 +261,7 @@ impl Shared {
     /// `handoff_wanted` after it ran a G. Returns true if the P was handed
     /// over (the M then has none).
     #[inline]
-    pub(crate) fn startlockedm(self: &Arc<Self>, ctx: &Context) -> bool {
+    pub(crate) fn startlockedm(self: &Arc<Self>, ctx: &MachineCtx) -> bool {
         // One load on every schedule; the lock only when someone waits.
         if self.np_waiters.load(Ordering::Relaxed) == 0 {
             return false;

@@ -19,6 +19,7 @@
 //! (`startlockedm`, `stoplockedm`: the `block_on` root, a G locked to its
 //! thread).
 
+mod counters;
 mod find;
 mod lockedm;
 mod proc;
@@ -36,12 +37,12 @@ use std::sync::Arc;
 
 use crate::loom::Mutex;
 use crate::m::MHandle;
-use crate::metrics::SharedCounters;
 use crate::p::{HeldP, P, bump, bump_by};
 use crate::runq::RunQueueKind;
 use crate::task::{JoinHandle, Notified, OwnedTasks, Schedule, new_task};
 use crate::timer::Timers;
 use crate::trace::{EventKind, Recorder};
+pub(crate) use counters::SharedCounters;
 
 pub(crate) use lockedm::RootWaker;
 pub(crate) use syscall::syscall_in_context;
@@ -91,7 +92,8 @@ pub(crate) struct Shared {
     /// Ms alive (threads running a scheduler loop, including `block_on`).
     pub(crate) nthreads: AtomicUsize,
     pub(crate) owned: OwnedTasks,
-    pub(crate) timers: Timers,
+    /// Shared with every registered `Sleep` (which removes itself on drop).
+    pub(crate) timers: Arc<Timers>,
     pub(crate) trace: Recorder,
     pub(crate) counters: SharedCounters,
     pub(crate) shutdown: AtomicBool,
@@ -137,7 +139,7 @@ impl Shared {
             np_waiters: AtomicUsize::new(0),
             nthreads: AtomicUsize::new(0),
             owned: OwnedTasks::new(),
-            timers: Timers::new(),
+            timers: Arc::new(Timers::new()),
             counters: SharedCounters::default(),
             shutdown: AtomicBool::new(false),
             next_task_id: AtomicU64::new(1),
@@ -182,7 +184,7 @@ impl Shared {
     pub(crate) fn runqput(&self, held: &HeldP, task: Notified, next: bool) {
         let p = &self.ps[held.id()];
         p.runqput(held, task, next, &mut |batch| {
-            bump_by(&p.counters.global_pushes, batch.len() as u64);
+            bump_by(&p.counters.overflowed, batch.len() as u64);
             self.global_push(batch)
         });
     }

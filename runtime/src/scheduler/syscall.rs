@@ -23,7 +23,7 @@
 //!   it.)
 
 use super::Shared;
-use crate::context::{Context, with_current};
+use crate::context::{MachineCtx, with_current};
 use crate::loom::atomic::Ordering;
 use crate::p::{HeldP, P_IDLE, P_RUNNING, P_SYSCALL, bump};
 use crate::trace::EventKind;
@@ -34,7 +34,7 @@ impl Shared {
     /// Go's `entersyscall`: leave the P up for grabs while this M blocks.
     /// Consumes the M's token (the M holds no P during the call) and
     /// returns the P's number, Go's `m.oldp`.
-    pub(crate) fn entersyscall(&self, ctx: &Context, held: HeldP) -> usize {
+    pub(crate) fn entersyscall(&self, ctx: &MachineCtx, held: HeldP) -> usize {
         let pid = held.id();
         let p = &self.ps[pid];
         bump(&p.counters.syscalls);
@@ -58,7 +58,7 @@ impl Shared {
     /// Go's `exitsyscall`: get a P back before the G goes on running, and
     /// return its token.
     #[must_use = "the token is the P: hold it (ctx.hold)"]
-    pub(crate) fn exitsyscall(&self, ctx: &Context, oldp: usize) -> HeldP {
+    pub(crate) fn exitsyscall(&self, ctx: &MachineCtx, oldp: usize) -> HeldP {
         let p = &self.ps[oldp];
         let held = if p
             .status
@@ -111,19 +111,19 @@ pub(crate) fn syscall_in_context<R>(f: impl FnOnce() -> R) -> R {
         let ctx = ctx?;
         let held = ctx.take_p()?;
         let oldp = ctx.shared.entersyscall(ctx, held);
-        Some((ctx as *const Context, oldp))
+        Some((ctx as *const MachineCtx, oldp))
     });
     let Some((ctx, oldp)) = entered else {
         // Not on an M with a P: nothing to hand off.
         return f();
     };
     struct Exit {
-        ctx: *const Context,
+        ctx: *const MachineCtx,
         oldp: usize,
     }
     impl Drop for Exit {
         fn drop(&mut self) {
-            // SAFETY: the Context lives on this thread's stack for the whole
+            // SAFETY: the MachineCtx lives on this thread's stack for the whole
             // poll that called `syscall`, which outlives this guard.
             let ctx = unsafe { &*self.ctx };
             ctx.hold(ctx.shared.exitsyscall(ctx, self.oldp));
