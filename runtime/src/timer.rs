@@ -321,7 +321,9 @@ impl<F: Future> Future for Timeout<F> {
         // pinned Timeout (no method hands it out by value or &mut), and
         // `Sleep` is Unpin, so projecting to it needs no guarantee.
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `future` stays where it is until dropped.
+        // SAFETY: `this` came from a pinned Timeout, and `future` is never
+        // moved out of it (no method hands it out), so it stays where it is
+        // until dropped: pinning it is sound.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         if let Poll::Ready(v) = future.poll(cx) {
             return Poll::Ready(Ok(v));

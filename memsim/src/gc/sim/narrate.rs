@@ -88,11 +88,11 @@ pub struct Outcome {
     pub mutator_steps: usize,
     /// The sweep, with every span's alloc and mark bits.
     pub sweep: SweepReport,
-    /// The interleaving (filled by [`run_traced`] only).
+    /// The interleaving (filled by [`run_traced`](crate::gc::run_traced) only).
     pub trace: Vec<TraceStep>,
-    /// The graph when marking started (filled by [`run_traced`] only).
+    /// The graph when marking started (filled by [`run_traced`](crate::gc::run_traced) only).
     pub before: Option<GraphSnapshot>,
-    /// The graph at mark termination, coloured (filled by [`run_traced`] only).
+    /// The graph at mark termination, coloured (filled by [`run_traced`](crate::gc::run_traced) only).
     pub after: Option<GraphSnapshot>,
 }
 
