@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{MachineCtx as TaskContext, Poll, Waker};
+use std::task::{Context as TaskContext, Poll, Waker};
 
 use crate::loom::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::{Arc, Mutex, thread};

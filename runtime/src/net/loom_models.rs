@@ -29,7 +29,7 @@
 //!   queue under the sched lock.
 
 use std::sync::Arc as StdArc;
-use std::task::{MachineCtx, Poll, Wake, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 
 use super::pd::{Dir, NIL, PollDesc, READY, WAIT};
 use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -65,7 +65,7 @@ fn loom_readiness_racing_park_never_loses_the_wakeup() {
         let waiters = Arc::new(AtomicUsize::new(0));
         let t = poller_thread(pd.clone(), waiters.clone());
         let (woken, waker) = flag();
-        let mut cx = MachineCtx::from_waker(&waker);
+        let mut cx = Context::from_waker(&waker);
         let r = pd.poll_wait(Dir::Read, &mut cx, &waiters);
         t.join().unwrap();
         match r {
@@ -87,12 +87,12 @@ fn loom_a_repoll_with_a_new_waker_racing_readiness() {
         let waiters = Arc::new(AtomicUsize::new(0));
         let (first, w1) = flag();
         assert!(
-            pd.poll_wait(Dir::Read, &mut MachineCtx::from_waker(&w1), &waiters)
+            pd.poll_wait(Dir::Read, &mut Context::from_waker(&w1), &waiters)
                 .is_pending()
         );
         let t = poller_thread(pd.clone(), waiters.clone());
         let (second, w2) = flag();
-        let r = pd.poll_wait(Dir::Read, &mut MachineCtx::from_waker(&w2), &waiters);
+        let r = pd.poll_wait(Dir::Read, &mut Context::from_waker(&w2), &waiters);
         t.join().unwrap();
         if r.is_pending() {
             assert!(
@@ -111,7 +111,7 @@ fn loom_cancel_racing_readiness_counts_the_waiter_once() {
         let waiters = Arc::new(AtomicUsize::new(0));
         let (_f, w) = flag();
         assert!(
-            pd.poll_wait(Dir::Read, &mut MachineCtx::from_waker(&w), &waiters)
+            pd.poll_wait(Dir::Read, &mut Context::from_waker(&w), &waiters)
                 .is_pending()
         );
         let t = poller_thread(pd.clone(), waiters.clone());
@@ -146,7 +146,7 @@ fn loom_broken_park_without_cas_loses_the_wakeup() {
         let waiters = Arc::new(AtomicUsize::new(0));
         let t = poller_thread(pd.clone(), waiters.clone());
         let (woken, waker) = flag();
-        let r = poll_wait_without_cas(&pd, &mut MachineCtx::from_waker(&waker), &waiters);
+        let r = poll_wait_without_cas(&pd, &mut Context::from_waker(&waker), &waiters);
         t.join().unwrap();
         if r.is_pending() {
             assert!(
