@@ -58,3 +58,5 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex14_percentiles.rs"] pub mod ex14_percentiles;
 #[cfg(not(feature = "solutions"))] pub mod ex15_router;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex15_router.rs"] pub mod ex15_router;
+#[cfg(not(feature = "solutions"))] pub mod ex20_errgroup;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex20_errgroup.rs"] pub mod ex20_errgroup;
