@@ -139,6 +139,8 @@ pub struct Match<'r, 'p, T> {
 }
 
 /// One node of the segment tree.
+// --- your code: helpers ---
+// --- end of your code ---
 #[derive(Debug, Clone)]
 struct Node<T> {
     statics: Vec<(String, Node<T>)>,
@@ -159,6 +161,8 @@ impl<T> Default for Node<T> {
 }
 
 /// A path router (matchit's `Router`, std only).
+// --- your code: default ---
+// --- end of your code ---
 #[derive(Debug, Clone)]
 pub struct Router<T> {
     root: Node<T>,
@@ -168,6 +172,7 @@ impl<T> Default for Router<T> {
     fn default() -> Self {
         Router::new()
     }
+    // --- your code: default (2) ---
 }
 
 /// One segment of a pattern.
@@ -201,6 +206,7 @@ fn parse(pattern: &str) -> Result<Vec<Seg<'_>>, InsertError> {
         return Err(invalid());
     }
     Ok(segs)
+    // --- end of your code ---
 }
 
 impl<T> Router<T> {
@@ -213,6 +219,7 @@ impl<T> Router<T> {
 
     /// Adds a route.
     pub fn insert(&mut self, pattern: &str, value: T) -> Result<(), InsertError> {
+        // --- your code: insert ---
         let conflict = || InsertError::Conflict(pattern.to_string());
         let mut node = &mut self.root;
         for seg in parse(pattern)? {
@@ -249,17 +256,21 @@ impl<T> Router<T> {
         }
         node.value = Some(value);
         Ok(())
+        // --- end of your code ---
     }
 
     /// The route matching `path`, with its parameters.
     pub fn at<'r, 'p>(&'r self, path: &'p str) -> Option<Match<'r, 'p, T>> {
+        // --- your code: at ---
         let rest = path.strip_prefix('/')?;
         let mut params = Params::default();
         let value = walk(&self.root, rest, &mut params)?;
         Some(Match { value, params })
+        // --- end of your code ---
     }
 }
 
+// --- your code: helpers ---
 /// Matches `rest` (the path after a `/`) below `node`, trying static, then
 /// parameter, then catch-all, and undoing parameters on the way back.
 fn walk<'r, 'p, T>(node: &'r Node<T>, rest: &'p str, params: &mut Params<'r, 'p>) -> Option<&'r T> {
@@ -301,3 +312,4 @@ fn walk<'r, 'p, T>(node: &'r Node<T>, rest: &'p str, params: &mut Params<'r, 'p>
     }
     None
 }
+// --- end of your code ---

@@ -43,6 +43,7 @@
 //! ```
 
 use std::future::Future;
+// --- your code: imports ---
 use std::sync::{Arc, Mutex};
 
 use runtime::JoinHandle;
@@ -54,12 +55,17 @@ struct Shared<E> {
     /// Every member's G; the first error aborts them all.
     members: Mutex<Vec<JoinHandle<()>>>,
 }
+// --- end of your code ---
 
 /// A group of Gs where the first error cancels the rest (Go's `errgroup`).
+// --- your code: helpers ---
+// --- end of your code ---
 pub struct Group<E> {
+    // --- your code: helpers (2) ---
     shared: Arc<Shared<E>>,
     /// With a limit: `n` tokens; a member takes one to run and gives it back.
     tokens: Option<(Sender<()>, Receiver<()>)>,
+    // --- end of your code ---
 }
 
 impl<E: Send + 'static> Default for Group<E> {
@@ -71,6 +77,7 @@ impl<E: Send + 'static> Default for Group<E> {
 impl<E: Send + 'static> Group<E> {
     /// A group without a limit.
     pub fn new() -> Self {
+        // --- your code: new ---
         Group {
             shared: Arc::new(Shared {
                 first: Mutex::new(None),
@@ -78,6 +85,7 @@ impl<E: Send + 'static> Group<E> {
             }),
             tokens: None,
         }
+        // --- end of your code ---
     }
 
     /// A group where at most `limit` members run at once (Go's `SetLimit`).
@@ -85,6 +93,7 @@ impl<E: Send + 'static> Group<E> {
     /// # Panics
     /// If `limit` is 0: no member could ever run.
     pub fn with_limit(limit: usize) -> Self {
+        // --- your code: with_limit ---
         assert!(limit > 0, "a group limit must be at least 1");
         let (tx, rx) = channel(limit);
         for _ in 0..limit {
@@ -94,6 +103,7 @@ impl<E: Send + 'static> Group<E> {
             tokens: Some((tx, rx)),
             ..Group::new()
         }
+        // --- end of your code ---
     }
 
     /// Starts `member` as a G of the group; with a limit, waits first until
@@ -102,6 +112,7 @@ impl<E: Send + 'static> Group<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
+        // --- your code: spawn ---
         let token = match &mut self.tokens {
             Some((give_back, take)) => {
                 take.recv().await.expect("the group holds a sender");
@@ -137,10 +148,12 @@ impl<E: Send + 'static> Group<E> {
         if self.shared.first.lock().unwrap().is_some() {
             members.last().expect("just pushed").abort();
         }
+        // --- end of your code ---
     }
 
     /// Waits until every member's G has ended; the first error, if any.
     pub async fn wait(self) -> Result<(), E> {
+        // --- your code: wait ---
         loop {
             let next = self.shared.members.lock().unwrap().pop();
             match next {
@@ -154,9 +167,11 @@ impl<E: Send + 'static> Group<E> {
             Some(e) => Err(e),
             None => Ok(()),
         }
+        // --- end of your code ---
     }
 }
 
+// --- your code: helpers (3) ---
 /// Gives a limit token back when dropped.
 struct TokenBack(Option<Sender<()>>);
 
@@ -167,3 +182,4 @@ impl Drop for TokenBack {
         }
     }
 }
+// --- end of your code ---

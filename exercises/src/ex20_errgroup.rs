@@ -43,15 +43,21 @@
 //! ```
 
 use std::future::Future;
+// --- your code: imports ---
 use std::marker::PhantomData;
+// --- end of your code ---
 
 /// A group of Gs where the first error cancels the rest (Go's `errgroup`).
+// --- your code: helpers ---
 ///
 /// Add the fields you need: the first error, the members' handles, the
 /// limit's tokens. They are shared with the members' Gs, so think about
 /// what needs an `Arc` and what needs a lock.
+// --- end of your code ---
 pub struct Group<E> {
+    // --- your code: helpers (2) ---
     _errors: PhantomData<E>,
+    // --- end of your code ---
 }
 
 impl<E: Send + 'static> Default for Group<E> {
@@ -63,7 +69,9 @@ impl<E: Send + 'static> Default for Group<E> {
 impl<E: Send + 'static> Group<E> {
     /// A group without a limit.
     pub fn new() -> Self {
+        // --- your code: new ---
         todo!("Group::new: the shared state (first error, member handles)")
+        // --- end of your code ---
     }
 
     /// A group where at most `limit` members run at once (Go's `SetLimit`).
@@ -71,8 +79,10 @@ impl<E: Send + 'static> Group<E> {
     /// # Panics
     /// If `limit` is 0: no member could ever run.
     pub fn with_limit(limit: usize) -> Self {
+        // --- your code: with_limit ---
         let _ = limit;
         todo!("Group::with_limit: a buffered channel of `limit` tokens")
+        // --- end of your code ---
     }
 
     /// Starts `member` as a G of the group; with a limit, waits first until
@@ -81,12 +91,19 @@ impl<E: Send + 'static> Group<E> {
     where
         F: Future<Output = Result<(), E>> + Send + 'static,
     {
+        // --- your code: spawn ---
         drop(member);
         todo!("Group::spawn: take a token, spawn the member, keep its handle")
+        // --- end of your code ---
     }
 
     /// Waits until every member's G has ended; the first error, if any.
     pub async fn wait(self) -> Result<(), E> {
+        // --- your code: wait ---
         todo!("Group::wait: join every member, then return the first error")
+        // --- end of your code ---
     }
 }
+
+// --- your code: helpers (3) ---
+// --- end of your code ---

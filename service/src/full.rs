@@ -3,7 +3,7 @@
 //! hyper does the HTTP/1.1 work (parsing, keep-alive, pipelining, chunked
 //! bodies, 431 for oversize heads) and calls a service function per request.
 //! Ours collects the body up to a limit (413 past it, as Go's
-//! `http.MaxBytesReader`), asks the shared [`Routes`](crate::Routes), waits
+//! `http.MaxBytesReader`), asks the shared [`Routes`], waits
 //! on the runtime's timer if the reply says so, and answers. The function is
 //! generic over hyper's `Timer`, so the same code runs on our runtime
 //! ([`crate::adapter`]) and on tokio ([`crate::peer`]).
