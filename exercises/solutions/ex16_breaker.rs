@@ -42,17 +42,26 @@ pub struct Config {
     pub max_wait_in_half_open: Duration,
 }
 
-/// The right to make one call.
+/// The right to make one call (what it carries is up to you: the epoch of
+/// the state it was taken in and when, for instance).
+#[allow(dead_code)] // the fields are for the methods you write
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permit {
+    // --- your code: Permit fields ---
     epoch: u64,
     started: Duration,
+    // --- end of your code ---
 }
 
 /// The state machine; time is handed in as `now` (a `Duration` since any
-/// origin), which is how the tests inject their clock.
+/// origin), which is how the tests inject their clock. Add the fields you
+/// need (a suggestion: the state, an epoch counted up at each transition,
+/// the window, the consecutive trips, when the state was entered, when
+/// the open period ends, the trial permits given and their outcomes).
+#[allow(dead_code)] // the fields are for the methods you write
 #[derive(Debug, Clone)]
 pub struct Breaker {
+    // --- your code: Breaker fields ---
     config: Config,
     state: State,
     epoch: u64,
@@ -62,11 +71,13 @@ pub struct Breaker {
     open_until: Duration,
     trials_given: usize,
     trials: Vec<(bool, bool)>,
+    // --- end of your code ---
 }
 
 impl Breaker {
     /// A closed breaker.
     pub fn new(config: Config) -> Breaker {
+        // --- your code: new ---
         Breaker {
             config,
             state: State::Closed,
@@ -78,10 +89,12 @@ impl Breaker {
             trials_given: 0,
             trials: Vec::new(),
         }
+        // --- end of your code ---
     }
 
     /// The open period after `trips` consecutive trips (1 = the first).
     pub fn open_period(&self, trips: u32) -> Duration {
+        // --- your code: open_period ---
         let mut d = self.config.wait_in_open;
         for _ in 1..trips {
             d = d.saturating_mul(self.config.backoff);
@@ -90,47 +103,20 @@ impl Breaker {
             }
         }
         d.min(self.config.max_wait_in_open)
-    }
-
-    fn go(&mut self, to: State, now: Duration) {
-        self.state = to;
-        self.epoch += 1;
-        self.since = now;
-        match to {
-            State::Open => {
-                self.trips += 1;
-                self.open_until = now + self.open_period(self.trips);
-            }
-            State::HalfOpen => {
-                self.trials_given = 0;
-                self.trials.clear();
-            }
-            State::Closed => {
-                self.trips = 0;
-                self.window.clear();
-            }
-        }
-    }
-
-    fn tick(&mut self, now: Duration) {
-        if self.state == State::Open && now >= self.open_until {
-            self.go(State::HalfOpen, now);
-        }
-        if self.state == State::HalfOpen
-            && now.saturating_sub(self.since) >= self.config.max_wait_in_half_open
-        {
-            self.go(State::Open, now);
-        }
+        // --- end of your code ---
     }
 
     /// The state at `now`.
     pub fn state(&mut self, now: Duration) -> State {
+        // --- your code: state ---
         self.tick(now);
         self.state
+        // --- end of your code ---
     }
 
     /// Asks to make a call at `now`.
     pub fn try_acquire(&mut self, now: Duration) -> Option<Permit> {
+        // --- your code: try_acquire ---
         self.tick(now);
         match self.state {
             State::Closed => {}
@@ -146,10 +132,12 @@ impl Breaker {
             epoch: self.epoch,
             started: now,
         })
+        // --- end of your code ---
     }
 
     /// Reports the outcome of `permit`'s call, ended at `now`.
     pub fn record(&mut self, permit: Permit, now: Duration, ok: bool) {
+        // --- your code: record ---
         self.tick(now);
         if permit.epoch != self.epoch {
             return;
@@ -181,6 +169,39 @@ impl Breaker {
             }
             State::Open => {}
         }
+        // --- end of your code ---
+    }
+
+    // --- your code: helpers ---
+    fn go(&mut self, to: State, now: Duration) {
+        self.state = to;
+        self.epoch += 1;
+        self.since = now;
+        match to {
+            State::Open => {
+                self.trips += 1;
+                self.open_until = now + self.open_period(self.trips);
+            }
+            State::HalfOpen => {
+                self.trials_given = 0;
+                self.trials.clear();
+            }
+            State::Closed => {
+                self.trips = 0;
+                self.window.clear();
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Duration) {
+        if self.state == State::Open && now >= self.open_until {
+            self.go(State::HalfOpen, now);
+        }
+        if self.state == State::HalfOpen
+            && now.saturating_sub(self.since) >= self.config.max_wait_in_half_open
+        {
+            self.go(State::Open, now);
+        }
     }
 
     fn over<'a>(&self, outcomes: impl Iterator<Item = &'a (bool, bool)>) -> bool {
@@ -194,4 +215,5 @@ impl Breaker {
         pct(failed) >= self.config.failure_rate_threshold
             || pct(slow) >= self.config.slow_call_rate_threshold
     }
+    // --- end of your code ---
 }

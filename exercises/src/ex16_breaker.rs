@@ -102,8 +102,10 @@ pub struct Config {
 #[allow(dead_code)] // the fields are for the methods you write
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Permit {
+    // --- your code: Permit fields ---
     epoch: u64,
     started: Duration,
+    // --- end of your code ---
 }
 
 /// The state machine; time is handed in as `now` (a `Duration` since any
@@ -114,41 +116,56 @@ pub struct Permit {
 #[allow(dead_code)] // the fields are for the methods you write
 #[derive(Debug, Clone)]
 pub struct Breaker {
+    // --- your code: Breaker fields ---
     config: Config,
     state: State,
     window: VecDeque<(bool, bool)>,
+    // --- end of your code ---
 }
 
 impl Breaker {
     /// A closed breaker.
     pub fn new(config: Config) -> Breaker {
+        // --- your code: new ---
         let _ = config;
         todo!("Breaker::new: a closed breaker with an empty window")
+        // --- end of your code ---
     }
 
     /// The open period after `trips` consecutive trips (1 = the first).
     pub fn open_period(&self, trips: u32) -> Duration {
+        // --- your code: open_period ---
         let _ = trips;
         todo!("open_period: wait_in_open * backoff^(trips-1), capped at max_wait_in_open")
+        // --- end of your code ---
     }
 
     /// The state at `now`.
     pub fn state(&mut self, now: Duration) -> State {
+        // --- your code: state ---
         let _ = now;
         todo!("state: apply the time-driven transitions, then return the state")
+        // --- end of your code ---
     }
 
     /// Asks to make a call at `now`.
     pub fn try_acquire(&mut self, now: Duration) -> Option<Permit> {
+        // --- your code: try_acquire ---
         let _ = now;
         todo!("try_acquire: closed lets everything through, open nothing, half-open a fixed number")
+        // --- end of your code ---
     }
 
     /// Reports the outcome of `permit`'s call, ended at `now`.
     pub fn record(&mut self, permit: Permit, now: Duration, ok: bool) {
+        // --- your code: record ---
         let _ = (permit, now, ok);
         todo!(
             "record: ignore stale permits; closed fills the window and may open; half-open decides after the last trial"
         )
+        // --- end of your code ---
     }
+
+    // --- your code: helpers ---
+    // --- end of your code ---
 }

@@ -39,21 +39,18 @@
 //! ```
 
 // The facade: whatever bypasses it is invisible to the loom models.
-#[allow(unused_imports)] // the orderings are yours to choose
+// (`Ordering` goes unused until you write `push` and `pop`.)
 #[cfg(loom)]
-use loom::sync::atomic::Ordering;
-#[cfg(loom)]
+#[allow(unused_imports)]
 use loom::sync::{
     Arc,
-    atomic::{AtomicU64, AtomicUsize},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
-#[allow(unused_imports)] // the orderings are yours to choose
 #[cfg(not(loom))]
-use std::sync::atomic::Ordering;
-#[cfg(not(loom))]
+#[allow(unused_imports)]
 use std::sync::{
     Arc,
-    atomic::{AtomicU64, AtomicUsize},
+    atomic::{AtomicU64, AtomicUsize, Ordering},
 };
 
 /// Slots in the ring: 1024 normally, 2 under loom so the models stay small.
@@ -91,17 +88,21 @@ pub fn ring() -> (Producer, Consumer) {
 impl Producer {
     /// Adds `v` at the tail, or gives it back if the ring is full.
     pub fn push(&mut self, v: u64) -> Result<(), u64> {
+        // --- your code: push ---
         let _ = (&self.ring.slots, &self.ring.head, &self.ring.tail, v);
         todo!(
             "Producer::push: full if tail - head == CAPACITY; store the value, then publish tail + 1"
         )
+        // --- end of your code ---
     }
 }
 
 impl Consumer {
     /// Takes the value at the head, or `None` if the ring is empty.
     pub fn pop(&mut self) -> Option<u64> {
+        // --- your code: pop ---
         let _ = &self.ring;
         todo!("Consumer::pop: empty if head == tail; read the slot, then publish head + 1")
+        // --- end of your code ---
     }
 }
