@@ -3,6 +3,7 @@
 //! * [`cpu`]: a POSIX timer per thread on its CPU clock sends SIGPROF 100
 //!   times per second of CPU; the handler walks frame pointers ([`walk`])
 //!   into a preallocated ring, with the running G and its labels.
+//! * [`contention`]: block and mutex profiles from `runtime::sync`'s waits.
 //! * [`symbols`]: addresses to function, file and line, after the fact.
 //! * [`builder`] and [`proto`]: pprof's `profile.proto`, gzipped, which
 //!   `go tool pprof` reads; [`profile`] writes the CPU profile with it, and
@@ -17,6 +18,7 @@
 //! ```
 
 pub mod builder;
+pub mod contention;
 pub mod cpu;
 pub mod flame;
 pub mod profile;
