@@ -111,17 +111,25 @@ mod tests {
         let block = by_site(&recs, Profile::Block);
         let mine = block
             .iter()
-            .find(|(f, _, _)| f.file.ends_with("contention.rs") && f.function.starts_with("Mutex::lock"))
+            .find(|(f, _, _)| {
+                f.file.ends_with("contention.rs") && f.function.starts_with("Mutex::lock")
+            })
             .unwrap_or_else(|| panic!("the lock site in the block profile: {block:?}"));
         assert!(mine.1 > 0 && mine.2 > 0, "{mine:?}");
         let mutex = by_site(&recs, Profile::Mutex);
         assert!(
-            mutex.iter().any(|(f, n, ns)| f.file.ends_with("contention.rs") && *n > 0 && *ns > 0),
+            mutex
+                .iter()
+                .any(|(f, n, ns)| f.file.ends_with("contention.rs") && *n > 0 && *ns > 0),
             "the holder's site in the mutex profile: {mutex:?}"
         );
         let p = crate::decode(&to_pprof(&recs, Profile::Mutex)).unwrap();
         let s = |i: i64| p.string_table[i as usize].as_str();
         assert_eq!(s(p.sample_type[1].r#type), "delay");
-        assert!(p.function.iter().any(|f| s(f.name).contains("contention.rs")));
+        assert!(
+            p.function
+                .iter()
+                .any(|f| s(f.name).contains("contention.rs"))
+        );
     }
 }

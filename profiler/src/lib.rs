@@ -4,6 +4,7 @@
 //!   times per second of CPU; the handler walks frame pointers ([`walk`])
 //!   into a preallocated ring, with the running G and its labels.
 //! * [`contention`]: block and mutex profiles from `runtime::sync`'s waits.
+//! * [`heap`]: the heap profile by allocation stack, from the allocator's sampler.
 //! * [`symbols`]: addresses to function, file and line, after the fact.
 //! * [`builder`] and [`proto`]: pprof's `profile.proto`, gzipped, which
 //!   `go tool pprof` reads; [`profile`] writes the CPU profile with it, and
@@ -21,6 +22,7 @@ pub mod builder;
 pub mod contention;
 pub mod cpu;
 pub mod flame;
+pub mod heap;
 pub mod profile;
 pub mod proto;
 pub mod symbols;

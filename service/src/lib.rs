@@ -15,6 +15,8 @@
 //! * [`routes`]: `/`, `/echo`, `/work`, `/sleep`, `/alloc`, `/metrics`,
 //!   shared by all of them, plus an optional stall for the
 //!   coordinated-omission lesson;
+//! * [`pprof`]: `/debug/pprof/`, Go's `net/http/pprof` (CPU, heap, allocs,
+//!   block, mutex profiles for `go tool pprof`);
 //! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it.
 //!
 //! ```
@@ -28,6 +30,7 @@ pub mod adapter;
 pub mod fast;
 pub mod full;
 pub mod peer;
+pub mod pprof;
 pub mod routes;
 pub mod server;
 pub mod threads;

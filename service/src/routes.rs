@@ -111,6 +111,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "Unknown",
@@ -168,6 +169,7 @@ impl Routes {
             .unwrap_or(ROUTES.len() - 1);
         self.counts[index].fetch_add(1, Ordering::Relaxed);
         let mut reply = match (method, path) {
+            ("GET", p) if p.starts_with("/debug/pprof") => crate::pprof::respond(p, query).unwrap(),
             ("GET" | "HEAD", "/") => Reply::text(200, "hello from the course runtime\n"),
             ("POST" | "PUT", "/echo") => {
                 Reply::owned(200, "application/octet-stream", body.to_vec())

@@ -18,6 +18,10 @@ use std::time::Duration;
 
 use service::{Options, Server, Stall};
 
+/// The course allocator, so `/debug/pprof/heap` has samples with stacks.
+#[global_allocator]
+static ALLOC: allocator::SpanAlloc = allocator::SpanAlloc::new();
+
 const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours|tokio] [--port N] [--procs N]
                [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
   --engine           full (hyper), fast (ours on httparse) or threads (std::net, a thread per connection); default fast
