@@ -42,14 +42,19 @@ pub fn snapshot() -> HeapSnapshot {
     }
 }
 
-/// True for frames of the allocator itself, trimmed from the leaf end.
-fn internal(name: &str) -> bool {
-    let name = name.trim_start_matches('<');
-    name.starts_with("allocator::")
+/// True for frames of the allocator itself, trimmed from the leaf end. By
+/// file as well as by name: release builds carry line tables only, whose
+/// function names are short (`record`, not `allocator::...::record`).
+fn internal(f: &crate::symbols::Frame) -> bool {
+    let name = f.function.trim_start_matches('<');
+    let file = f.file.replace('\\', "/");
+    file.contains("allocator/src/")
+        || file.ends_with("alloc/src/alloc.rs")
+        || file.ends_with("core/src/alloc/global.rs")
+        || name.starts_with("allocator::")
         || name.starts_with("__rust_")
         || name.starts_with("__rdl_")
         || name.starts_with("alloc::alloc::")
-        || name.starts_with("core::alloc::")
 }
 
 /// The frames of `r` from the first one outside the allocator.
@@ -58,7 +63,7 @@ fn user_frames<'a>(sym: &mut Symbolizer, frames: &'a [usize]) -> &'a [usize] {
         .iter()
         .position(|&pc| {
             let f = sym.frames(pc as u64, true);
-            !internal(&f[f.len() - 1].function)
+            !internal(&f[f.len() - 1])
         })
         .unwrap_or(frames.len());
     &frames[k..]
