@@ -1,0 +1,70 @@
+//! Runs the profiling lessons (18 to 20, behind the `profiling` feature) in
+//! quick mode and checks their conclusions from what they printed; each
+//! rejects a bad flag with exit code 2 and has `--help`.
+//! `cargo test -p lessons --features profiling --test profiling_lessons_run`.
+
+mod common;
+use common::{quick, run};
+
+const LESSONS: [&str; 1] = [env!("CARGO_BIN_EXE_lesson-18")];
+
+/// The two numbers of a line `route R: B samples before, A after`.
+fn before_after(out: &str, route: &str) -> (u64, u64) {
+    let prefix = format!("route {route}: ");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no line for {route} in:\n{out}"));
+    let nums: Vec<u64> = line[prefix.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn flags_and_help() {
+    for bin in LESSONS {
+        let r = run(bin, &["--no-such-flag"]);
+        assert_eq!(r.code, Some(2), "{bin}");
+        assert!(
+            r.stderr.contains("unknown flag `--no-such-flag`"),
+            "{}",
+            r.stderr
+        );
+        let r = run(bin, &["--help"]);
+        assert_eq!(r.code, Some(0), "{bin}");
+        assert!(r.stdout.contains("--quick"), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn lesson_18_names_the_quadratic_function_and_the_fix_cuts_search() {
+    let out = quick(LESSONS[0]);
+    let hot = out
+        .lines()
+        .find_map(|l| l.strip_prefix("hot function: "))
+        .unwrap_or_else(|| panic!("no hot function in:\n{out}"));
+    assert!(
+        hot.contains("dedupe_quadratic"),
+        "hot function {hot}:\n{out}"
+    );
+    let (search_before, search_after) = before_after(&out, "/search");
+    let (home_before, _) = before_after(&out, "/home");
+    assert!(
+        search_before > home_before,
+        "/search (a quarter of the requests) should take most samples: {search_before} vs {home_before}\n{out}"
+    );
+    assert!(
+        search_after * 2 < search_before,
+        "the fix should at least halve /search's samples: {search_before} -> {search_after}\n{out}"
+    );
+    let dir = lessons::artefacts::lesson_dir(18).unwrap();
+    let folded = std::fs::read_to_string(dir.join("cpu-before.folded")).unwrap();
+    assert!(
+        folded.lines().any(|l| l.starts_with("route=/search;")),
+        "{folded}"
+    );
+    let p = profiler::decode(&std::fs::read(dir.join("cpu-before.pb.gz")).unwrap()).unwrap();
+    assert!(!p.sample.is_empty());
+}
