@@ -6,7 +6,10 @@
 mod common;
 use common::{quick, run};
 
-const LESSONS: [&str; 1] = [env!("CARGO_BIN_EXE_lesson-18")];
+const LESSONS: [&str; 2] = [
+    env!("CARGO_BIN_EXE_lesson-18"),
+    env!("CARGO_BIN_EXE_lesson-20"),
+];
 
 /// The two numbers of a line `route R: B samples before, A after`.
 fn before_after(out: &str, route: &str) -> (u64, u64) {
@@ -67,4 +70,36 @@ fn lesson_18_names_the_quadratic_function_and_the_fix_cuts_search() {
     );
     let p = profiler::decode(&std::fs::read(dir.join("cpu-before.pb.gz")).unwrap()).unwrap();
     assert!(!p.sample.is_empty());
+}
+
+/// The two numbers of a line `LABEL: one lock A ns, sharded B ns`.
+fn one_and_sharded(out: &str, label: &str) -> (u64, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no line {label:?} in:\n{out}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn lesson_20_sharding_makes_both_profiles_fall() {
+    let out = quick(LESSONS[1]);
+    let (b1, b2) = one_and_sharded(&out, "block delay:");
+    let (m1, m2) = one_and_sharded(&out, "mutex delay:");
+    assert!(
+        b1 > 0 && m1 > 0,
+        "one lock is contended in both profiles:\n{out}"
+    );
+    assert!(
+        b2 * 10 < b1,
+        "sharding cuts the block delay tenfold at least: {b1} -> {b2}\n{out}"
+    );
+    assert!(m2 * 10 < m1, "and the mutex delay: {m1} -> {m2}\n{out}");
+    let (n1, n2) = one_and_sharded(&out, "updates counted:");
+    assert_eq!(n1, n2, "the same work both ways");
+    assert_eq!(n1, 8 * 150);
 }
