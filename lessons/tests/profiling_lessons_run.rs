@@ -6,9 +6,10 @@
 mod common;
 use common::{quick, run};
 
-const LESSONS: [&str; 2] = [
+const LESSONS: [&str; 3] = [
     env!("CARGO_BIN_EXE_lesson-18"),
     env!("CARGO_BIN_EXE_lesson-20"),
+    env!("CARGO_BIN_EXE_lesson-19"),
 ];
 
 /// The two numbers of a line `route R: B samples before, A after`.
@@ -102,4 +103,30 @@ fn lesson_20_sharding_makes_both_profiles_fall() {
     let (n1, n2) = one_and_sharded(&out, "updates counted:");
     assert_eq!(n1, n2, "the same work both ways");
     assert_eq!(n1, 8 * 150);
+}
+
+#[test]
+fn lesson_19_the_heap_diff_names_the_cache_that_never_evicts() {
+    let out = quick(LESSONS[2]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("leak: "))
+        .unwrap_or_else(|| panic!("no leak line in:\n{out}"));
+    let leak: i64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(
+        line.contains("render_page") || line.contains("get_or_render"),
+        "{line}"
+    );
+    // 6000 pages of 4 KiB kept: about 24 MiB, estimated from ~48 samples.
+    assert!((12 << 20..48 << 20).contains(&leak), "{leak} bytes:\n{out}");
+    let fixed: i64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("after the fix: "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no after-the-fix line in:\n{out}"));
+    assert!(
+        fixed < leak / 8,
+        "the bounded cache keeps little: {fixed} vs {leak}"
+    );
 }
