@@ -53,6 +53,7 @@ fn internal(f: &crate::symbols::Frame) -> bool {
         || file.ends_with("core/src/alloc/global.rs")
         || name.starts_with("allocator::")
         || name.starts_with("__rust_")
+        || name.starts_with("__rustc::")
         || name.starts_with("__rdl_")
         || name.starts_with("alloc::alloc::")
 }
