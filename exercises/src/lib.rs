@@ -42,3 +42,5 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex14_percentiles.rs"] pub mod ex14_percentiles;
 #[cfg(not(feature = "solutions"))] pub mod ex15_router;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex15_router.rs"] pub mod ex15_router;
+#[cfg(not(feature = "solutions"))] pub mod ex17_flamegraph;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex17_flamegraph.rs"] pub mod ex17_flamegraph;
