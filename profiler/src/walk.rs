@@ -66,6 +66,7 @@ fn readable(addr: u64) -> bool {
 /// pointers from `fp` into `out`, leaf first; returns how many it wrote.
 /// `sp` is the stack pointer of the same context (the lower bound).
 /// Async-signal-safe: no allocation, no lock, only `process_vm_readv`.
+// ANCHOR: walk
 pub fn walk(pc: u64, fp: u64, sp: u64, out: &mut [u64]) -> usize {
     if out.is_empty() {
         return 0;
@@ -102,6 +103,7 @@ pub fn walk(pc: u64, fp: u64, sp: u64, out: &mut [u64]) -> usize {
     }
     n
 }
+// ANCHOR_END: walk
 
 /// The current thread's stack, leaf first (this function's caller first),
 /// by the same walk. For the allocator-free paths that want a stack now.
