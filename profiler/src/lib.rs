@@ -3,6 +3,7 @@
 //! * [`cpu`]: a POSIX timer per thread on its CPU clock sends SIGPROF 100
 //!   times per second of CPU; the handler walks frame pointers ([`walk`])
 //!   into a preallocated ring, with the running G and its labels.
+//! * [`cache`]: hardware cache counters if present, cachegrind's heat map if not.
 //! * [`contention`]: block and mutex profiles from `runtime::sync`'s waits.
 //! * [`heap`]: the heap profile by allocation stack, from the allocator's sampler.
 //! * [`symbols`]: addresses to function, file and line, after the fact.
@@ -19,6 +20,7 @@
 //! ```
 
 pub mod builder;
+pub mod cache;
 pub mod contention;
 pub mod cpu;
 pub mod flame;
