@@ -43,9 +43,8 @@ pub fn probe_hw_cache_misses() -> HwCounters {
     attr[5] = 1 | (1 << 5) | (1 << 6);
     // SAFETY: attr is a valid, zero-padded perf_event_attr of the size
     // it declares; pid 0 / cpu -1 / group -1 / flags 0 is "this thread".
-    let fd = unsafe {
-        libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), 0, -1, -1, 0) as i32
-    };
+    let fd =
+        unsafe { libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), 0, -1, -1, 0) as i32 };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         return HwCounters::Absent(format!(
@@ -146,7 +145,9 @@ pub fn parse_cachegrind(text: &str) -> Result<HeatMap, String> {
                 .ok_or_else(|| format!("line {}: bad line number", i + 1))?;
             let mut c = LineCounts::default();
             for (name, v) in events.iter().zip(it) {
-                let v: u64 = v.parse().map_err(|_| format!("line {}: bad count {v:?}", i + 1))?;
+                let v: u64 = v
+                    .parse()
+                    .map_err(|_| format!("line {}: bad count {v:?}", i + 1))?;
                 match name.as_str() {
                     "Dr" => c.dr = v,
                     "D1mr" => c.d1mr = v,
@@ -210,12 +211,14 @@ impl HeatMap {
             let share = c.d1() as f64 / max;
             let red = (80.0 + 175.0 * share) as u32;
             let label: String = label.chars().take(48).collect();
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                r#"<text x="10" y="{}">{}</text><rect x="360" y="{}" width="{:.1}" height="9" fill="rgb({red},60,50)"/><rect x="360" y="{}" width="{:.1}" height="7" fill="rgb(120,60,{red})"/><text x="{:.1}" y="{}">{} / {}</text>
-"#,
+                r#"<text x="10" y="{}">{}</text><rect x="360" y="{}" width="{:.1}" height="9" fill="rgb({red},60,50)"/><rect x="360" y="{}" width="{:.1}" height="7" fill="rgb(120,60,{red})"/><text x="{:.1}" y="{}">{} / {}</text>"#,
                 y + 12,
-                label.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"),
+                label
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;"),
                 y,
                 (400.0 * share).max(0.5),
                 y + 10,
@@ -259,9 +262,16 @@ fn=cols
         assert_eq!(f[1].1.d1(), 6);
         let l = m.lines_of("cols");
         assert_eq!((l[0].0.as_str(), l[0].1, l[0].2.d1mr), ("src/a.rs", 10, 90));
-        assert!(parse_cachegrind("events: Ir\n1 2\n").unwrap_err().contains("cache-sim"));
+        assert!(
+            parse_cachegrind("events: Ir\n1 2\n")
+                .unwrap_err()
+                .contains("cache-sim")
+        );
         let svg = HeatMap::svg(&f, "t");
-        assert!(svg.contains(">cols</text>") && svg.contains("132 / 15"), "{svg}");
+        assert!(
+            svg.contains(">cols</text>") && svg.contains("132 / 15"),
+            "{svg}"
+        );
     }
 
     #[test]
