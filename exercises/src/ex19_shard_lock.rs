@@ -1,3 +1,4 @@
+#![cfg(not(loom))] // uses the task runtime, which loom builds leave out
 //! # Exercise ex19: shard a contended lock
 //!
 //! A table of counters behind one `runtime::sync::Mutex` is a queue: every
