@@ -36,6 +36,16 @@ pub struct Symbolizer {
     symtab: Option<SymbolTable>,
 }
 
+/// The `backtrace` crate keeps the parsed DWARF of every binary it looked
+/// at in a process-wide cache (tens of MiB for a binary with line tables);
+/// a long-running service that is profiled now and then should not keep
+/// that between profiles, so the cache goes with the symbolizer.
+impl Drop for Symbolizer {
+    fn drop(&mut self) {
+        backtrace::clear_symbol_cache();
+    }
+}
+
 /// The executable's function symbols, sorted by runtime address.
 #[derive(Default)]
 struct SymbolTable {
