@@ -48,3 +48,5 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex18_leak.rs"] pub mod ex18_leak;
 #[cfg(not(feature = "solutions"))] pub mod ex19_shard_lock;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex19_shard_lock.rs"] pub mod ex19_shard_lock;
+#[cfg(not(feature = "solutions"))] pub mod ex20_errgroup;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex20_errgroup.rs"] pub mod ex20_errgroup;
