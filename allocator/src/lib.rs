@@ -130,6 +130,7 @@ pub mod profile;
 mod realloc;
 pub mod size_class;
 pub mod span;
+pub mod stacks;
 pub mod stats;
 mod sync;
 #[cfg(not(loom))]
@@ -151,6 +152,7 @@ pub use size_class::{
     MAX_SMALL_SIZE, NUM_CLASSES, PAGE_SIZE, SizeClass, size_class_for, size_classes,
 };
 pub use span::Span;
+pub use stacks::{HEAP_STACK_DEPTH, StackRecord};
 pub use stats::{AllocStats, ClassStats, LargeStats};
 #[cfg(not(loom))]
 pub use tls::thread_cache_tls_model;

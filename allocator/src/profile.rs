@@ -28,9 +28,9 @@
 //! all) never look at the table. Go attaches a "special" record to the span
 //! for the same reason.
 //!
-//! Buckets are per size class (pprof's are per stack; capturing stacks inside
-//! an allocator needs an unwinder that does not allocate, which this crate
-//! does not have).
+//! Buckets are per size class here; `stacks.rs` adds pprof's buckets per
+//! call stack (a frame-pointer walk that does not allocate) for the
+//! process-wide heap.
 
 use core::ptr;
 use core::sync::atomic::{AtomicIsize, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -101,6 +101,8 @@ struct Slot {
     addr: usize,
     class: usize,
     size: usize,
+    /// The sample's stack bucket (`stacks.rs`; 0: none).
+    stack: u32,
 }
 
 pub(crate) struct Inner {
@@ -148,7 +150,7 @@ const EMPTY_BUCKET: Bucket = Bucket {
 
 /// pprof's `scaleHeapSample`: estimated (objects, bytes) behind `count`
 /// samples totalling `bytes`, at `rate`.
-fn scale(count: u64, bytes: u64, rate: usize) -> (u64, u64) {
+pub(crate) fn scale(count: u64, bytes: u64, rate: usize) -> (u64, u64) {
     if count == 0 || bytes == 0 {
         return (0, 0);
     }
@@ -265,7 +267,9 @@ impl Profiler {
 
     /// Records a sampled allocation of `size` bytes at `addr` in span `s`.
     pub(crate) fn record(&self, addr: usize, class: usize, size: usize, s: *mut Span) {
+        let captured = crate::stacks::Captured::here(self); // before the lock
         let mut inner = self.inner.lock();
+        let stack = captured.intern(size);
         inner.samples += 1;
         let b = &mut inner.buckets[class];
         b.sampled_allocs += 1;
@@ -275,6 +279,7 @@ impl Profiler {
         }
         if inner.slots.is_null() || inner.len >= TABLE_SLOTS * 3 / 4 {
             inner.untracked += 1;
+            crate::stacks::freed(stack, size); // counted as allocated only
             return;
         }
         let b = &mut inner.buckets[class];
@@ -293,12 +298,18 @@ impl Profiler {
                 let b = &mut inner.buckets[old.class];
                 b.sampled_inuse -= 1;
                 b.sampled_inuse_bytes -= old.size as u64;
+                crate::stacks::freed(old.stack, old.size);
             } else {
                 inner.len += 1;
                 (*s).sampled.fetch_add(1, Ordering::Relaxed);
                 self.filter_add(addr, true);
             }
-            *inner.slots.add(i) = Slot { addr, class, size };
+            *inner.slots.add(i) = Slot {
+                addr,
+                class,
+                size,
+                stack,
+            };
         }
     }
 
@@ -329,6 +340,7 @@ impl Profiler {
             let b = &mut inner.buckets[slot.class];
             b.sampled_inuse -= 1;
             b.sampled_inuse_bytes -= slot.size as u64;
+            crate::stacks::freed(slot.stack, slot.size);
             (*s).sampled.fetch_sub(1, Ordering::Relaxed);
             self.filter_add(addr, false);
             inner.len -= 1;

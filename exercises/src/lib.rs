@@ -60,6 +60,12 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex15_router.rs"] pub mod ex15_router;
 #[cfg(not(feature = "solutions"))] pub mod ex16_breaker;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex16_breaker.rs"] pub mod ex16_breaker;
+#[cfg(not(feature = "solutions"))] pub mod ex17_flamegraph;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex17_flamegraph.rs"] pub mod ex17_flamegraph;
+#[cfg(not(feature = "solutions"))] pub mod ex18_leak;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex18_leak.rs"] pub mod ex18_leak;
+#[cfg(not(feature = "solutions"))] pub mod ex19_shard_lock;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex19_shard_lock.rs"] pub mod ex19_shard_lock;
 #[cfg(not(feature = "solutions"))] pub mod ex20_errgroup;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex20_errgroup.rs"] pub mod ex20_errgroup;
 #[cfg(not(feature = "solutions"))] pub mod ex21_spsc_ring;

@@ -15,6 +15,8 @@
 //! * [`routes`]: `/`, `/echo`, `/work`, `/sleep`, `/alloc`, `/metrics`,
 //!   shared by all of them, plus an optional stall for the
 //!   coordinated-omission lesson;
+//! * [`pprof`]: `/debug/pprof/`, Go's `net/http/pprof` (CPU, heap, allocs,
+//!   block, mutex profiles for `go tool pprof`);
 //! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it;
 //! * [`traceparent`], [`metrics`], [`tagging`], [`store`], [`tier`]: W3C
 //!   trace context in the G's labels, per-route Prometheus metrics, tagged
@@ -36,6 +38,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod peer;
 pub mod reqtrace;
+pub mod pprof;
 pub mod routes;
 pub mod server;
 pub mod store;

@@ -431,6 +431,9 @@ impl Routes {
     /// The route itself, without recording or labels.
     fn reply(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
         match (method, path) {
+            ("GET", p) if p.starts_with("/debug/pprof") => {
+                crate::pprof::respond(p, query).expect("the guard checked the prefix")
+            }
             ("GET" | "HEAD", "/") => Reply::text(200, "hello from the course runtime\n"),
             ("POST" | "PUT", "/echo") => {
                 Reply::owned(200, "application/octet-stream", body.to_vec())

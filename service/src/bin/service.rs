@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use service::{Options, Server, Stall};
 
+/// The course allocator, so `/debug/pprof/heap` has samples with stacks.
+#[global_allocator]
+static ALLOC: allocator::SpanAlloc = allocator::SpanAlloc::new();
+
 const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours|tokio] [--port N] [--procs N]
                [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
                [--backend ADDR] [--store DIR] [--limit ROUTE=KIND:ARGS]...
