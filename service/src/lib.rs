@@ -15,18 +15,31 @@
 //! * [`routes`]: `/`, `/echo`, `/work`, `/sleep`, `/alloc`, `/metrics`,
 //!   shared by all of them, plus an optional stall for the
 //!   coordinated-omission lesson;
-//! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it.
+//! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it;
+//! * [`files`]: a static-file handler for the fast engine, which is how
+//!   `cargo run --bin course` serves the book.
+//!
+//! The hyper engine, its adapter and the tokio peer sit behind the `full`
+//! feature, so that the course, which serves its book with the fast engine,
+//! never compiles hyper or tokio. Without `full`, [`Engine::Full`] is still
+//! a name, and starting it fails with a message saying to enable `full`.
 //!
 //! ```
+//! # #[cfg(feature = "full")] {
 //! use service::{Engine, Options, RuntimeKind, Server};
 //! let server = Server::start(Options { engine: Engine::Full, runtime: RuntimeKind::Ours, ..Options::default() }).unwrap();
 //! assert!(server.addr().ip().is_loopback());
 //! server.stop().unwrap();
+//! # }
 //! ```
 
+#[cfg(feature = "full")]
 pub mod adapter;
 pub mod fast;
+pub mod files;
+#[cfg(feature = "full")]
 pub mod full;
+#[cfg(feature = "full")]
 pub mod peer;
 pub mod routes;
 pub mod server;

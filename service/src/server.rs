@@ -19,7 +19,9 @@ use std::thread::JoinHandle;
 
 use crate::fast::{self, Handler, Limits, Request};
 use crate::routes::{Routes, Stall};
-use crate::{adapter, full, peer, threads};
+use crate::threads;
+#[cfg(feature = "full")]
+use crate::{adapter, full, peer};
 
 /// Which HTTP engine serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +282,15 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                 fast::serve(l, fast_handler(routes), limits, max, stop).await
             })
         }
+        #[cfg(not(feature = "full"))]
+        (Engine::Full, _) => {
+            let _ = bound.send(Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the full (hyper) engine is behind the `service/full` cargo feature",
+            )));
+            Ok(())
+        }
+        #[cfg(feature = "full")]
         (Engine::Full, RuntimeKind::Ours) => {
             let rt = ours(opts.procs)?;
             rt.block_on(async move {
@@ -309,6 +320,7 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                 }
             })
         }
+        #[cfg(feature = "full")]
         (Engine::Full, RuntimeKind::Tokio) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(opts.procs)

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::process::exit;
 use std::time::Duration;
 
-use service::{Options, Server, Stall};
+use service::{Engine, Options, Server, Stall};
 
 const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours|tokio] [--port N] [--procs N]
                [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
@@ -107,6 +107,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
         _ => return Err("--stall-every-ms and --stall-ms go together".into()),
     }
     o.validate()?;
+    if !cfg!(feature = "full") && o.engine == Engine::Full {
+        return Err(
+            "the full engine (hyper) is not in this build: add `--features service/full` \
+             (cargo run --release -p service --features full -- --engine full)"
+                .into(),
+        );
+    }
     Ok(o)
 }
 
