@@ -230,23 +230,24 @@ fn figure(results: &[Measured], rate: f64, conns: usize, secs: Duration) -> Stri
         13.0,
         "start",
     );
-    let panels: [(&str, f64, Box<dyn Fn(&Measured) -> f64>, &str); 2] = [
+    type Value = fn(&Measured) -> f64;
+    let panels: [(&str, f64, Value, &str); 2] = [
         (
             "requests per second, closed loop (longer is better)",
             label_w,
-            Box::new(|m: &Measured| m.qps),
+            |m| m.qps,
             palette::YIELD,
         ),
         (
             &format!("P99 in ms at {rate:.0} req/s, open loop (shorter is better)"),
             label_w + panel_w + gap,
-            Box::new(|m: &Measured| m.p99_us as f64 / 1000.0),
+            |m| m.p99_us as f64 / 1000.0,
             palette::PREEMPT,
         ),
     ];
     for (heading, x, value, colour) in &panels {
         svg.text(*x, top - 14.0, heading, 11.0, "start");
-        let max = results.iter().map(|m| value(m)).fold(0.0, f64::max);
+        let max = results.iter().map(value).fold(0.0, f64::max);
         for (i, m) in results.iter().enumerate() {
             let y = top + row_h * i as f64;
             let v = value(m);
