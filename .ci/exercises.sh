@@ -7,6 +7,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
+# Stub and solution share their scaffolding (only marked regions differ).
+bash .ci/exercise-drift.sh || exit 1
+
 # Build both flavours first, so that a compile error is reported as one.
 cargo test -p exercises --tests --no-run --quiet || { echo "the stubs do not compile"; exit 1; }
 cargo test -p exercises --features solutions --tests --no-run --quiet || { echo "the solutions do not compile"; exit 1; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Real programs on the course's allocator: builds libspanalloc.so (the
 # allocator-c package) and runs unmodified Debian programs with it in
-# LD_PRELOAD -- a threaded Python workload, GNU sort, sqlite3, gcc -O2 and git
-# -- comparing each one's output with its output on glibc's malloc, byte for
+# LD_PRELOAD -- a threaded Python workload, a Lua script of small-object
+# churn, GNU sort, sqlite3, gcc -O2 and git -- comparing each one's output with its output on glibc's malloc, byte for
 # byte. Exits non-zero on any mismatch, crash or non-zero exit, or if a run
 # "on our allocator" shows no sign of having been served by it (the library
 # writes its statistics to SPANALLOC_STATS at exit; no file, or no
@@ -15,6 +15,8 @@
 #   bash .ci/preload.sh            5 runs of each program on each allocator
 #   bash .ci/preload.sh --quick    2 runs (what CI uses)
 #   bash .ci/preload.sh --runs N   N runs
+#   bash .ci/preload.sh --only python,lua   just these workloads (and no
+#                                          lesson-27 run)
 #
 # Installs what it needs when missing (apt-get; run as root). Work files
 # go to target/preload/.
@@ -23,11 +25,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 RUNS=5
+ONLY=
 while (($#)); do
     case $1 in
         --quick) RUNS=2 ;;
         --runs) RUNS=${2:?--runs needs a number}; shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only) ONLY=${2:?--only needs a list such as python,lua}; shift ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "preload.sh: unknown flag \`$1\` (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -39,6 +43,7 @@ need=()
 command -v sqlite3 >/dev/null || need+=(sqlite3)
 command -v gcc >/dev/null || need+=(gcc)
 command -v git >/dev/null || need+=(git)
+command -v lua5.4 >/dev/null || need+=(lua5.4)
 [[ -x /usr/bin/python3 ]] || need+=(python3)
 [[ -x /usr/bin/time ]] || need+=(time)
 dpkg -s libmimalloc2.0 >/dev/null 2>&1 || need+=(libmimalloc2.0)
@@ -89,6 +94,44 @@ for t in threads: t.join()
 for s in range(4): print(s, out[s])
 EOF
 
+cat >"$WORK/in/churn.lua" <<'EOF'
+-- Small-object churn: binary trees built and dropped (every node a table),
+-- strings built and split, a table of records sorted. Lua's allocator is
+-- realloc: each table and string is a malloc/free. Prints checksums only.
+local function tree(d)
+  if d == 0 then return {} end
+  return { tree(d - 1), tree(d - 1) }
+end
+local function check(t)
+  if not t[1] then return 1 end
+  return 1 + check(t[1]) + check(t[2])
+end
+local total = 0
+local long = tree(12)
+for d = 4, 14, 2 do
+  local n = 1 << (16 - d)
+  for _ = 1, n do total = total + check(tree(d)) end
+end
+print("trees", total, check(long))
+local parts, sum = {}, 0
+for i = 1, 60000 do
+  local s = string.format("k%06d:%s", (i * 7919) % 100003, string.rep("x", i % 17))
+  parts[#parts + 1] = s
+  if #parts > 512 then
+    local joined = table.concat(parts, ",")
+    for w in joined:gmatch("[^,]+") do sum = sum + #w end
+    parts = {}
+  end
+end
+print("strings", sum)
+local rows = {}
+for i = 1, 60000 do rows[i] = { id = i, key = (i * 48271) % 2147483647, name = "r" .. (i % 977) } end
+table.sort(rows, function(a, b) if a.key ~= b.key then return a.key < b.key end return a.id < b.id end)
+local h = 0
+for i = 1, #rows, 97 do h = (h * 31 + rows[i].id) % 4294967296 end
+print("sort", #rows, h)
+EOF
+
 /usr/bin/python3 - "$WORK/in/lines.txt" <<'EOF'
 import random, sys
 r = random.Random(27)
@@ -136,6 +179,7 @@ EOF
 # ---- the workloads ----------------------------------------------------------
 # Each prints to stdout only what must be identical on every allocator.
 run_python() { PYTHONMALLOC=malloc PYTHONHASHSEED=0 /usr/bin/python3 "$WORK/in/threads.py"; }
+run_lua() { lua5.4 "$WORK/in/churn.lua"; }
 run_sort() { LC_ALL=C sort --parallel=2 -S 32M -k2,2 -k1,1 "$WORK/in/lines.txt" | sha256sum; }
 run_sqlite() { sqlite3 :memory: <"$WORK/in/db.sql"; }
 run_gcc() {
@@ -165,7 +209,14 @@ run_git() {
     )
     rm -rf "$d"
 }
-WORKLOADS=(python sort sqlite gcc git)
+WORKLOADS=(python lua sort sqlite gcc git)
+if [[ -n $ONLY ]]; then
+    IFS=, read -r -a picked <<<"$ONLY"
+    for w in "${picked[@]}"; do
+        [[ " ${WORKLOADS[*]} " == *" $w "* ]] || { echo "preload.sh: unknown workload \`$w\` in --only (one of: ${WORKLOADS[*]})" >&2; exit 2; }
+    done
+    WORKLOADS=("${picked[@]}")
+fi
 ALLOCS=(glibc ours mimalloc jemalloc)
 preload_of() {
     case $1 in
@@ -176,7 +227,7 @@ preload_of() {
     esac
 }
 
-export -f run_python run_sort run_sqlite run_gcc run_git
+export -f run_python run_lua run_sort run_sqlite run_gcc run_git
 export WORK
 fail=0
 results=$WORK/results.tsv
@@ -284,9 +335,11 @@ print("| geometric mean | %s |" % " | ".join(
 EOF
 
 echo
-echo "lesson-27 --quick (the lesson's own run under the preload):"
 lesson=$WORK/lesson-27.out
-if cargo run -q -p lessons --bin lesson-27 -- --quick >"$lesson" 2>&1 &&
+if [[ -n $ONLY ]]; then
+    echo "lesson-27 --quick: skipped (--only)"
+elif echo "lesson-27 --quick (the lesson's own run under the preload):" &&
+    cargo run -q -p lessons --bin lesson-27 -- --quick >"$lesson" 2>&1 &&
     (($(grep -c 'same as glibc$' "$lesson") == 4)) &&
     grep -q "What our allocator saw, at the program's peak" "$lesson"; then
     sed -n '/## The same program/,/^program output/p' "$lesson" | sed 's/^/  /'

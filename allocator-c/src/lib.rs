@@ -249,7 +249,7 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 }
 
 fn errno() -> i32 {
-    // SAFETY: as in set_errno.
+    // SAFETY: __errno_location returns this thread's errno, always valid.
     unsafe { *libc::__errno_location() }
 }
 

@@ -70,7 +70,7 @@ fn errno() -> i32 {
 }
 
 fn clear_errno() {
-    // SAFETY: as above.
+    // SAFETY: __errno_location returns this thread's errno, always valid.
     unsafe { *libc::__errno_location() = 0 };
 }
 
@@ -343,7 +343,7 @@ fn forked_children_of_a_busy_process_never_hang() {
                     i += 1;
                 }
                 for p in held {
-                    // SAFETY: as above.
+                    // SAFETY: each block came from malloc and is freed once.
                     unsafe { libc::free(p) };
                 }
             })
@@ -356,7 +356,8 @@ fn forked_children_of_a_busy_process_never_hang() {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
-            // SAFETY: as above.
+            // SAFETY: the forked child is single-threaded, and malloc/free (the
+            // allocator under test) must work in a forked child; it _exits.
             unsafe {
                 libc::alarm(10);
                 for size in [16usize, 3000, 40_000, 1 << 20] {

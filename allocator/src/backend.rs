@@ -5,179 +5,18 @@
 //!
 //! This file also holds what every free needs regardless of face: the
 //! remote-free push (with the unpark of a parked full span), the large-object
-//! path, the cache-less small-object path, and the event hook lessons use to
-//! follow an allocation through the tiers (`EventSink`; the global allocator
-//! passes `NoEvents`, which compiles to nothing).
+//! path and the cache-less small-object path. Each step reports to an
+//! `EventSink` (see `events.rs`); the global allocator passes `NoEvents`,
+//! which compiles to nothing.
 
-use serde::Serialize;
-
-use crate::central::Central;
+use crate::central::{Central, PageSource};
 use crate::checked;
+use crate::events::{EventSink, HeapEvent};
 use crate::page_heap::{PageHeap, RunOutcome};
 use crate::profile::Profiler;
 use crate::size_class::{NUM_CLASSES, PAGE_SIZE};
 use crate::span::{Span, SpanState};
 use crate::stats::Counters;
-
-/// Something that happened inside the allocator, recorded by a [`Heap`](crate::Heap)
-/// for lessons. Addresses are offsets from the arena's start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "event")]
-pub enum HeapEvent {
-    /// An allocation served from the thread cache's span with no lock (Go's
-    /// `nextFreeFast` succeeding in `mallocgc`).
-    CacheHit {
-        /// Size class.
-        class: usize,
-        /// Offset of the object.
-        offset: usize,
-    },
-    /// The cache's span for `class` had no space left after collecting its
-    /// remote frees; it goes back to the central list.
-    SpanHandedBack {
-        /// Size class.
-        class: usize,
-        /// Offset of the span.
-        span: usize,
-        /// True if every object is allocated (parked on the full list).
-        full: bool,
-    },
-    /// The cache got a span from the central list (Go's `mcache.refill`).
-    CacheRefill {
-        /// Size class.
-        class: usize,
-        /// Offset of the span.
-        span: usize,
-        /// True if the span came fresh from the page heap, false if from the
-        /// central partial list.
-        fresh: bool,
-    },
-    /// The central list had no span with space and took pages from the page
-    /// heap (Go's `mcentral.grow`).
-    CentralGrow {
-        /// Size class.
-        class: usize,
-        /// Offset of the new span.
-        span: usize,
-        /// Pages in the span.
-        pages: usize,
-    },
-    /// The page heap reserved a new arena from the OS.
-    PageHeapGrow {
-        /// Pages that were wanted.
-        pages: usize,
-    },
-    /// A large object (> 32 KiB) got its own span from the page heap.
-    LargeAlloc {
-        /// Offset of the object.
-        offset: usize,
-        /// Pages in its span.
-        pages: usize,
-    },
-    /// A large object's pages went back to the page heap.
-    LargeFree {
-        /// Offset of the object.
-        offset: usize,
-        /// Pages in its span.
-        pages: usize,
-    },
-    /// A free into the cache's own span: a bit cleared, no lock, no atomic.
-    LocalFree {
-        /// Size class.
-        class: usize,
-        /// Offset of the object.
-        offset: usize,
-    },
-    /// A free into a span the cache does not own: the object was pushed onto
-    /// that span's atomic remote-free list.
-    RemoteFree {
-        /// Size class.
-        class: usize,
-        /// Offset of the object.
-        offset: usize,
-    },
-    /// The first remote free into a parked full span moved it to the central
-    /// partial list.
-    SpanUnparked {
-        /// Size class.
-        class: usize,
-        /// Offset of the span.
-        span: usize,
-    },
-    /// A span with no allocated object went back to the page heap.
-    SpanReturned {
-        /// Size class it served.
-        class: usize,
-        /// Offset of the span.
-        span: usize,
-        /// Pages in it.
-        pages: usize,
-    },
-    /// The scavenger returned a free run's pages to the OS.
-    Scavenged {
-        /// Offset of the run.
-        offset: usize,
-        /// Pages in it.
-        pages: usize,
-    },
-    /// The collector's mark bits became a span's allocation bits (Go's
-    /// `mspan.sweep`): the marked objects stay allocated, every other one is
-    /// free at once. A `SpanReturned` follows if nothing was kept.
-    Swept {
-        /// Size class.
-        class: usize,
-        /// Offset of the span.
-        span: usize,
-        /// Objects kept: the marked ones (Go's `nalloc`).
-        kept: usize,
-        /// Objects freed: allocated but unmarked.
-        freed: usize,
-    },
-    /// The heap profile sampled this allocation.
-    Sampled {
-        /// Size class (0 for a large object).
-        class: usize,
-        /// Offset of the object.
-        offset: usize,
-    },
-}
-
-/// Receives events; `ON` lets the compiler drop all event code for
-/// [`NoEvents`].
-pub(crate) trait EventSink {
-    /// Whether events are wanted at all.
-    const ON: bool;
-    /// Records an event built by `make` (absolute addresses).
-    fn record(&mut self, e: HeapEvent);
-    /// Records `make()` if events are on.
-    #[inline(always)]
-    fn emit(&mut self, make: impl FnOnce() -> HeapEvent) {
-        if Self::ON {
-            self.record(make());
-        }
-    }
-}
-
-/// The sink of the global allocator: records nothing.
-pub(crate) struct NoEvents;
-
-impl NoEvents {
-    /// A `&mut NoEvents` that needs no stack slot: `&mut NoEvents` written
-    /// inline makes the compiler reserve a stack frame in the allocator's
-    /// fast paths just to have an address to pass to their cold calls.
-    #[inline(always)]
-    pub(crate) fn sink() -> &'static mut NoEvents {
-        // SAFETY: NoEvents is zero-sized, so a dangling, aligned, non-null
-        // pointer is valid for all of its (zero-byte) reads and writes.
-        unsafe { &mut *core::ptr::NonNull::<NoEvents>::dangling().as_ptr() }
-    }
-}
-
-impl EventSink for NoEvents {
-    const ON: bool = false;
-    #[inline(always)]
-    fn record(&mut self, _: HeapEvent) {}
-}
 
 /// Page heap, central lists, statistics and profile (see module doc).
 pub(crate) struct Backend {
@@ -225,7 +64,8 @@ impl Backend {
             class,
             offset: addr,
         });
-        // SAFETY: as above.
+        // SAFETY: addr is an allocated object of s given up by the caller
+        // (caller's contract), the precondition of push_remote.
         if unsafe { span.push_remote(addr) } {
             self.central[class].unpark(class, s, ev);
         }
@@ -289,7 +129,8 @@ impl Backend {
         {
             ev.emit(|| HeapEvent::PageHeapGrow { pages: npages });
         }
-        self.drain_scavenge_log(&mut heap, ev);
+        drop(heap);
+        self.settle_pages(ev);
         out
     }
 
@@ -299,8 +140,7 @@ impl Backend {
         for class in 1..=NUM_CLASSES {
             n += self.central[class].sweep(class, &self.pages, &self.counters, ev);
         }
-        let mut heap = self.pages.lock();
-        self.drain_scavenge_log(&mut heap, ev);
+        self.settle_pages(ev);
         n
     }
 
@@ -377,15 +217,26 @@ impl Backend {
                 self.pages.free_run(&mut heap, s);
             }
         }
-        self.drain_scavenge_log(&mut heap, ev);
+        drop(heap);
+        self.settle_pages(ev);
+    }
+
+    /// Runs the release of free pages that a free asked the scavenger for
+    /// (see `page_heap/scavenge.rs`), then, if events are wanted, turns its
+    /// record into events. Call with no allocator lock held: the end of every
+    /// operation that may have freed pages does. For the global allocator
+    /// this is one relaxed load.
+    #[inline]
+    pub(crate) fn settle_pages<E: EventSink>(&self, ev: &mut E) {
+        self.pages.scavenge_if_wanted();
+        if E::ON {
+            let mut heap = self.pages.lock();
+            self.drain_scavenge_log(&mut heap, ev);
+        }
     }
 
     /// Turns the page heap's record of scavenged runs into events.
-    pub(crate) fn drain_scavenge_log<E: EventSink>(
-        &self,
-        heap: &mut crate::page_heap::Inner,
-        ev: &mut E,
-    ) {
+    fn drain_scavenge_log<E: EventSink>(&self, heap: &mut crate::page_heap::Inner, ev: &mut E) {
         for i in 0..heap.scavenged_log_len {
             let (offset, pages) = heap.scavenged_log[i];
             ev.emit(|| HeapEvent::Scavenged { offset, pages });
@@ -394,9 +245,30 @@ impl Backend {
     }
 }
 
+/// The central lists' page source is the whole backend: its `take_pages`
+/// sweeps every class before growing, Go's `mheap.alloc` reclaiming from
+/// `mcentral`s (see `central.rs`).
+impl PageSource for Backend {
+    #[inline]
+    fn page_heap(&self) -> &PageHeap {
+        &self.pages
+    }
+
+    #[inline]
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    #[inline]
+    fn take_pages<E: EventSink>(&self, npages: usize, ev: &mut E) -> Option<RunOutcome> {
+        Backend::take_pages(self, npages, 1, ev)
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
+    use crate::events::NoEvents;
     use crate::size_class::TABLES;
     use crate::sync::model;
     use loom::sync::Arc;

@@ -4,7 +4,7 @@
 //!
 //! Nothing new is stored for this. Every pointer the allocator hands out
 //! lies in an arena whose page map already says which span holds each page
-//! (Go's `spanOf`, see `page_heap.rs`): two dependent loads from the
+//! (Go's `spanOf`, see `page_heap/arena.rs`): two dependent loads from the
 //! address. The span then knows everything else. A small-object span has one
 //! object size for all its objects (`elem_size`, the size class's size), so
 //! the usable size of any object in it is that size, and the object's index
@@ -35,8 +35,8 @@
 
 use core::alloc::Layout;
 
-use crate::backend::NoEvents;
 use crate::checked::{self, CHECKED};
+use crate::events::NoEvents;
 use crate::global::{BACKEND, SpanAlloc, free_uncached, thread_cache};
 use crate::size_class::PAGE_SIZE;
 
@@ -124,7 +124,8 @@ impl SpanAlloc {
                 // SAFETY: s is what the page map holds for addr; the cache is
                 // this thread's.
                 Some(c) => unsafe { (*c).free_large(&BACKEND, s, addr, None, NoEvents::sink()) },
-                // SAFETY: as above; free_large checks the span under the lock.
+                // SAFETY: s is what the page map holds for addr, and no cache
+                // is involved; free_large checks the span under the lock.
                 None => unsafe { BACKEND.free_large(s, addr, None, NoEvents::sink()) },
             }
             return;

@@ -31,9 +31,18 @@
 //! profile may have sampled also skips it (a counting filter answers that
 //! without the span, see `profile.rs`).
 //!
+//! When the stash is full, `GlobalAlloc::dealloc` still frees without a
+//! call if the object's span is one this cache owns (its current span or
+//! one it kept, see below): `free_fast` finds the span through the page
+//! map, checks owner and class, and clears the object's bit, the work Go
+//! would leave to its sweeper. Everything else (another cache's span, a
+//! sampled object, a large object, the free that flushes the counters)
+//! goes out of line.
+//!
 //! Large objects have a second stash: up to four freed spans of up to
 //! 512 KiB, reused by the next large allocation of the same page count
-//! without the page heap's lock (in the spirit of Go's per-P page cache).
+//! without the page heap's lock (in the spirit of Go's per-P page cache;
+//! see `cache/large.rs`).
 //!
 //! ## Why per-span remote-free lists (mimalloc's way) rather than Go's batching
 //!
@@ -87,13 +96,17 @@ use core::ptr;
 use core::sync::atomic::Ordering as StatOrdering;
 
 mod kept;
+mod large;
 use kept::SpanQueue;
+use large::STASH_SLOTS;
 
-use crate::backend::{Backend, EventSink, HeapEvent};
+use crate::backend::Backend;
 use crate::checked;
+use crate::events::NoEvents;
+use crate::events::{EventSink, HeapEvent};
 use crate::profile::next_gap;
-use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
-use crate::span::Span;
+use crate::size_class::{CONST_TABLES, NUM_CLASSES, TABLES};
+use crate::span::{ListKind, Span};
 use crate::sync::Ordering;
 
 /// The free stash length that marks a class's stash as switched off: no
@@ -104,10 +117,6 @@ const FREE_FLUSH_MASK: u64 = 1023;
 /// Most freed small objects a cache keeps per class in its free stash, for
 /// classes of up to 1 KiB; bigger classes keep up to 32 KiB of objects.
 const STASH_OBJECTS: usize = 32;
-/// Freed large spans a cache may keep for reuse (see `free_large`).
-const STASH_SLOTS: usize = 4;
-/// Largest span (in pages) the stash keeps: 512 KiB.
-const STASH_MAX_PAGES: usize = 64;
 
 /// How many freed objects of each class the free stash keeps: 32, or 32 KiB
 /// worth for bigger classes (at least one). A table, so that the free path
@@ -256,9 +265,9 @@ impl Cache {
         if !s.is_null() {
             // SAFETY: this cache owns every span in `alloc`.
             if let Some(i) = unsafe { (*s).next_free() } {
-                // SAFETY: as above.
+                // SAFETY: s is owned by this cache and i is a free index next_free just claimed.
                 let addr = unsafe { (*s).object_addr(i) };
-                // SAFETY: as above.
+                // SAFETY: s is owned by this cache; elem_size is immutable while it is in use.
                 self.taken(b, class, unsafe { (*s).elem_size }, s, addr, ev);
                 ev.emit(|| HeapEvent::CacheHit {
                     class,
@@ -302,7 +311,7 @@ impl Cache {
             }
             // SAFETY: this cache owns every span in `alloc`.
             let i = unsafe { (*s).next_free_fast() }?;
-            // SAFETY: as above.
+            // SAFETY: s is owned by this cache and i is the index next_free_fast just claimed.
             unsafe { (*s).object_addr(i) }
         };
         self.counts[class].allocs += 1;
@@ -310,35 +319,107 @@ impl Cache {
         Some(addr)
     }
 
-    /// The free stash's fast path, with no call in it: `stash_free` except
-    /// that the free that would flush the class's counters is refused (the
-    /// caller's slower path counts and flushes it).
+    /// The free fast path (`GlobalAlloc::dealloc` in unchecked builds):
+    /// the free stash if it has room, else, for an object of a span this
+    /// cache owns, a bit cleared in the span's bitmap, the same work
+    /// `free` does without its calls. False, having changed nothing, when
+    /// anything more is needed: a full stash and a span owned by another
+    /// cache (a remote free), a large object, an object the profile may
+    /// have sampled, the free that flushes the class's counters, or a
+    /// double free (the slow path then reports it). A kept span whose
+    /// first free gives it space, or whose last empties it, is moved with
+    /// one out-of-line call (`after_local_free`).
     ///
     /// # Safety
-    /// As `stash_free`.
+    /// `addr` is an allocated object of `class` (the class of the layout it
+    /// was allocated with) that the caller gives up.
     #[inline(always)]
-    pub(crate) unsafe fn stash_free_fast(
-        &mut self,
-        b: &Backend,
-        class: usize,
-        addr: usize,
-    ) -> bool {
+    pub(crate) unsafe fn free_fast(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
         if class > NUM_CLASSES {
             return false; // never; drops the bounds checks, as in alloc_fast
         }
         let (head, len) = self.free_stash[class];
-        if len >= stash_limit(class)
-            || (self.counts[class].frees + 1) & FREE_FLUSH_MASK == 0
-            || b.profile.may_be_sampled(addr)
+        if len < stash_limit(class)
+            && (self.counts[class].frees + 1) & FREE_FLUSH_MASK != 0
+            && !b.profile.may_be_sampled(addr)
+        {
+            // SAFETY: the object is ours now and at least 8 bytes: its first
+            // word becomes the link.
+            unsafe { (addr as *mut usize).write(head) };
+            self.free_stash[class] = (addr, len + 1);
+            self.counts[class].frees += 1;
+            return true;
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.free_owned_fast(b, class, addr) }
+    }
+
+    /// `free_fast` past the stash: the object's span, if this cache owns it.
+    /// Out of line, so that the stash's path in `dealloc` stays short (a
+    /// leaf call when the stash is full).
+    ///
+    /// # Safety
+    /// As `free_fast`.
+    #[inline(never)]
+    unsafe fn free_owned_fast(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
+        if class > NUM_CLASSES {
+            return false; // never; drops the bounds checks, as in alloc_fast
+        }
+        let frees = self.counts[class].frees + 1;
+        if frees & FREE_FLUSH_MASK == 0 {
+            return false;
+        }
+        let s = b.pages.span_of_growable(addr);
+        if s.is_null() {
+            return false;
+        }
+        // SAFETY: the page map only holds spans of this heap, never freed.
+        let span = unsafe { &*s };
+        // A span this cache owns is a small-object span it holds (a large
+        // or free span never has this cache as owner and class `class`).
+        if span.class != class
+            || span.owner.load(Ordering::Relaxed) != self.id()
+            || span.sampled.load(StatOrdering::Relaxed) != 0
         {
             return false;
         }
-        // SAFETY: the object is ours now and at least 8 bytes: its first
-        // word becomes the link.
-        unsafe { (addr as *mut usize).write(head) };
-        self.free_stash[class] = (addr, len + 1);
-        self.counts[class].frees += 1;
+        let index = span.object_index(addr);
+        // SAFETY: this cache owns the span, so its local state is ours.
+        let list = unsafe { span.local_ref().list };
+        if list == ListKind::None {
+            // The span this cache allocates from.
+            // SAFETY: this cache owns the span; addr is one of its objects
+            // (the caller's contract).
+            if !unsafe { span.free_local(index) } {
+                return false;
+            }
+        } else {
+            // A kept span (see `cache/kept.rs`).
+            // SAFETY: this cache owns the span (owner checked), addr is one
+            // of its objects, and no cache allocates from it now (it is kept).
+            if !unsafe { span.free_bit(index) } {
+                return false;
+            }
+            // SAFETY: this cache owns the span.
+            let l = unsafe { span.local_ref() };
+            if list != ListKind::CachePartial || l.alloc_count == 0 {
+                // SAFETY: this cache owns s, a small-object span of `class`.
+                unsafe { self.after_local_free_cold(b, class, s) };
+            }
+        }
+        self.counts[class].frees = frees;
         true
+    }
+
+    /// `after_local_free` out of `free_fast`'s way.
+    ///
+    /// # Safety
+    /// As `after_local_free`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn after_local_free_cold(&mut self, b: &Backend, class: usize, s: *mut Span) {
+        // SAFETY: the caller's contract.
+        unsafe { self.after_local_free(b, class, s, NoEvents::sink()) };
     }
 
     /// Bookkeeping for an object just taken: count it and run the sampler.
@@ -447,6 +528,9 @@ impl Cache {
         }
         self.flush_class(b, class);
         let s = b.central[class].cache_span(class, b, self.id(), ev);
+        // Handing spans back may have freed pages under a central lock;
+        // none is held now (see `page_heap/scavenge.rs`).
+        b.settle_pages(ev);
         if s.is_null() {
             return 0;
         }
@@ -574,105 +658,6 @@ impl Cache {
         }
     }
 
-    /// Allocates a large object, reusing a stashed span of the same page
-    /// count when there is one (no lock), else from the page heap.
-    /// Also says whether the block is known to read as zero (never for a
-    /// reused stashed span).
-    pub(crate) fn alloc_large_z<E: EventSink>(
-        &mut self,
-        b: &Backend,
-        size: usize,
-        align: usize,
-        ev: &mut E,
-    ) -> (usize, bool) {
-        let npages = size.div_ceil(PAGE_SIZE).max(1);
-        if align <= PAGE_SIZE {
-            for slot in self.stash.iter_mut() {
-                let s = *slot;
-                // SAFETY: stashed spans are live Large spans only this cache uses.
-                if !s.is_null() && unsafe { (*s).npages } == npages {
-                    *slot = ptr::null_mut();
-                    // SAFETY: as above.
-                    let addr = unsafe { (*s).start };
-                    self.large_pending[0] += 1;
-                    self.large_pending[2] += (npages * PAGE_SIZE) as u64;
-                    self.tick_large(b, size, addr, ev);
-                    return (addr, false);
-                }
-            }
-            if self.stash.iter().all(|s| !s.is_null()) {
-                // The pattern changed: give the stash back.
-                self.release_stash(b, ev);
-            }
-        }
-        let (addr, zeroed) = b.alloc_large_z(size, align, ev);
-        if addr != 0 {
-            self.tick_large(b, size, addr, ev);
-        }
-        (addr, zeroed)
-    }
-
-    /// Frees a large object. A span of up to 512 KiB is kept in the stash
-    /// for this thread's next large allocation of the same size (Go keeps a
-    /// per-P page cache for the same reason: most page-level allocations
-    /// then skip the heap lock); otherwise, and in checked mode (where the
-    /// page heap must see every free to catch double frees), it goes back
-    /// to the page heap.
-    ///
-    /// # Safety
-    /// `s` is what the page map holds for `addr`.
-    pub(crate) unsafe fn free_large<E: EventSink>(
-        &mut self,
-        b: &Backend,
-        s: *mut Span,
-        addr: usize,
-        layout: Option<(usize, usize)>,
-        ev: &mut E,
-    ) {
-        if !checked::CHECKED {
-            // SAFETY: s is a live large span (caller's contract; unchecked
-            // mode trusts the caller, as GlobalAlloc allows).
-            let (npages, start) = unsafe { ((*s).npages, (*s).start) };
-            if npages <= STASH_MAX_PAGES
-                && start == addr
-                && let Some(slot) = self.stash.iter_mut().find(|x| x.is_null())
-            {
-                // SAFETY: as above.
-                if unsafe { (*s).sampled.load(StatOrdering::Relaxed) } != 0 {
-                    b.profile.on_free(addr, s);
-                }
-                *slot = s;
-                self.large_pending[1] += 1;
-                self.large_pending[3] += (npages * PAGE_SIZE) as u64;
-                if self.large_pending[1] & FREE_FLUSH_MASK == 0 {
-                    self.flush_large(b);
-                }
-                return;
-            }
-        }
-        // SAFETY: the caller's contract.
-        unsafe { b.free_large(s, addr, layout, ev) };
-    }
-
-    /// Returns the stashed spans to the page heap.
-    fn release_stash<E: EventSink>(&mut self, b: &Backend, ev: &mut E) {
-        for slot in self.stash.iter_mut() {
-            let s = core::mem::replace(slot, ptr::null_mut());
-            if !s.is_null() {
-                // The objects were already counted as freed.
-                let mut heap = b.pages.lock();
-                // SAFETY: a stashed span is a Large span nobody uses.
-                unsafe { b.pages.free_run(&mut heap, s) };
-                b.drain_scavenge_log(&mut heap, ev);
-            }
-        }
-    }
-
-    fn flush_large(&mut self, b: &Backend) {
-        let [a, f, ab, fb] = core::mem::take(&mut self.large_pending);
-        b.counters.add_large(a, f, ab, fb);
-    }
-
     /// `flush_class` out of the fast paths' way.
     #[cold]
     #[inline(never)]
@@ -726,5 +711,6 @@ impl Cache {
             }
             self.flush_class(b, class);
         }
+        b.settle_pages(ev);
     }
 }

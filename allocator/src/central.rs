@@ -26,17 +26,47 @@
 //! classic single-lock allocator would; spans that no cache owns are owned by
 //! this lock.
 //!
+//! ## The page source
+//!
+//! A central list needs three things from below it: fresh pages for a new
+//! span, somewhere to give an empty span's pages back, and the statistics.
+//! It gets them through a `PageSource`, not the whole `Backend`: the
+//! central list cannot reach the other classes' lists, the profile or the
+//! caches. Giving back is the page heap itself (`free_run`); taking is the
+//! source's `take_pages`, and there Go's tie between `mheap` and `mcentral`
+//! stays, on purpose. Go's `mcentral.grow` calls `mheap.alloc`, which, when
+//! the heap has no free pages, sweeps spans (of every class) until enough
+//! pages come back before it grows the heap (`mheap.reclaim`). `Backend`'s
+//! `take_pages` does the same: it sweeps every class's central list for
+//! spans that became entirely free, then grows. So a central list may, two
+//! calls down, take another class's lock; never its own (it releases its
+//! lock before asking for pages), and never while holding the page heap's
+//! (the order below holds).
+//!
 //! Lock order: this lock, then the page heap's; never the reverse.
 
 use core::ptr;
 
-use crate::backend::{Backend, EventSink, HeapEvent};
 use crate::checked;
-use crate::page_heap::{PageHeap, SpanList, const_unless_loom};
+use crate::events::{EventSink, HeapEvent};
+use crate::page_heap::{PageHeap, RunOutcome, SpanList};
 use crate::size_class::TABLES;
 use crate::span::{ListKind, Span};
 use crate::stats::Counters;
-use crate::sync::{Mutex, Ordering};
+use crate::sync::{Mutex, Ordering, const_unless_loom};
+
+/// What a central list takes pages from and gives them back to (see the
+/// module documentation): in the allocator, the `Backend`.
+pub(crate) trait PageSource {
+    /// The page heap empty spans go back to.
+    fn page_heap(&self) -> &PageHeap;
+    /// The statistics a span's return updates.
+    fn counters(&self) -> &Counters;
+    /// A run of `npages` pages for a fresh span (Go's `mheap.alloc` from
+    /// `mcentral.grow`), or `None` when memory is exhausted. Called with no
+    /// central lock held: it may sweep every class's central list.
+    fn take_pages<E: EventSink>(&self, npages: usize, ev: &mut E) -> Option<RunOutcome>;
+}
 
 pub(crate) struct Lists {
     pub(crate) partial: SpanList,
@@ -72,11 +102,11 @@ impl Central {
     pub(crate) fn cache_span<E: EventSink>(
         &self,
         class: usize,
-        b: &Backend,
+        src: &impl PageSource,
         owner: usize,
         ev: &mut E,
     ) -> *mut Span {
-        let (pages, counters) = (&b.pages, &b.counters);
+        let (pages, counters) = (src.page_heap(), src.counters());
         let mut lists = self.lists.lock();
         loop {
             // SAFETY: the lock we hold owns the lists and the spans on them.
@@ -119,7 +149,7 @@ impl Central {
         drop(lists);
         // Go's mcentral.grow: a fresh span from the page heap.
         let npages = TABLES.pages[class];
-        let Some(out) = b.take_pages(npages, 1, ev) else {
+        let Some(out) = src.take_pages(npages, ev) else {
             return ptr::null_mut();
         };
         let s = out.span;
@@ -394,7 +424,8 @@ unsafe fn release_to_page_heap<E: EventSink>(
 
 #[cfg(all(test, loom))]
 mod loom_tests {
-    use crate::backend::{Backend, NoEvents};
+    use crate::backend::Backend;
+    use crate::events::NoEvents;
     use crate::size_class::PAGE_SIZE;
     use crate::span::Span;
     use crate::sync::model;
@@ -416,7 +447,7 @@ mod loom_tests {
                     let b = backend.clone();
                     thread::spawn(move || {
                         let c = &b.central[class];
-                        let s = c.cache_span(class, &b, owner, &mut NoEvents);
+                        let s = c.cache_span(class, &*b, owner, &mut NoEvents);
                         assert!(!s.is_null());
                         // SAFETY: the cache `owner` owns s until uncache_span.
                         unsafe {
@@ -437,7 +468,7 @@ mod loom_tests {
                 unsafe { backend.remote_free(s as *mut Span, addr, &mut NoEvents) };
             }
             assert_eq!(c.lens(), (2, 0), "frees must move parked spans to partial");
-            let s = c.cache_span(class, &backend, 9, &mut NoEvents);
+            let s = c.cache_span(class, &*backend, 9, &mut NoEvents);
             // SAFETY: cache 9 owns s.
             unsafe { assert!((*s).next_free().is_some()) };
             // SAFETY: nothing is used afterwards.

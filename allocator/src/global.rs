@@ -36,9 +36,10 @@
 
 use core::alloc::{GlobalAlloc, Layout};
 
-use crate::backend::{Backend, NoEvents};
+use crate::backend::Backend;
 use crate::cache::Cache;
 use crate::checked::{self, CHECKED};
+use crate::events::NoEvents;
 use crate::profile::HeapProfile;
 use crate::size_class::{PAGE_SIZE, TABLES, class_for_layout};
 use crate::span::Span;
@@ -101,9 +102,10 @@ fn activate(c: *mut Cache) -> Option<*mut Cache> {
     }
     // A fresh cache may be zeroed storage rather than a built one (see
     // `tls.rs`): build it now.
-    // SAFETY: as above; a fresh cache holds nothing to drop or lose.
+    // SAFETY: c is this thread's cache, referenced by nobody else, and a
+    // fresh cache holds nothing to drop or lose, so overwriting it is sound.
     unsafe { c.write(Cache::new()) };
-    // SAFETY: as above.
+    // SAFETY: c was just written with a valid Cache and is this thread's alone.
     let cache = unsafe { &mut *c };
     cache.state = BUSY;
     cache.seed(c as u64);
@@ -212,8 +214,7 @@ impl SpanAlloc {
     /// Returns the bytes released.
     pub fn scavenge(&self) -> usize {
         BACKEND.sweep_all(NoEvents::sink());
-        let mut heap = BACKEND.pages.lock();
-        BACKEND.pages.scavenge(&mut heap, 0) * PAGE_SIZE
+        BACKEND.pages.scavenge(Some(0)) * PAGE_SIZE
     }
 }
 
@@ -256,6 +257,9 @@ pub(crate) unsafe fn free_uncached(s: *mut Span, addr: usize) {
             BACKEND.remote_free(s, addr, NoEvents::sink());
         }
     }
+    // An empty span may have gone back to the page heap under the central
+    // lock: release what the scavenger was asked for now that none is held.
+    BACKEND.settle_pages(NoEvents::sink());
 }
 
 pub(crate) fn alloc_large(a: &SpanAlloc, size: usize, align: usize) -> *mut u8 {
@@ -315,7 +319,7 @@ unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
     }
 }
 
-/// `dealloc` past its fast path (`Cache::stash_free_fast`): the stash with
+/// `dealloc` past its fast path (`Cache::free_fast`): the stash with
 /// its counter flush, else through the span. Out of line, so that `dealloc`
 /// stays a leaf.
 ///
@@ -376,7 +380,8 @@ unsafe fn dealloc_through_span(a: &SpanAlloc, ptr: *mut u8, layout: Layout) {
         unsafe { (*c).free(&BACKEND, s, addr, NoEvents::sink()) };
         return;
     }
-    // SAFETY: as above.
+    // SAFETY: ptr is a live object of s (GlobalAlloc contract); without a
+    // cache the central list's lock owns the free.
     unsafe { free_uncached(s, addr) };
 }
 
@@ -411,7 +416,7 @@ unsafe impl GlobalAlloc for SpanAlloc {
             && let Some(c) = active_thread_cache()
             // SAFETY: ptr is a live object of this class (GlobalAlloc
             // contract: the layout is the one it was allocated with).
-            && unsafe { (*c).stash_free_fast(&BACKEND, class, addr) }
+            && unsafe { (*c).free_fast(&BACKEND, class, addr) }
         {
             return;
         }
@@ -599,7 +604,7 @@ mod tests {
         let ptrs: Vec<*mut u8> = (0..10).map(|_| unsafe { A.alloc(layout) }).collect();
         let mid = A.stats();
         for p in ptrs {
-            // SAFETY: as above.
+            // SAFETY: p came from A.alloc(layout) above and is freed once.
             unsafe { A.dealloc(p, layout) };
         }
         let after = A.stats();
@@ -699,13 +704,13 @@ mod tests {
         let ptrs: Vec<*mut u8> = (0..50).map(|_| unsafe { A.alloc(layout) }).collect();
         let mid = bucket(&A.profile());
         for p in &ptrs[..30] {
-            // SAFETY: as above.
+            // SAFETY: p came from A.alloc(layout) above and is freed once.
             unsafe { A.dealloc(*p, layout) };
         }
         let after = bucket(&A.profile());
         A.set_profile_rate(crate::DEFAULT_PROFILE_RATE);
         for p in &ptrs[30..] {
-            // SAFETY: as above.
+            // SAFETY: p came from A.alloc(layout) above and is freed once.
             unsafe { A.dealloc(*p, layout) };
         }
         assert_eq!(mid.0 - before.0, 50, "every allocation sampled at rate 1");

@@ -38,10 +38,10 @@ use core::sync::atomic::{AtomicIsize, AtomicU8, AtomicU64, AtomicUsize, Ordering
 use serde::Serialize;
 
 use crate::os;
-use crate::page_heap::const_unless_loom;
 use crate::size_class::NUM_CLASSES;
 use crate::span::Span;
 use crate::sync::Mutex;
+use crate::sync::const_unless_loom;
 
 /// Go's default `MemProfileRate`: one sample per 512 KiB on average.
 pub const DEFAULT_PROFILE_RATE: usize = 512 * 1024;
@@ -311,7 +311,9 @@ impl Profiler {
         }
         let slots = inner.slots;
         let mut i = home(addr);
-        // SAFETY: as in record; the loop stops at an empty slot.
+        // SAFETY: slots has TABLE_SLOTS entries (not null, checked above) and
+        // we hold the profile lock; i is masked below TABLE_SLOTS, and the
+        // loop stops at an empty slot, which exists as the table is never full.
         unsafe {
             loop {
                 let slot = *slots.add(i);

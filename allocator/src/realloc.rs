@@ -34,7 +34,7 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
-use crate::backend::NoEvents;
+use crate::events::NoEvents;
 use crate::global::{BACKEND, SpanAlloc, alloc_large_z};
 use crate::os;
 use crate::size_class::{PAGE_SIZE, class_for_layout};
@@ -66,7 +66,7 @@ pub(crate) unsafe fn realloc(
     if let Some(p) = unsafe { resize_in_place(ptr, new) } {
         return p;
     }
-    // SAFETY: as above.
+    // SAFETY: ptr is still live: resize_in_place gave up without touching it.
     if let Some(p) = unsafe { move_large(a, ptr, old_layout, new) } {
         return p;
     }
@@ -121,8 +121,8 @@ unsafe fn resize_in_place(ptr: *mut u8, new: Layout) -> Option<*mut u8> {
                     BACKEND.pages.shrink_in_place(&mut heap, s, pages)
                 }
             };
-            BACKEND.drain_scavenge_log(&mut heap, &mut NoEvents);
             drop(heap);
+            BACKEND.settle_pages(NoEvents::sink());
             if done {
                 BACKEND
                     .counters

@@ -142,7 +142,9 @@ pub struct Span {
 // through a lock or an atomic) makes cross-thread use sound; the remaining
 // fields are atomics or immutable while shared.
 unsafe impl Sync for Span {}
-// SAFETY: as above; a span holds no thread-bound data.
+// SAFETY: a span holds no thread-bound data (no thread-local references,
+// no `Rc`); its owner-only state moves between threads by the same handover
+// as for `Sync`.
 unsafe impl Send for Span {}
 
 impl Span {
@@ -346,6 +348,27 @@ impl Span {
         true
     }
 
+    /// `free_local` for a span that is not the one its cache allocates from
+    /// (a kept span, see `cache/kept.rs`): clears the bit and the count, and
+    /// leaves `free_index` and `alloc_cache` alone, since whoever makes the
+    /// span an allocation span again restarts its search at object 0.
+    ///
+    /// # Safety
+    /// The caller owns the span, which no cache allocates from now.
+    #[inline(always)]
+    pub(crate) unsafe fn free_bit(&self, index: usize) -> bool {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let word = (index / 64) & (BITMAP_WORDS - 1);
+        let mask = 1u64 << (index % 64);
+        if l.alloc_bits[word] & mask == 0 {
+            return false;
+        }
+        l.alloc_bits[word] &= !mask;
+        l.alloc_count -= 1;
+        true
+    }
+
     /// Go's `nextFreeFast`: takes a free object from the cached bitmap word
     /// only; `None` when that word has none (then `next_free` walks on).
     ///
@@ -519,7 +542,7 @@ mod tests {
                 // SAFETY: the test owns the span.
                 assert_eq!(unsafe { s.next_free() }, Some(want), "class {class}");
             }
-            // SAFETY: as above.
+            // SAFETY: the test owns the span; nothing else touches it.
             unsafe {
                 assert_eq!(s.next_free(), None, "class {class} should be full");
                 assert!(s.is_full());
@@ -601,12 +624,12 @@ mod tests {
                     }
                 } else {
                     let i = (rand() as usize) % s.nelems;
-                    // SAFETY: as above.
+                    // SAFETY: the test owns the span, and i < nelems.
                     let freed = unsafe { s.free_local(i) };
                     assert_eq!(freed, live[i], "class {class} free {i}");
                     live[i] = false;
                 }
-                // SAFETY: as above.
+                // SAFETY: the test owns the span; nothing else touches it.
                 let count = unsafe { s.alloc_count() };
                 assert_eq!(count, live.iter().filter(|&&b| b).count());
             }

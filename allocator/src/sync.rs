@@ -97,3 +97,16 @@ pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) -> usize {
     println!("loom explored {n} interleavings");
     n
 }
+
+/// Declares a `const fn` outside loom and a plain `fn` under it: loom's
+/// types have no `const` constructors (see the module documentation), and
+/// the `static` heap needs `const` ones.
+macro_rules! const_unless_loom {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block) => {
+        #[cfg(not(loom))]
+        $(#[$m])* $vis const fn $name($($args)*) -> $ret $body
+        #[cfg(loom)]
+        $(#[$m])* $vis fn $name($($args)*) -> $ret $body
+    };
+}
+pub(crate) use const_unless_loom;

@@ -149,7 +149,8 @@ fn realloc_unsized_keeps_contents_across_classes_and_into_large() {
 
 #[test]
 fn realloc_unsized_stays_put_when_it_fits() {
-    // SAFETY: as above.
+    // SAFETY: each block is allocated through A and used within its size,
+    // and freed once.
     unsafe {
         let p = A.alloc(Layout::from_size_align(20, 16).unwrap());
         assert_eq!(A.usable_size(p), 32);

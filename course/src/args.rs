@@ -1,7 +1,9 @@
-//! Command-line arguments, parsed by hand.
+//! Command-line arguments: words split by `lexopt`, meaning given here.
 //!
-//! The front door has eight subcommands and three flags, so a parser crate
-//! would cost more compile time than it saves. Parsing is a pure function
+//! The front door has eight subcommands and three flags. `lexopt` (the same
+//! small crate the lessons use) splits the words (`--port 3001` or
+//! `--port=3001`, `-h`, `--`); this module says what they mean and words
+//! the errors. Parsing is a pure function
 //! from the argument list to a [`Command`], which keeps it testable; the
 //! caller prints [`USAGE`] and exits with code 2 on an [`ArgError`].
 //!
@@ -99,43 +101,41 @@ where
     S: Into<String>,
 {
     let args: Vec<String> = args.into_iter().map(Into::into).collect();
+    // `--help` anywhere wins over whatever else is wrong with the line.
     if args.iter().any(|a| a == "--help" || a == "-h") {
         return Ok(Command::Help);
     }
+    // The subcommand is the first word, if it is not a flag.
     let (sub, rest) = match args.split_first() {
-        None => ("serve", &args[..]),
-        Some((first, rest)) if !first.starts_with('-') => (first.as_str(), rest),
-        Some(_) => ("serve", &args[..]),
+        Some((first, rest)) if !first.starts_with('-') => (first.as_str(), rest.to_vec()),
+        _ => ("serve", args.clone()),
     };
+    let mut p = lexopt::Parser::from_args(rest);
     match sub {
-        "serve" => parse_serve(rest),
-        "build" => no_more(rest, "build").map(|()| Command::Build),
-        "list" => no_more(rest, "list").map(|()| Command::List),
-        "next" => no_more(rest, "next").map(|()| Command::Next),
-        "watch" => match rest {
-            [] => Ok(Command::Watch { exercise: None }),
-            [one] if one.starts_with('-') => err(format!("unknown flag `{one}` for `watch`")),
-            [one] => Ok(Command::Watch {
-                exercise: Some(one.clone()),
-            }),
-            [_, extra, ..] => err(format!("unexpected argument `{extra}` after the exercise")),
-        },
-        "help" => no_more(rest, "help").map(|()| Command::Help),
-        "hint" => match rest {
-            [] => err("`hint` needs an exercise, e.g. `hint ex04`"),
-            [one] if one.starts_with('-') => err(format!("unknown flag `{one}` for `hint`")),
-            [one] => Ok(Command::Hint {
-                exercise: one.clone(),
-            }),
-            [_, extra, ..] => err(format!("unexpected argument `{extra}` after the exercise")),
+        "serve" => parse_serve(&mut p),
+        "build" => no_more(&mut p, "build").map(|()| Command::Build),
+        "list" => no_more(&mut p, "list").map(|()| Command::List),
+        "next" => no_more(&mut p, "next").map(|()| Command::Next),
+        "help" => no_more(&mut p, "help").map(|()| Command::Help),
+        "watch" => Ok(Command::Watch {
+            exercise: one_exercise(&mut p, "watch")?,
+        }),
+        "hint" => match one_exercise(&mut p, "hint")? {
+            Some(exercise) => Ok(Command::Hint { exercise }),
+            None => err("`hint` needs an exercise, e.g. `hint ex04`"),
         },
         "progress" => {
             let (mut json, mut fresh) = (false, false);
-            for a in rest {
-                match a.as_str() {
-                    "--json" => json = true,
-                    "--fresh" => fresh = true,
-                    other => return err(format!("unknown argument `{other}` for `progress`")),
+            while let Some(arg) = next(&mut p)? {
+                match arg {
+                    lexopt::Arg::Long("json") => json = true,
+                    lexopt::Arg::Long("fresh") => fresh = true,
+                    other => {
+                        return err(format!(
+                            "unknown argument `{}` for `progress`",
+                            shown(&other)
+                        ));
+                    }
                 }
             }
             Ok(Command::Progress { json, fresh })
@@ -144,39 +144,66 @@ where
     }
 }
 
-fn parse_serve(rest: &[String]) -> Result<Command, ArgError> {
+/// The next word, as `lexopt` splits it (its own errors become ours).
+fn next(p: &mut lexopt::Parser) -> Result<Option<lexopt::Arg<'_>>, ArgError> {
+    p.next().map_err(|e| ArgError(e.to_string()))
+}
+
+/// An argument as the user typed it, for messages.
+fn shown(arg: &lexopt::Arg<'_>) -> String {
+    match arg {
+        lexopt::Arg::Short(c) => format!("-{c}"),
+        lexopt::Arg::Long(l) => format!("--{l}"),
+        lexopt::Arg::Value(v) => v.to_string_lossy().into_owned(),
+    }
+}
+
+fn parse_serve(p: &mut lexopt::Parser) -> Result<Command, ArgError> {
     let mut port = DEFAULT_PORT;
-    let mut i = 0;
-    while i < rest.len() {
-        let arg = rest[i].as_str();
-        let value = if arg == "--port" {
-            i += 1;
-            match rest.get(i) {
-                Some(v) => v.as_str(),
-                None => return err("`--port` needs a number, e.g. `--port 3001`"),
-            }
-        } else if let Some(v) = arg.strip_prefix("--port=") {
-            v
-        } else {
-            return err(format!("unknown argument `{arg}` for `serve`"));
+    while let Some(arg) = next(p)? {
+        if arg != lexopt::Arg::Long("port") {
+            return err(format!("unknown argument `{}` for `serve`", shown(&arg)));
+        }
+        let Ok(value) = p.value() else {
+            return err("`--port` needs a number, e.g. `--port 3001`");
         };
+        let value = value.to_string_lossy().into_owned();
         port = match value.parse::<u16>() {
-            Ok(p) if p > 0 => p,
+            Ok(n) if n > 0 => n,
             _ => {
                 return err(format!(
                     "`--port` wants a number from 1 to 65535, got `{value}`"
                 ));
             }
         };
-        i += 1;
     }
     Ok(Command::Serve { port })
 }
 
-fn no_more(rest: &[String], sub: &str) -> Result<(), ArgError> {
-    match rest.first() {
+/// At most one exercise name and no flags (`watch`, `hint`).
+fn one_exercise(p: &mut lexopt::Parser, sub: &str) -> Result<Option<String>, ArgError> {
+    let mut exercise = None;
+    while let Some(arg) = next(p)? {
+        match arg {
+            lexopt::Arg::Value(v) if exercise.is_none() => {
+                exercise = Some(v.to_string_lossy().into_owned());
+            }
+            lexopt::Arg::Value(v) => {
+                return err(format!(
+                    "unexpected argument `{}` after the exercise",
+                    v.to_string_lossy()
+                ));
+            }
+            flag => return err(format!("unknown flag `{}` for `{sub}`", shown(&flag))),
+        }
+    }
+    Ok(exercise)
+}
+
+fn no_more(p: &mut lexopt::Parser, sub: &str) -> Result<(), ArgError> {
+    match next(p)? {
         None => Ok(()),
-        Some(a) => err(format!("unexpected argument `{a}` for `{sub}`")),
+        Some(a) => err(format!("unexpected argument `{}` for `{sub}`", shown(&a))),
     }
 }
 

@@ -75,6 +75,7 @@ pub struct Done<T> {
     pub result: Result<T, JobPanicked>,
 }
 
+// --- your code: imports ---
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -136,17 +137,21 @@ impl<T> Shared<T> {
     }
 }
 
+// --- end of your code ---
 /// A pool of worker threads running prioritised jobs.
 pub struct Pool<T> {
+    // --- your code: helpers ---
     shared: Arc<Shared<T>>,
     results: mpsc::Sender<Done<T>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    // --- end of your code ---
 }
 
 impl<T: Send + 'static> Pool<T> {
     /// Starts `workers` worker threads. Results arrive on the returned
     /// receiver, one [`Done`] per job, in the order jobs finish.
     pub fn new(workers: usize) -> (Pool<T>, mpsc::Receiver<Done<T>>) {
+        // --- your code: new ---
         let (results, receiver) = mpsc::channel();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -165,10 +170,12 @@ impl<T: Send + 'static> Pool<T> {
         };
         pool.resize(workers);
         (pool, receiver)
+        // --- end of your code ---
     }
 
     /// Queues `job` with `priority` (higher runs first) and returns its id.
     pub fn submit(&self, priority: u8, job: impl FnOnce() -> T + Send + 'static) -> JobId {
+        // --- your code: submit ---
         let mut state = self.shared.lock();
         let id = state.next_id;
         state.next_id += 1;
@@ -180,11 +187,13 @@ impl<T: Send + 'static> Pool<T> {
         drop(state);
         self.shared.changed.notify_one();
         id
+        // --- end of your code ---
     }
 
     /// Changes the number of workers to `workers`: starts new ones at once,
     /// or has surplus workers retire after their current job.
     pub fn resize(&self, workers: usize) {
+        // --- your code: resize ---
         let mut state = self.shared.lock();
         state.target = workers;
         let missing = workers.saturating_sub(state.running);
@@ -201,15 +210,19 @@ impl<T: Send + 'static> Pool<T> {
         }
         // Idle workers re-check the target: the surplus retires.
         self.shared.changed.notify_all();
+        // --- end of your code ---
     }
 
     /// The number of workers the pool is set to run.
     pub fn workers(&self) -> usize {
+        // --- your code: workers ---
         self.shared.lock().target
+        // --- end of your code ---
     }
 
     /// Runs every queued job, then stops and joins every worker thread.
     pub fn shutdown(self) {
+        // --- your code: shutdown ---
         // A pool resized to zero still owes its queued jobs a worker.
         if self.workers() == 0 {
             self.resize(1);
@@ -221,9 +234,11 @@ impl<T: Send + 'static> Pool<T> {
             t.join().expect("a worker thread panicked outside a job");
         }
         // Dropping `self` drops the last Sender: receivers see the end.
+        // --- end of your code ---
     }
 }
 
+// --- your code: helpers ---
 /// A worker's loop: take the best job, run it, report it; retire when there
 /// are more workers than wanted, or when shutdown finds the queue empty.
 fn work<T>(shared: &Shared<T>, results: &mpsc::Sender<Done<T>>) {
@@ -261,3 +276,4 @@ fn work<T>(shared: &Shared<T>, results: &mpsc::Sender<Done<T>>) {
         state = shared.lock();
     }
 }
+// --- end of your code ---

@@ -208,13 +208,16 @@ impl Task {
 
 impl Error for CodedError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // --- your code: source ---
         self.cause.as_deref().map(|e| e as &(dyn Error + 'static))
+        // --- end of your code ---
     }
 }
 
 /// Go's `errors.Join`: `None` for no errors, otherwise one [`Joined`] error
 /// holding them in order.
 pub fn join(errors: impl IntoIterator<Item = BoxError>) -> Option<Joined> {
+    // --- your code: join ---
     let errors: Vec<BoxError> = errors.into_iter().collect();
     (!errors.is_empty()).then_some(Joined { errors })
 }
@@ -250,12 +253,14 @@ mod hook {
             }));
         });
     }
+    // --- end of your code ---
 }
 
 /// Go's `recover()`: runs `f`; if it panics, returns the panic as a
 /// [`PanicError`] carrying the message and the `file:line:column` of the
 /// `panic!` itself.
 pub fn catch_panic<T>(f: impl FnOnce() -> T + UnwindSafe) -> Result<T, PanicError> {
+    // --- your code: catch_panic ---
     hook::install();
     let was_catching = hook::CATCHING.replace(true);
     let outcome = std::panic::catch_unwind(f);
@@ -279,12 +284,14 @@ pub fn catch_panic<T>(f: impl FnOnce() -> T + UnwindSafe) -> Result<T, PanicErro
             column,
         }
     })
+    // --- end of your code ---
 }
 
 /// Runs every task in order and joins their failures: an `Err` is kept as
 /// it is; a panic becomes `CodedError { code: Internal, context: "task
 /// <name> panicked", cause: PanicError }`. `Ok(())` when all succeed.
 pub fn run_all(tasks: Vec<Task>) -> Result<(), Joined> {
+    // --- your code: run_all ---
     let failures = tasks
         .into_iter()
         .filter_map(|task| match catch_panic(task.job) {
@@ -303,12 +310,14 @@ pub fn run_all(tasks: Vec<Task>) -> Result<(), Joined> {
         None => Ok(()),
         Some(joined) => Err(joined),
     }
+    // --- end of your code ---
 }
 
 /// Every error in the tree under `err`, depth-first and in order: `err`
 /// itself, then, for a [`Joined`], each of its errors' trees in turn, or
 /// else the tree of its `source()`.
 pub fn chain<'a>(err: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static)> {
+    // --- your code: chain ---
     let mut out = vec![err];
     if let Some(joined) = err.downcast_ref::<Joined>() {
         for inner in joined.errors() {
@@ -318,20 +327,25 @@ pub fn chain<'a>(err: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static
         out.extend(chain(source));
     }
     out
+    // --- end of your code ---
 }
 
 /// The code of every [`CodedError`] in [`chain`] order.
 pub fn codes(err: &(dyn Error + 'static)) -> Vec<Code> {
+    // --- your code: codes ---
     chain(err)
         .into_iter()
         .filter_map(|e| e.downcast_ref::<CodedError>())
         .map(|e| e.code)
         .collect()
+    // --- end of your code ---
 }
 
 /// The first [`PanicError`] in [`chain`] order (Go's `errors.As`).
 pub fn find_panic<'a>(err: &'a (dyn Error + 'static)) -> Option<&'a PanicError> {
+    // --- your code: find_panic ---
     chain(err)
         .into_iter()
         .find_map(|e| e.downcast_ref::<PanicError>())
+    // --- end of your code ---
 }

@@ -141,6 +141,8 @@ pub struct RunQueue {
     /// Next slot to fill. Written only by the owner.
     tail: AtomicU32,
     /// `RING_SIZE` slots; 0 means empty, otherwise a G's id.
+    // --- your code: helpers ---
+    // --- end of your code ---
     slots: Box<[AtomicU64]>,
     /// The G to run next, or 0.
     runnext: AtomicU64,
@@ -181,6 +183,8 @@ impl RunQueue {
         G::from_slot(self.runnext.load(Ordering::Acquire))
     }
 
+    // --- your code: runnext ---
+    // --- end of your code ---
     fn slot(&self, index: u32) -> &AtomicU64 {
         &self.slots[index as usize % RING_SIZE]
     }
@@ -190,6 +194,7 @@ impl RunQueue {
     /// the ring is full, half of it plus the G being put go to `global`
     /// (see [`runqputslow`](Self::runqputslow)).
     pub fn runqput(&self, g: G, next: bool, global: &GlobalRunQueue) {
+        // --- your code: runqput ---
         let mut g = g;
         if next {
             // A thief may take runnext at any moment, so swap rather than
@@ -215,6 +220,7 @@ impl RunQueue {
             // A thief moved head between our loads and our CAS: there is
             // room in the ring again.
         }
+        // --- end of your code ---
     }
 
     /// Go's `runqputslow`: the ring is full (`tail - head == RING_SIZE`, read
@@ -223,6 +229,7 @@ impl RunQueue {
     /// batch. Returns false when the CAS lost to a thief (the ring is no
     /// longer full: the caller retries the fast path).
     pub fn runqputslow(&self, g: G, head: u32, tail: u32, global: &GlobalRunQueue) -> bool {
+        // --- your code: runqputslow ---
         let half = tail.wrapping_sub(head) / 2;
         assert_eq!(
             half,
@@ -252,11 +259,13 @@ impl RunQueue {
         batch.push(g);
         global.push_batch(batch);
         true
+        // --- end of your code ---
     }
 
     /// Go's `runqget`: takes `runnext` if set (the bool is true: the G
     /// inherits the time slice), else the head of the ring (false).
     pub fn runqget(&self) -> Option<(G, bool)> {
+        // --- your code: runqget ---
         let next = self.runnext.load(Ordering::Acquire);
         if next != 0
             && self
@@ -287,6 +296,7 @@ impl RunQueue {
                 return G::from_slot(raw).map(|g| (g, false));
             }
         }
+        // --- end of your code ---
     }
 
     /// Go's `runqgrab`: claims `n - n/2` Gs from the head of `self` (the
@@ -295,6 +305,7 @@ impl RunQueue {
     /// empty ring, takes the victim's `runnext` instead. Returns how many Gs
     /// were copied.
     pub fn runqgrab(&self, thief: &RunQueue, thief_tail: u32, steal_runnext: bool) -> u32 {
+        // --- your code: runqgrab ---
         loop {
             let head = self.head.load(Ordering::Acquire);
             // Acquire pairs with the owner's Release store of tail: the
@@ -346,12 +357,14 @@ impl RunQueue {
                 return n;
             }
         }
+        // --- end of your code ---
     }
 
     /// Go's `runqsteal`: moves half of `victim`'s Gs into this queue and
     /// returns one of them to run now (the last one grabbed); the rest are
     /// published in this ring.
     pub fn runqsteal(&self, victim: &RunQueue, steal_runnext: bool) -> Option<G> {
+        // --- your code: runqsteal ---
         let tail = self.tail.load(Ordering::Relaxed);
         let grabbed = victim.runqgrab(self, tail, steal_runnext);
         if grabbed == 0 {
@@ -369,5 +382,6 @@ impl RunQueue {
             self.tail.store(last, Ordering::Release);
         }
         g
+        // --- end of your code ---
     }
 }

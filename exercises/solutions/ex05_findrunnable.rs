@@ -154,6 +154,7 @@ impl Model {
     /// Go's `findRunnable` for P number `p`: the next G to run, or park.
     /// Follows the rules in the module documentation, in order.
     pub fn find_runnable(&mut self, p: usize) -> Next {
+        // --- your code: find_runnable ---
         let next = self.search(p);
         if let Next::Run {
             inherit_time: false,
@@ -243,5 +244,6 @@ impl Model {
         victims
             .into_iter()
             .find_map(|v| self.ps[v].runnext.take().map(|g| (g, v)))
+        // --- end of your code ---
     }
 }

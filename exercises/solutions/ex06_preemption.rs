@@ -60,6 +60,8 @@ pub fn mix(acc: u64, i: u64) -> u64 {
 
 /// A budget of work units per time slice.
 #[derive(Debug)]
+// --- your code: mix ---
+// --- end of your code ---
 pub struct Budget {
     per_slice: u32,
     left: u32,
@@ -88,18 +90,21 @@ impl Budget {
     /// Spends one unit. The call that spends the last unit of the slice
     /// yields the P once (`runtime::yield_now`), then starts a full slice.
     pub async fn spend(&mut self) {
+        // --- your code: spend ---
         self.left -= 1;
         if self.left == 0 {
             runtime::yield_now().await;
             self.yields += 1;
             self.left = self.per_slice;
         }
+        // --- end of your code ---
     }
 }
 
 /// Folds [`mix`] over rounds `0..rounds`, starting from 0, with a
 /// preemption point in every round so that other tasks keep running.
 pub async fn crunch(rounds: u64) -> u64 {
+    // --- your code: crunch ---
     let mut acc = 0;
     for i in 0..rounds {
         acc = mix(acc, i);
@@ -107,4 +112,5 @@ pub async fn crunch(rounds: u64) -> u64 {
         runtime::preempt_point().await;
     }
     acc
+    // --- end of your code ---
 }

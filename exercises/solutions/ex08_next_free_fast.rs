@@ -107,6 +107,7 @@ impl Span {
     /// `alloc_bits`, inverted so that 1 means free. (A word past the end of
     /// `alloc_bits` reads as all-free: `free_index` never goes that far.)
     pub fn refill_alloc_cache(&mut self, word: usize) {
+        // --- your code: refill_alloc_cache ---
         self.alloc_cache = !self.alloc_bits.get(word).copied().unwrap_or(0);
     }
 
@@ -114,11 +115,13 @@ impl Span {
     /// Go's `>>` by 64 gives 0; Rust's panics, hence `checked_shr`.
     fn consume_cache_through(&mut self, bit: u32) {
         self.alloc_cache = self.alloc_cache.checked_shr(bit + 1).unwrap_or(0);
+        // --- end of your code ---
     }
 
     /// Go's `nextFreeFast`: the next free object from the cache alone, or
     /// `None` (with nothing changed) when the slow path is needed.
     pub fn next_free_fast(&mut self) -> Option<usize> {
+        // --- your code: next_free_fast ---
         let bit = self.alloc_cache.trailing_zeros();
         if bit == 64 {
             return None; // nothing free in the cached window
@@ -136,6 +139,7 @@ impl Span {
         self.free_index = next_index;
         self.alloc_count += 1;
         Some(object)
+        // --- end of your code ---
     }
 
     /// Go's `nextFreeIndex`: the next free object at or after `free_index`,
@@ -143,6 +147,7 @@ impl Span {
     /// full. Moves `free_index` past the object it returns (does not count it
     /// in `alloc_count`).
     pub fn next_free_index(&mut self) -> usize {
+        // --- your code: next_free_index ---
         if self.free_index >= self.nelems {
             self.free_index = self.nelems;
             return self.nelems;
@@ -171,11 +176,13 @@ impl Span {
             self.refill_alloc_cache(self.free_index / 64);
         }
         object
+        // --- end of your code ---
     }
 
     /// The span's part of Go's `mcache.nextFree`: the fast path, else the
     /// slow one; counts the object in `alloc_count`. `None` when full.
     pub fn next_free(&mut self) -> Option<usize> {
+        // --- your code: next_free ---
         if let Some(object) = self.next_free_fast() {
             return Some(object);
         }
@@ -185,5 +192,6 @@ impl Span {
         }
         self.alloc_count += 1;
         Some(object)
+        // --- end of your code ---
     }
 }

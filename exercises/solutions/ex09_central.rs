@@ -195,17 +195,20 @@ impl Central {
     /// from *partial* if there is one, else a fresh one from [`grow`](Self::grow).
     /// The span is recorded in `in_caches`.
     pub fn cache_span(&mut self) -> SpanInfo {
+        // --- your code: cache_span ---
         let span = match self.partial.pop() {
             Some(span) => span,
             None => self.grow(),
         };
         self.in_caches.push(span.id);
         span
+        // --- end of your code ---
     }
 
     /// Go's `mcentral.uncacheSpan`: a cache gives `span` back, with its
     /// current counters; it goes to *full* or *partial*.
     pub fn uncache_span(&mut self, span: SpanInfo) -> Result<(), CentralError> {
+        // --- your code: uncache_span ---
         let slot = self
             .in_caches
             .iter()
@@ -218,12 +221,14 @@ impl Central {
             self.partial.push(span);
         }
         Ok(())
+        // --- end of your code ---
     }
 
     /// Sweeping found `count` objects of span `id` free: update its
     /// counters and move it (full → partial, or back to the page heap when
     /// it is entirely free). `count` is at least 1.
     pub fn free_objects(&mut self, id: SpanId, count: u32) -> Result<Freed, CentralError> {
+        // --- your code: free_objects ---
         if self.in_caches.contains(&id) {
             return Err(CentralError::InCache(id));
         }
@@ -264,6 +269,7 @@ impl Central {
         } else {
             Freed::StillPartial
         })
+        // --- end of your code ---
     }
 }
 
@@ -281,6 +287,7 @@ impl Cache {
     /// any) goes back to `central` and a new one is taken. Returns the id of
     /// the span the object came from.
     pub fn alloc(&mut self, central: &mut Central) -> SpanId {
+        // --- your code: alloc ---
         let span = match self.span.take() {
             Some(span) if !span.is_full() => span,
             used_up => {
@@ -295,16 +302,19 @@ impl Cache {
         let span = self.span.insert(span);
         span.allocated += 1;
         span.id
+        // --- end of your code ---
     }
 
     /// Gives the cache's span back to `central`, if it has one (Go flushes
     /// every mcache this way at the start of a GC cycle).
     pub fn flush(&mut self, central: &mut Central) -> Result<(), CentralError> {
+        // --- your code: flush ---
         match self.span.take() {
             Some(span) => central
                 .uncache_span(span)
                 .inspect_err(|_| self.span = Some(span)),
             None => Ok(()),
         }
+        // --- end of your code ---
     }
 }

@@ -9,6 +9,7 @@
 pub use memsim::layout::CachePadded;
 use std::sync::atomic::AtomicU64;
 
+// --- your code: Header ---
 /// A message header: 8 + 4 + 1 + 1 = 14 bytes of fields, 16 with padding.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -22,7 +23,9 @@ pub struct Header {
     /// Message kind.
     pub kind: u8,
 }
+// --- end of your code ---
 
+// --- your code: Record ---
 /// A record: 8 + 8 + 2 + 1 + 1 = 20 bytes of fields, 24 with padding.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,7 +41,9 @@ pub struct Record {
     /// A level.
     pub level: u8,
 }
+// --- end of your code ---
 
+// --- your code: Counter ---
 /// One worker's counter, alone in a 128-byte block.
 #[repr(align(128))]
 #[derive(Debug, Default)]
@@ -46,14 +51,18 @@ pub struct Counter {
     /// The count.
     pub value: AtomicU64,
 }
+// --- end of your code ---
 
+// --- your code: Counters ---
 /// One counter per worker, each in its own block.
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Worker `i` writes `per_worker[i]` only.
     pub per_worker: [Counter; 4],
 }
+// --- end of your code ---
 
+// --- your code: Shard ---
 /// A shard whose hot counter has a cache line (pair) to itself.
 #[derive(Debug, Default)]
 pub struct Shard {
@@ -62,3 +71,4 @@ pub struct Shard {
     /// The hot counter.
     pub hits: CachePadded<AtomicU64>,
 }
+// --- end of your code ---

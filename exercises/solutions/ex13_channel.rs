@@ -147,6 +147,7 @@ impl<T> Hchan<T> {
     /// handed to a parked receiver or buffered, `Err(v)` if the caller must
     /// park with it.
     pub fn send_now(&mut self, v: T) -> Result<Option<Waker>, T> {
+        // --- your code: send_now ---
         if let Some(sg) = self.recvq.pop_front() {
             return Ok(sg.finish(Some(v), Outcome::Done));
         }
@@ -155,10 +156,12 @@ impl<T> Hchan<T> {
             return Ok(None);
         }
         Err(v)
+        // --- end of your code ---
     }
 
     /// Go's `chanrecv` up to parking.
     pub fn recv_now(&mut self) -> RecvNow<T> {
+        // --- your code: recv_now ---
         if let Some(v) = self.buf.pop_front() {
             let woken = self.sendq.pop_front().and_then(|sg| {
                 let sent = sg.take_elem().expect("a parked sender holds its value");
@@ -175,16 +178,19 @@ impl<T> Hchan<T> {
             return RecvNow::Closed;
         }
         RecvNow::Empty
+        // --- end of your code ---
     }
 
     /// Go's `closechan`: closed, and every parked receiver released with
     /// nothing. Returns their wakers.
     pub fn close(&mut self) -> Vec<Waker> {
+        // --- your code: close ---
         self.closed = true;
         self.recvq
             .drain(..)
             .filter_map(|sg| sg.finish(None, Outcome::Closed))
             .collect()
+        // --- end of your code ---
     }
 }
 
@@ -287,6 +293,8 @@ impl<T> Drop for Sender<T> {
 /// buffered.
 pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
+    // --- your code: helpers ---
+    // --- end of your code ---
     value: Option<T>,
     waiter: Option<Arc<Sudog<T>>>,
 }
@@ -297,6 +305,7 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // --- your code: poll ---
         let this = self.get_mut();
         if let Some(sg) = &this.waiter {
             return match sg.poll_outcome(cx.waker()).0 {
@@ -324,6 +333,7 @@ impl<T> Future for SendFuture<'_, T> {
                 Poll::Pending
             }
         }
+        // --- end of your code ---
     }
 }
 
@@ -349,6 +359,7 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // --- your code: poll (2) ---
         let this = self.get_mut();
         if let Some(sg) = &this.waiter {
             return match sg.poll_outcome(cx.waker()) {
@@ -376,6 +387,7 @@ impl<T> Future for RecvFuture<'_, T> {
                 Poll::Pending
             }
         }
+        // --- end of your code ---
     }
 }
 

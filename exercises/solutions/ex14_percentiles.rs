@@ -42,6 +42,8 @@
 //! ```
 
 /// A log-linear histogram of `u64` values (HdrHistogram's layout).
+// --- your code: helpers ---
+// --- end of your code ---
 #[derive(Debug, Clone)]
 pub struct Histogram {
     bits: u32,
@@ -54,13 +56,16 @@ pub struct Histogram {
 
 /// The bucket index of `value` with `2^bits` sub-buckets per power of two.
 pub fn bucket_index(value: u64, bits: u32) -> usize {
+    // --- your code: bucket_index ---
     let msb = 63u32.saturating_sub(value.leading_zeros());
     let shift = msb.saturating_sub(bits);
     ((shift as usize) << bits) + (value >> shift) as usize
+    // --- end of your code ---
 }
 
 /// The lowest and highest value of bucket `index` (inclusive).
 pub fn bucket_range(index: usize, bits: u32) -> (u64, u64) {
+    // --- your code: bucket_range ---
     let sub = 1usize << bits;
     if index < 2 * sub {
         return (index as u64, index as u64);
@@ -70,12 +75,14 @@ pub fn bucket_range(index: usize, bits: u32) -> (u64, u64) {
     let top = (index - (shift << bits)) as u64;
     let lo = top << shift;
     (lo, lo + ((1u64 << shift) - 1))
+    // --- end of your code ---
 }
 
 impl Histogram {
     /// An empty histogram with `2^bits` sub-buckets per power of two
     /// (`bits` from 1 to 16).
     pub fn new(bits: u32) -> Histogram {
+        // --- your code: new ---
         assert!((1..=16).contains(&bits), "bits must be 1 to 16");
         Histogram {
             bits,
@@ -85,21 +92,25 @@ impl Histogram {
             min: u64::MAX,
             max: 0,
         }
+        // --- end of your code ---
     }
 
     /// Records one value.
     pub fn record(&mut self, value: u64) {
+        // --- your code: record ---
         self.counts[bucket_index(value, self.bits)] += 1;
         self.count += 1;
         self.sum += value as u128;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
+        // --- end of your code ---
     }
 
     /// Records `value` and the values a steady client would have seen while
     /// it waited: `value - interval`, `value - 2·interval`, ... down to
     /// `interval`. An `interval` of 0 records `value` alone.
     pub fn record_corrected(&mut self, value: u64, interval: u64) {
+        // --- your code: record_corrected ---
         self.record(value);
         if interval == 0 {
             return;
@@ -109,35 +120,45 @@ impl Histogram {
             self.record(missing);
             missing -= interval;
         }
+        // --- end of your code ---
     }
 
     /// How many values were recorded.
     pub fn count(&self) -> u64 {
+        // --- your code: count ---
         self.count
+        // --- end of your code ---
     }
 
     /// The smallest recorded value (0 when empty).
     pub fn min(&self) -> u64 {
+        // --- your code: min ---
         if self.count == 0 { 0 } else { self.min }
+        // --- end of your code ---
     }
 
     /// The largest recorded value (0 when empty).
     pub fn max(&self) -> u64 {
+        // --- your code: max ---
         self.max
+        // --- end of your code ---
     }
 
     /// The exact mean of the recorded values (0 when empty).
     pub fn mean(&self) -> f64 {
+        // --- your code: mean ---
         if self.count == 0 {
             0.0
         } else {
             self.sum as f64 / self.count as f64
         }
+        // --- end of your code ---
     }
 
     /// The value at quantile `q` (0.0 to 1.0): the highest value of the
     /// bucket holding the value of rank `max(1, ceil(q · count))`.
     pub fn value_at_quantile(&self, q: f64) -> u64 {
+        // --- your code: value_at_quantile ---
         if self.count == 0 {
             return 0;
         }
@@ -150,5 +171,6 @@ impl Histogram {
             }
         }
         self.max
+        // --- end of your code ---
     }
 }

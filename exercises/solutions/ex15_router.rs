@@ -144,6 +144,8 @@ pub struct Match<'r, 'p, T> {
 /// themselves: matching scans the names, and a node is large, so names
 /// side by side are a few cache lines where `(name, node)` pairs would be
 /// one line per child.
+// --- your code: helpers ---
+// --- end of your code ---
 #[derive(Debug, Clone)]
 struct Node<T> {
     static_names: Vec<Box<str>>,
@@ -166,6 +168,8 @@ impl<T> Default for Node<T> {
 }
 
 /// A path router (matchit's `Router`, std only).
+// --- your code: default ---
+// --- end of your code ---
 #[derive(Debug, Clone)]
 pub struct Router<T> {
     root: Node<T>,
@@ -175,6 +179,7 @@ impl<T> Default for Router<T> {
     fn default() -> Self {
         Router::new()
     }
+    // --- your code: default (2) ---
 }
 
 /// One segment of a pattern.
@@ -208,6 +213,7 @@ fn parse(pattern: &str) -> Result<Vec<Seg<'_>>, InsertError> {
         return Err(invalid());
     }
     Ok(segs)
+    // --- end of your code ---
 }
 
 impl<T> Router<T> {
@@ -220,6 +226,7 @@ impl<T> Router<T> {
 
     /// Adds a route.
     pub fn insert(&mut self, pattern: &str, value: T) -> Result<(), InsertError> {
+        // --- your code: insert ---
         let conflict = || InsertError::Conflict(pattern.to_string());
         let mut node = &mut self.root;
         for seg in parse(pattern)? {
@@ -257,17 +264,21 @@ impl<T> Router<T> {
         }
         node.value = Some(value);
         Ok(())
+        // --- end of your code ---
     }
 
     /// The route matching `path`, with its parameters.
     pub fn at<'r, 'p>(&'r self, path: &'p str) -> Option<Match<'r, 'p, T>> {
+        // --- your code: at ---
         let rest = path.strip_prefix('/')?;
         let mut params = Params::default();
         let value = walk(&self.root, rest, &mut params)?;
         Some(Match { value, params })
+        // --- end of your code ---
     }
 }
 
+// --- your code: helpers ---
 /// Matches `rest` (the path after a `/`) below `node`, trying static, then
 /// parameter, then catch-all, and undoing parameters on the way back.
 fn walk<'r, 'p, T>(node: &'r Node<T>, rest: &'p str, params: &mut Params<'r, 'p>) -> Option<&'r T> {
@@ -309,3 +320,4 @@ fn walk<'r, 'p, T>(node: &'r Node<T>, rest: &'p str, params: &mut Params<'r, 'p>
     }
     None
 }
+// --- end of your code ---

@@ -75,42 +75,59 @@ pub struct Done<T> {
     pub result: Result<T, JobPanicked>,
 }
 
+// --- your code: imports ---
+// --- end of your code ---
 /// A pool of worker threads running prioritised jobs.
 pub struct Pool<T> {
+    // --- your code: helpers ---
     // Your fields: the queue shared with the workers (behind a lock, with a
     // condition variable), the wanted number of workers, the threads'
     // handles, the results sender...
     _results: std::marker::PhantomData<mpsc::Sender<Done<T>>>,
+    // --- end of your code ---
 }
 
 impl<T: Send + 'static> Pool<T> {
     /// Starts `workers` worker threads. Results arrive on the returned
     /// receiver, one [`Done`] per job, in the order jobs finish.
     pub fn new(workers: usize) -> (Pool<T>, mpsc::Receiver<Done<T>>) {
+        // --- your code: new ---
         let _ = workers;
         todo!("create the shared queue and the results channel, start the workers")
+        // --- end of your code ---
     }
 
     /// Queues `job` with `priority` (higher runs first) and returns its id.
     pub fn submit(&self, priority: u8, job: impl FnOnce() -> T + Send + 'static) -> JobId {
+        // --- your code: submit ---
         let _ = (priority, job);
         todo!("push onto the priority queue and wake one worker")
+        // --- end of your code ---
     }
 
     /// Changes the number of workers to `workers`: starts new ones at once,
     /// or has surplus workers retire after their current job.
     pub fn resize(&self, workers: usize) {
+        // --- your code: resize ---
         let _ = workers;
         todo!("start workers, or wake idle ones so that the surplus retires")
+        // --- end of your code ---
     }
 
     /// The number of workers the pool is set to run.
     pub fn workers(&self) -> usize {
+        // --- your code: workers ---
         todo!("the wanted number of workers")
+        // --- end of your code ---
     }
 
     /// Runs every queued job, then stops and joins every worker thread.
     pub fn shutdown(self) {
+        // --- your code: shutdown ---
         todo!("tell the workers to finish the queue and exit, then join them")
+        // --- end of your code ---
     }
 }
+
+// --- your code: helpers ---
+// --- end of your code ---

@@ -208,49 +208,63 @@ impl Task {
 
 impl Error for CodedError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // --- your code: source ---
         todo!("return the wrapped cause, if any, as the next link of the chain")
+        // --- end of your code ---
     }
 }
 
 /// Go's `errors.Join`: `None` for no errors, otherwise one [`Joined`] error
 /// holding them in order.
 pub fn join(errors: impl IntoIterator<Item = BoxError>) -> Option<Joined> {
+    // --- your code: join ---
     let _ = errors.into_iter();
     todo!("collect the errors; no errors means None, like Go's errors.Join returning nil")
+    // --- end of your code ---
 }
 
 /// Go's `recover()`: runs `f`; if it panics, returns the panic as a
 /// [`PanicError`] carrying the message and the `file:line:column` of the
 /// `panic!` itself.
 pub fn catch_panic<T>(f: impl FnOnce() -> T + UnwindSafe) -> Result<T, PanicError> {
+    // --- your code: catch_panic ---
     let _ = f;
     todo!("catch_unwind for the message, a panic hook (installed once) for the location")
+    // --- end of your code ---
 }
 
 /// Runs every task in order and joins their failures: an `Err` is kept as
 /// it is; a panic becomes `CodedError { code: Internal, context: "task
 /// <name> panicked", cause: PanicError }`. `Ok(())` when all succeed.
 pub fn run_all(tasks: Vec<Task>) -> Result<(), Joined> {
+    // --- your code: run_all ---
     let _ = tasks;
     todo!("run each task under catch_panic, collect the failures, join them")
+    // --- end of your code ---
 }
 
 /// Every error in the tree under `err`, depth-first and in order: `err`
 /// itself, then, for a [`Joined`], each of its errors' trees in turn, or
 /// else the tree of its `source()`.
 pub fn chain<'a>(err: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static)> {
+    // --- your code: chain ---
     let _ = err;
     todo!("walk source() links, and branch into each error of a Joined")
+    // --- end of your code ---
 }
 
 /// The code of every [`CodedError`] in [`chain`] order.
 pub fn codes(err: &(dyn Error + 'static)) -> Vec<Code> {
+    // --- your code: codes ---
     let _ = err;
     todo!("downcast each error of the chain to CodedError")
+    // --- end of your code ---
 }
 
 /// The first [`PanicError`] in [`chain`] order (Go's `errors.As`).
 pub fn find_panic<'a>(err: &'a (dyn Error + 'static)) -> Option<&'a PanicError> {
+    // --- your code: find_panic ---
     let _ = err;
     todo!("downcast each error of the chain to PanicError")
+    // --- end of your code ---
 }

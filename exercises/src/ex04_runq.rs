@@ -141,7 +141,9 @@ pub struct RunQueue {
     /// Next slot to fill. Written only by the owner.
     tail: AtomicU32,
     /// `RING_SIZE` slots; 0 means empty, otherwise a G's id.
+    // --- your code: helpers ---
     #[allow(dead_code)] // read and written by the methods you write
+    // --- end of your code ---
     slots: Box<[AtomicU64]>,
     /// The G to run next, or 0.
     runnext: AtomicU64,
@@ -182,7 +184,9 @@ impl RunQueue {
         G::from_slot(self.runnext.load(Ordering::Acquire))
     }
 
+    // --- your code: runnext ---
     #[allow(dead_code)] // a helper for the methods you write
+    // --- end of your code ---
     fn slot(&self, index: u32) -> &AtomicU64 {
         &self.slots[index as usize % RING_SIZE]
     }
@@ -192,8 +196,10 @@ impl RunQueue {
     /// the ring is full, half of it plus the G being put go to `global`
     /// (see [`runqputslow`](Self::runqputslow)).
     pub fn runqput(&self, g: G, next: bool, global: &GlobalRunQueue) {
+        // --- your code: runqput ---
         let _ = (g, next, global);
         todo!("runqput: runnext swap, then the ring, then runqputslow when full")
+        // --- end of your code ---
     }
 
     /// Go's `runqputslow`: the ring is full (`tail - head == RING_SIZE`, read
@@ -202,14 +208,18 @@ impl RunQueue {
     /// batch. Returns false when the CAS lost to a thief (the ring is no
     /// longer full: the caller retries the fast path).
     pub fn runqputslow(&self, g: G, head: u32, tail: u32, global: &GlobalRunQueue) -> bool {
+        // --- your code: runqputslow ---
         let _ = (g, head, tail, global);
         todo!("runqputslow: move half the ring plus g to the global queue")
+        // --- end of your code ---
     }
 
     /// Go's `runqget`: takes `runnext` if set (the bool is true: the G
     /// inherits the time slice), else the head of the ring (false).
     pub fn runqget(&self) -> Option<(G, bool)> {
+        // --- your code: runqget ---
         todo!("runqget: runnext first, then the head of the ring")
+        // --- end of your code ---
     }
 
     /// Go's `runqgrab`: claims `n - n/2` Gs from the head of `self` (the
@@ -218,15 +228,19 @@ impl RunQueue {
     /// empty ring, takes the victim's `runnext` instead. Returns how many Gs
     /// were copied.
     pub fn runqgrab(&self, thief: &RunQueue, thief_tail: u32, steal_runnext: bool) -> u32 {
+        // --- your code: runqgrab ---
         let _ = (thief, thief_tail, steal_runnext);
         todo!("runqgrab: copy half of the victim's ring, then CAS its head")
+        // --- end of your code ---
     }
 
     /// Go's `runqsteal`: moves half of `victim`'s Gs into this queue and
     /// returns one of them to run now (the last one grabbed); the rest are
     /// published in this ring.
     pub fn runqsteal(&self, victim: &RunQueue, steal_runnext: bool) -> Option<G> {
+        // --- your code: runqsteal ---
         let _ = (victim, steal_runnext);
         todo!("runqsteal: runqgrab into our own ring, publish all but one")
+        // --- end of your code ---
     }
 }

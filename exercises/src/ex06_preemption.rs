@@ -60,7 +60,9 @@ pub fn mix(acc: u64, i: u64) -> u64 {
 
 /// A budget of work units per time slice.
 #[derive(Debug)]
+// --- your code: mix ---
 #[allow(dead_code)] // the fields are for the `spend` you write
+// --- end of your code ---
 pub struct Budget {
     per_slice: u32,
     left: u32,
@@ -89,13 +91,17 @@ impl Budget {
     /// Spends one unit. The call that spends the last unit of the slice
     /// yields the P once (`runtime::yield_now`), then starts a full slice.
     pub async fn spend(&mut self) {
+        // --- your code: spend ---
         todo!("count the unit down; at zero, yield_now().await, count the yield, refill")
+        // --- end of your code ---
     }
 }
 
 /// Folds [`mix`] over rounds `0..rounds`, starting from 0, with a
 /// preemption point in every round so that other tasks keep running.
 pub async fn crunch(rounds: u64) -> u64 {
+    // --- your code: crunch ---
     let _ = rounds;
     todo!("the fold of mix over 0..rounds, with runtime::preempt_point().await in the loop")
+    // --- end of your code ---
 }

@@ -107,14 +107,18 @@ impl Span {
     /// `alloc_bits`, inverted so that 1 means free. (A word past the end of
     /// `alloc_bits` reads as all-free: `free_index` never goes that far.)
     pub fn refill_alloc_cache(&mut self, word: usize) {
+        // --- your code: refill_alloc_cache ---
         let _ = word;
         todo!("invert one word of alloc_bits into alloc_cache")
+        // --- end of your code ---
     }
 
     /// Go's `nextFreeFast`: the next free object from the cache alone, or
     /// `None` (with nothing changed) when the slow path is needed.
     pub fn next_free_fast(&mut self) -> Option<usize> {
+        // --- your code: next_free_fast ---
         todo!("trailing_zeros of alloc_cache; give up at a 64-object boundary that is not the end")
+        // --- end of your code ---
     }
 
     /// Go's `nextFreeIndex`: the next free object at or after `free_index`,
@@ -122,12 +126,16 @@ impl Span {
     /// full. Moves `free_index` past the object it returns (does not count it
     /// in `alloc_count`).
     pub fn next_free_index(&mut self) -> usize {
+        // --- your code: next_free_index ---
         todo!("skip used-up words with refill_alloc_cache, take the next free bit")
+        // --- end of your code ---
     }
 
     /// The span's part of Go's `mcache.nextFree`: the fast path, else the
     /// slow one; counts the object in `alloc_count`. `None` when full.
     pub fn next_free(&mut self) -> Option<usize> {
+        // --- your code: next_free ---
         todo!("next_free_fast, then next_free_index; count the allocation")
+        // --- end of your code ---
     }
 }

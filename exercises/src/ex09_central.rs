@@ -195,22 +195,28 @@ impl Central {
     /// from *partial* if there is one, else a fresh one from [`grow`](Self::grow).
     /// The span is recorded in `in_caches`.
     pub fn cache_span(&mut self) -> SpanInfo {
+        // --- your code: cache_span ---
         todo!("take a span from partial, or grow one; remember that a cache holds it")
+        // --- end of your code ---
     }
 
     /// Go's `mcentral.uncacheSpan`: a cache gives `span` back, with its
     /// current counters; it goes to *full* or *partial*.
     pub fn uncache_span(&mut self, span: SpanInfo) -> Result<(), CentralError> {
+        // --- your code: uncache_span ---
         let _ = span;
         todo!("check the span was cached, then file it under full or partial")
+        // --- end of your code ---
     }
 
     /// Sweeping found `count` objects of span `id` free: update its
     /// counters and move it (full → partial, or back to the page heap when
     /// it is entirely free). `count` is at least 1.
     pub fn free_objects(&mut self, id: SpanId, count: u32) -> Result<Freed, CentralError> {
+        // --- your code: free_objects ---
         let _ = (id, count);
         todo!("find the span on partial or full, check the count, move it if it must move")
+        // --- end of your code ---
     }
 }
 
@@ -228,14 +234,18 @@ impl Cache {
     /// any) goes back to `central` and a new one is taken. Returns the id of
     /// the span the object came from.
     pub fn alloc(&mut self, central: &mut Central) -> SpanId {
+        // --- your code: alloc ---
         let _ = central;
         todo!("refill from central when there is no span or it is full, then count one object")
+        // --- end of your code ---
     }
 
     /// Gives the cache's span back to `central`, if it has one (Go flushes
     /// every mcache this way at the start of a GC cycle).
     pub fn flush(&mut self, central: &mut Central) -> Result<(), CentralError> {
+        // --- your code: flush ---
         let _ = central;
         todo!("uncache the span, leaving the cache empty")
+        // --- end of your code ---
     }
 }

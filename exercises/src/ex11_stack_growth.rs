@@ -24,14 +24,18 @@
 //!   from the top, `sp` moved accordingly, and pointers fixed up. It also
 //!   serves for shrinking (a smaller new size), so do not assume it grows.
 
+// --- your code: imports ---
 use memsim::stack::{STACK_GUARD, StackImage, Word};
+// --- end of your code ---
 
 /// The size of the new stack when a frame of `frame` bytes does not fit in a
 /// stack of `old_size` bytes of which `used` are in use: double `old_size`
 /// until `new_size - used >= STACK_GUARD + frame`.
 pub fn grown_size(old_size: usize, used: usize, frame: usize) -> usize {
+    // --- your code: grown_size ---
     let _ = (old_size, used, frame, STACK_GUARD);
     todo!("double until the frame fits above the guard")
+    // --- end of your code ---
 }
 
 /// Go's `copystack`: a new stack of `new_size` bytes starting at `new_lo`,
@@ -39,10 +43,14 @@ pub fn grown_size(old_size: usize, used: usize, frame: usize) -> usize {
 /// the top, with `sp` moved by the same distance, and every `Word::Ptr` that
 /// pointed into `old` moved too. Returns the new stack and how many pointers
 /// were adjusted.
+// --- your code: grown_size (2) ---
 ///
 /// `StackImage::new(lo, size)` makes an empty stack; `read`/`write` take
 /// addresses; `contains(addr)` says whether an address is inside a stack.
+// --- end of your code ---
 pub fn copy_stack(old: &StackImage, new_lo: usize, new_size: usize) -> (StackImage, usize) {
+    // --- your code: copy_stack ---
     let _ = (old, new_lo, new_size, Word::Scalar(0));
     todo!("copy sp..hi to the same distance from the new top; move pointers into the old stack")
+    // --- end of your code ---
 }

@@ -21,6 +21,7 @@
 pub use memsim::layout::CachePadded;
 use std::sync::atomic::AtomicU64;
 
+// --- your code: Header ---
 /// A message header: 24 bytes in this order. Make it 16.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,7 +35,9 @@ pub struct Header {
     /// Sender id.
     pub id: u32,
 }
+// --- end of your code ---
 
+// --- your code: Record ---
 /// A record: 40 bytes in this order. Make it 24.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,21 +53,27 @@ pub struct Record {
     /// A level.
     pub level: u8,
 }
+// --- end of your code ---
 
+// --- your code: Counter ---
 /// One worker's counter. Each worker thread increments only its own.
 #[derive(Debug, Default)]
 pub struct Counter {
     /// The count.
     pub value: AtomicU64,
 }
+// --- end of your code ---
 
+// --- your code: Counters ---
 /// One counter per worker: make sure no two share a cache line.
 #[derive(Debug, Default)]
 pub struct Counters {
     /// Worker `i` writes `per_worker[i]` only.
     pub per_worker: [Counter; 4],
 }
+// --- end of your code ---
 
+// --- your code: Shard ---
 /// A shard: `limits` is read by every thread all the time, `hits` is written
 /// by the shard's owner on every request. Keep `hits` off the line(s) that
 /// hold `limits`.
@@ -75,3 +84,4 @@ pub struct Shard {
     /// The hot counter.
     pub hits: AtomicU64,
 }
+// --- end of your code ---

@@ -147,21 +147,27 @@ impl<T> Hchan<T> {
     /// handed to a parked receiver or buffered, `Err(v)` if the caller must
     /// park with it.
     pub fn send_now(&mut self, v: T) -> Result<Option<Waker>, T> {
+        // --- your code: send_now ---
         let _ = v;
         todo!("Hchan::send_now: hand v to a parked receiver, or buffer it, or give it back")
+        // --- end of your code ---
     }
 
     /// Go's `chanrecv` up to parking.
     pub fn recv_now(&mut self) -> RecvNow<T> {
+        // --- your code: recv_now ---
         todo!(
             "Hchan::recv_now: take from the buffer (refilling from sendq) or from a parked sender"
         )
+        // --- end of your code ---
     }
 
     /// Go's `closechan`: closed, and every parked receiver released with
     /// nothing. Returns their wakers.
     pub fn close(&mut self) -> Vec<Waker> {
+        // --- your code: close ---
         todo!("Hchan::close: mark closed and release every parked receiver")
+        // --- end of your code ---
     }
 }
 
@@ -264,7 +270,9 @@ impl<T> Drop for Sender<T> {
 /// buffered.
 pub struct SendFuture<'a, T> {
     chan: &'a Chan<T>,
+    // --- your code: helpers ---
     #[allow(dead_code)] // read by the poll you write
+    // --- end of your code ---
     value: Option<T>,
     waiter: Option<Arc<Sudog<T>>>,
 }
@@ -275,8 +283,10 @@ impl<T> Future for SendFuture<'_, T> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // --- your code: poll ---
         let _ = (self, cx);
         todo!("SendFuture::poll: send_now under the lock, else park a sudog on sendq")
+        // --- end of your code ---
     }
 }
 
@@ -302,8 +312,10 @@ impl<T> Future for RecvFuture<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // --- your code: poll (2) ---
         let _ = (self, cx);
         todo!("RecvFuture::poll: recv_now under the lock, else park a sudog on recvq")
+        // --- end of your code ---
     }
 }
 

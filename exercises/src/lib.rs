@@ -7,6 +7,22 @@
 //! `cargo test -p exercises --test ex04_runq` (one), and read a hint with
 //! `cargo run --bin course -- hint ex04`.
 //!
+//! A stub and its solution share everything but the learner's part: in
+//! both files that part sits between
+//!
+//! ```text
+//! // --- your code: NAME ---
+//! // --- end of your code ---
+//! ```
+//!
+//! markers (same names, same order), and only the module doc comment at
+//! the top may differ besides. `.ci/exercise-drift.sh` (run by
+//! `.ci/exercises.sh`) checks it: it replaces every region by its name and
+//! the two files must then be equal line for line, so a signature, type or
+//! doc changed in one file and not the other fails CI. A new exercise:
+//! write the solution, copy it to `src/`, and replace each region's body
+//! with the stub's `todo!`.
+//!
 //! The list below pairs each exercise's stub with its solution, one line
 //! each; rustfmt leaves this file alone so that it stays a plain list (the
 //! exercise files themselves are formatted as usual).
@@ -42,3 +58,9 @@
 #[cfg(feature = "solutions")] #[path = "../solutions/ex14_percentiles.rs"] pub mod ex14_percentiles;
 #[cfg(not(feature = "solutions"))] pub mod ex15_router;
 #[cfg(feature = "solutions")] #[path = "../solutions/ex15_router.rs"] pub mod ex15_router;
+#[cfg(not(feature = "solutions"))] pub mod ex16_breaker;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex16_breaker.rs"] pub mod ex16_breaker;
+#[cfg(not(feature = "solutions"))] pub mod ex20_errgroup;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex20_errgroup.rs"] pub mod ex20_errgroup;
+#[cfg(not(feature = "solutions"))] pub mod ex21_spsc_ring;
+#[cfg(feature = "solutions")] #[path = "../solutions/ex21_spsc_ring.rs"] pub mod ex21_spsc_ring;

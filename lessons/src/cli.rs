@@ -1,6 +1,9 @@
-//! A tiny flag parser for the lessons.
+//! The lessons' flags: declared here, split into words by `lexopt`.
 //!
-//! Every lesson takes `--help` and `--quick` (the short run used by the test
+//! `lexopt` (a small, dependency-free crate, so lesson-01's first build stays
+//! fast) turns the command line into options and values; this module adds
+//! what a lesson declares about them: names, defaults, ranges, choices, and
+//! the usage text. Every lesson takes `--help` and `--quick` (the short run used by the test
 //! suite) plus a few flags of its own. A lesson declares them, then calls
 //! [`Cli::parse`]: an unknown flag or a bad value prints what was wrong and the
 //! usage on stderr and exits with code 2, so a typo never runs the wrong
@@ -201,46 +204,55 @@ impl Cli {
         out
     }
 
-    /// Parses `args` (without the program name).
+    /// Parses `args` (without the program name). The words are split by
+    /// `lexopt` (so `--procs 4`, `--procs=4`, `-h` and `--` behave as in any
+    /// Unix tool); what each option means is checked here.
     pub fn parse_from<I, S>(&self, args: I) -> Result<Args, CliError>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let mut parser = lexopt::Parser::from_args(args.into_iter().map(Into::into));
+        self.parse_with(&mut parser)
+    }
+
+    fn parse_with(&self, parser: &mut lexopt::Parser) -> Result<Args, CliError> {
+        use lexopt::Arg;
         let mut values = BTreeMap::new();
         for opt in &self.opts {
             if let Some(default) = &opt.default {
                 values.insert(opt.name, default.clone());
             }
         }
-        let mut iter = args.into_iter().map(Into::into);
-        while let Some(arg) = iter.next() {
-            if arg == "--help" || arg == "-h" {
-                return Err(CliError::Help);
-            }
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (arg.clone(), None),
+        // lexopt's own errors (a value that is not UTF-8) name the argument.
+        let unknown = |e: lexopt::Error| CliError::Unknown(e.to_string());
+        while let Some(arg) = parser.next().map_err(unknown)? {
+            let name = match arg {
+                Arg::Short('h') | Arg::Long("help") => return Err(CliError::Help),
+                Arg::Long(long) => format!("--{long}"),
+                Arg::Short(short) => return Err(CliError::Unknown(format!("-{short}"))),
+                Arg::Value(word) => return Err(CliError::Unknown(word.to_string_lossy().into())),
             };
             let Some(opt) = self.opts.iter().find(|o| o.name == name) else {
-                return Err(CliError::Unknown(arg));
+                return Err(CliError::Unknown(name));
             };
             match &opt.kind {
                 Kind::Flag => {
-                    if let Some(v) = inline {
+                    if let Some(v) = parser.optional_value() {
                         return Err(CliError::BadValue {
                             option: opt.name,
-                            given: v,
+                            given: v.to_string_lossy().into(),
                             expected: "no value (it is a switch)".into(),
                         });
                     }
                     values.insert(opt.name, "true".into());
                 }
                 kind => {
-                    let value = match inline {
-                        Some(v) => v,
-                        None => iter.next().ok_or(CliError::MissingValue(opt.name))?,
-                    };
+                    let value = parser
+                        .value()
+                        .map_err(|_| CliError::MissingValue(opt.name))?
+                        .to_string_lossy()
+                        .into_owned();
                     check_value(opt.name, kind, &value)?;
                     values.insert(opt.name, value);
                 }
@@ -253,7 +265,7 @@ impl Cli {
     /// exits 0; on an error prints the problem and the usage on stderr and
     /// exits with code 2.
     pub fn parse(&self) -> Args {
-        match self.parse_from(std::env::args().skip(1)) {
+        match self.parse_with(&mut lexopt::Parser::from_env()) {
             Ok(args) => args,
             Err(CliError::Help) => {
                 print!("{}", self.usage());

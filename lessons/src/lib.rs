@@ -11,6 +11,8 @@
 //! - [`svg`], [`timeline`], [`spans`], [`chart`]: figures drawn from recorded
 //!   data (a per-P timeline from a runtime trace, span occupancy from a heap
 //!   snapshot, bar charts), with no plotting dependency.
+//! - [`segments`]: a made-up MPEG transport stream and its zero-copy
+//!   keyframe cutter, shared by lesson 24 and the `segments` bench.
 //!
 //! ```
 //! use lessons::report::Table;
@@ -24,6 +26,7 @@ pub mod artefacts;
 pub mod chart;
 pub mod cli;
 pub mod report;
+pub mod segments;
 pub mod slow_server;
 pub mod spans;
 pub mod svg;

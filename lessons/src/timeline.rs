@@ -136,17 +136,17 @@ impl Timeline {
         }
     }
 
-    /// Pairs a trace's start and stop events into runs (with
-    /// [`runtime::Trace::runs`]) and collects its steals and syscalls. Times
+    /// Pairs a trace's start and stop events into runs cut around their
+    /// syscalls (with [`runtime::Trace::run_slices`]) and collects its
+    /// steals and syscalls. Times
     /// become nanoseconds since the trace's first event.
     pub fn from_trace(trace: &runtime::Trace) -> Self {
-        use runtime::{EventKind, StopReason};
+        use runtime::{EventKind, SliceEnd, StopReason};
         let mut t = Timeline::new(trace.procs);
         let t0 = trace.events.first().map_or(0, |e| e.ts_ns);
         let last = trace.events.last().map_or(0, |e| e.ts_ns) - t0;
-        // Syscalls first: a run that contains one is cut in two around it.
+        // The syscalls, for their own marks (entry to exit, per G).
         let mut in_syscall: BTreeMap<u64, (Option<usize>, u64)> = BTreeMap::new();
-        let mut exits: Vec<(u64, u64, Option<usize>)> = Vec::new(); // (g, ts, p after)
         for e in &trace.events {
             let ts = e.ts_ns - t0;
             match e.kind {
@@ -170,7 +170,6 @@ impl Timeline {
                             start_ns: start,
                             end_ns: ts,
                         });
-                        exits.push((g, ts, e.p));
                     }
                 }
                 _ => {}
@@ -184,7 +183,9 @@ impl Timeline {
                 end_ns: last,
             });
         }
-        for run in trace.runs() {
+        // The runtime cuts each run around its syscalls (the same cut its
+        // Chrome export draws): one bar per stretch on a P.
+        for (run, slices) in trace.run_slices() {
             let Some(mut p) = run.p else { continue };
             let stop = match run.reason {
                 Some(StopReason::Yield) => Stop::Yield,
@@ -200,28 +201,14 @@ impl Timeline {
                 Some(StopReason::Done) => Stop::Done,
                 None => Stop::Open,
             };
-            let (mut start, end) = (run.start_ns - t0, run.end_ns - t0);
-            let mut calls: Vec<Syscall> = t
-                .syscalls
-                .iter()
-                .filter(|c| c.g == run.g && c.start_ns >= start && c.start_ns <= end)
-                .copied()
-                .collect();
-            calls.sort_by_key(|c| c.start_ns);
-            for call in calls {
-                // The G held P `p` until it entered the call; after it, the M
-                // holds whichever P it got back.
-                t.push_run(p, run.g, start, call.start_ns, Stop::Syscall);
-                start = call.end_ns;
-                if let Some(&(_, _, Some(after))) = exits
-                    .iter()
-                    .find(|(g, ts, _)| *g == run.g && *ts == call.end_ns)
-                {
-                    p = after;
-                }
-            }
-            if start <= end {
-                t.push_run(p, run.g, start, end, stop);
+            for slice in slices {
+                // After a syscall the M holds whichever P it got back.
+                p = slice.p.unwrap_or(p);
+                let end = match slice.end {
+                    SliceEnd::Syscall => Stop::Syscall,
+                    SliceEnd::Stop(_) => stop,
+                };
+                t.push_run(p, run.g, slice.start_ns - t0, slice.end_ns - t0, end);
             }
         }
         t.runs.sort_by_key(|r| (r.start_ns, r.p));

@@ -31,7 +31,16 @@ pub struct Builder {
     pub(crate) procs: usize,
     pub(crate) trace: bool,
     pub(crate) run_queue: RunQueueKind,
-    pub(crate) schedtrace: Option<Option<Duration>>,
+    pub(crate) schedtrace: SchedtraceSetting,
+}
+
+/// Where the schedtrace interval comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchedtraceSetting {
+    /// Not set on the builder: read `RUNTIME_SCHEDTRACE` at `build`.
+    FromEnv,
+    /// Set by [`Builder::schedtrace`]: print every `Duration`, or never.
+    Every(Option<Duration>),
 }
 
 impl Default for Builder {
@@ -42,7 +51,7 @@ impl Default for Builder {
                 .min(MAX_PROCS),
             trace: false,
             run_queue: RunQueueKind::default(),
-            schedtrace: None,
+            schedtrace: SchedtraceSetting::FromEnv,
         }
     }
 }
@@ -77,7 +86,7 @@ impl Builder {
     /// Print the schedtrace line to stderr every `every` (`None`: never),
     /// overriding the `RUNTIME_SCHEDTRACE` environment variable.
     pub fn schedtrace(mut self, every: Option<Duration>) -> Self {
-        self.schedtrace = Some(every.filter(|d| !d.is_zero()));
+        self.schedtrace = SchedtraceSetting::Every(every.filter(|d| !d.is_zero()));
         self
     }
 
@@ -93,8 +102,10 @@ impl Builder {
             return Err(BuildError::InvalidProcs { procs: self.procs });
         }
         let schedtrace = match self.schedtrace {
-            Some(s) => s,
-            None => crate::schedtrace::from_env().map_err(BuildError::InvalidSchedtrace)?,
+            SchedtraceSetting::Every(every) => every,
+            SchedtraceSetting::FromEnv => {
+                crate::schedtrace::from_env().map_err(BuildError::InvalidSchedtrace)?
+            }
         };
         crate::runtime::Runtime::start(self, schedtrace)
     }

@@ -2,30 +2,35 @@
 //!
 //! Go reaches the current G through a register (`getg()`), and from it the M
 //! (`g.m`) and P (`m.p`). Here each M thread (and each thread inside
-//! `block_on`) installs a [`Context`] on its stack and points a thread-local
+//! `block_on`) installs a [`MachineCtx`] on its stack and points a thread-local
 //! at it. `spawn`, wakers, `preempt_point` and `syscall` look it up to find
 //! their P without any shared state.
 
-use std::cell::Cell;
+use std::cell::{Cell, Ref, RefCell};
 use std::ptr;
 
 use crate::m::MHandle;
+use crate::p::HeldP;
 use crate::scheduler::Shared;
 use crate::trace::StopReason;
 use std::sync::Arc;
 
-/// `Context::current_g` when the M is not polling anything.
+/// `MachineCtx::current_g` when the M is not polling anything.
 pub(crate) const NO_G: u64 = u64::MAX;
 
 /// Poll budget per time slice (tokio's coop budget; Go uses 10 ms of time).
 pub(crate) const BUDGET: u32 = 128;
 
-/// The state of one M, visible to code running on it.
-pub(crate) struct Context {
+/// The state of one M, visible to code running on it: Go's `m` (the
+/// thread-local half; `MHandle` is the half other threads see). Named so
+/// as not to be confused with `std::task::Context`, a future's waker.
+pub(crate) struct MachineCtx {
     pub(crate) shared: Arc<Shared>,
     pub(crate) m: Arc<MHandle>,
-    /// The P this M holds (Go's `m.p`), if any.
-    pub(crate) p: Cell<Option<usize>>,
+    /// The P this M holds (Go's `m.p`), if any: the token itself, so that
+    /// code running on this M (a waker readying a G) can use the P's
+    /// owner-only operations. Private: only `hold` and `take_p` change it.
+    p: RefCell<Option<HeldP>>,
     /// Go's `m.spinning`: looking for work to steal.
     pub(crate) spinning: Cell<bool>,
     /// Polls and preemption points left in this time slice.
@@ -44,16 +49,16 @@ pub(crate) struct Context {
 }
 
 thread_local! {
-    static CURRENT: Cell<*const Context> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<*const MachineCtx> = const { Cell::new(ptr::null()) };
 }
 
-impl Context {
+impl MachineCtx {
     pub(crate) fn new(shared: Arc<Shared>, m: Arc<MHandle>) -> Self {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        Context {
+        MachineCtx {
             shared,
             m,
-            p: Cell::new(None),
+            p: RefCell::new(None),
             spinning: Cell::new(false),
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
@@ -61,6 +66,29 @@ impl Context {
             locked: Cell::new(false),
             rng: Cell::new(seed),
         }
+    }
+
+    /// The number of the P this M holds, if any.
+    pub(crate) fn pid(&self) -> Option<usize> {
+        self.p.borrow().as_ref().map(HeldP::id)
+    }
+
+    /// The P this M holds, borrowed (for `runqput` and friends). While the
+    /// borrow lives, the P cannot be given up (`take_p` would panic).
+    pub(crate) fn held(&self) -> Ref<'_, Option<HeldP>> {
+        self.p.borrow()
+    }
+
+    /// This M now holds `p` (after `acquirep` or `exitsyscall`).
+    pub(crate) fn hold(&self, p: HeldP) {
+        let old = self.p.replace(Some(p));
+        assert!(old.is_none(), "an M holds at most one P");
+    }
+
+    /// This M gives up its P, if it holds one (for `releasep`,
+    /// `entersyscall`, `handoffp`, which consume the token).
+    pub(crate) fn take_p(&self) -> Option<HeldP> {
+        self.p.borrow_mut().take()
     }
 
     /// A cheap random number (xorshift64).
@@ -75,14 +103,14 @@ impl Context {
 
     /// Makes this the current thread's context until the guard drops.
     pub(crate) fn enter(&self) -> EnterGuard {
-        let prev = CURRENT.with(|c| c.replace(self as *const Context));
+        let prev = CURRENT.with(|c| c.replace(self as *const MachineCtx));
         EnterGuard { prev }
     }
 }
 
 /// Restores the previous context when dropped.
 pub(crate) struct EnterGuard {
-    prev: *const Context,
+    prev: *const MachineCtx,
 }
 
 impl Drop for EnterGuard {
@@ -92,12 +120,19 @@ impl Drop for EnterGuard {
 }
 
 /// Runs `f` with the current thread's context, if it is inside a runtime.
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&MachineCtx>) -> R) -> R {
     let ptr = CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null());
-    // SAFETY: a non-null pointer was set by `enter` from a Context that lives
+    // SAFETY: a non-null pointer was set by `enter` from a MachineCtx that lives
     // on this thread's stack until its guard resets the pointer, and it is
     // only ever used from this thread.
     f(unsafe { ptr.as_ref() })
+}
+
+/// The id of the G being polled on this thread (Go's `getg().goid`): the id
+/// the trace's events carry, 0 for a `block_on` root, `None` outside a poll.
+/// Lets code above the runtime map Gs to its own ids (a request's trace).
+pub fn current_g() -> Option<u64> {
+    with_current(|c| c.map(|c| c.current_g.get()).filter(|g| *g != NO_G))
 }
 
 /// True if this thread is running inside a runtime (an M or `block_on`).

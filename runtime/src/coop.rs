@@ -59,7 +59,7 @@ impl Future for YieldNow {
         with_current(|ctx| {
             if let Some(ctx) = ctx {
                 ctx.stop_reason.set(StopReason::Yield);
-                if let Some(pid) = ctx.p.get() {
+                if let Some(pid) = ctx.pid() {
                     bump(&ctx.shared.ps[pid].counters.yields);
                 }
             }
@@ -109,7 +109,7 @@ pub struct PreemptPoint {
 pub(crate) fn spend_budget() -> bool {
     with_current(|ctx| {
         let ctx = ctx?;
-        let pid = ctx.p.get()?;
+        let pid = ctx.pid()?;
         let p = &ctx.shared.ps[pid];
         let budget = ctx.budget.get();
         if budget == 0 {

@@ -240,7 +240,8 @@ impl<F: Future> Future for WithLabels<F> {
             this.set = Some(merge(inherit().as_deref(), std::mem::take(&mut this.add)));
         }
         let _installed = Installed::new(this.set.as_ref());
-        // SAFETY: see above; `future` stays where it is.
+        // SAFETY: `this` came from a pinned WithLabels, and `future` is never
+        // moved out of it, so it stays where it is until dropped.
         unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx)
     }
 }

@@ -338,7 +338,7 @@ fn loom_abort_races_a_wake_and_a_running_m() {
 /// the P is idle with nobody left waiting.
 #[test]
 fn loom_syscall_handoff_and_return() {
-    use crate::context::Context;
+    use crate::context::MachineCtx;
     use crate::m::MHandle;
     use crate::p::P_RUNNING;
     use crate::runq::RunQueueKind;
@@ -353,25 +353,21 @@ fn loom_syscall_handoff_and_return() {
             spawn_threads: false,
         }));
         let m = std::sync::Arc::new(MHandle::new(1));
-        let ctx = Context::new(shared.clone(), m);
+        let ctx = MachineCtx::new(shared.clone(), m);
         let pid = shared.pidleget().expect("one idle P");
-        shared.acquirep(&ctx, pid);
+        let held = shared.acquirep(&ctx, pid);
 
-        let oldp = shared.entersyscall(&ctx);
+        let oldp = shared.entersyscall(&ctx, held);
         let s2 = shared.clone();
         let sysmon = thread::spawn(move || s2.retake_syscall(0));
-        shared.exitsyscall(&ctx, oldp);
+        ctx.hold(shared.exitsyscall(&ctx, oldp));
         let retaken = sysmon.join().unwrap();
 
-        assert_eq!(
-            ctx.p.get(),
-            Some(0),
-            "the M must hold a P after exitsyscall"
-        );
+        assert_eq!(ctx.pid(), Some(0), "the M must hold a P after exitsyscall");
         assert_eq!(shared.ps[0].status.load(SeqCst), P_RUNNING);
         assert_eq!(shared.counters.retakes.load(SeqCst), u64::from(retaken));
 
-        let pid = shared.releasep(&ctx);
+        let pid = shared.releasep_current(&ctx);
         shared.pidleput(pid);
         let s = shared.sched.lock();
         assert_eq!(s.pidle, vec![0]);
@@ -390,7 +386,7 @@ fn loom_syscall_handoff_and_return() {
 /// is left waiting, and the other M holds none.
 #[test]
 fn loom_locked_root_gets_the_p_back_from_a_busy_m() {
-    use crate::context::Context;
+    use crate::context::MachineCtx;
     use crate::m::MHandle;
     use crate::p::P_RUNNING;
     use crate::runq::RunQueueKind;
@@ -407,26 +403,26 @@ fn loom_locked_root_gets_the_p_back_from_a_busy_m() {
         }));
         let root_m = std::sync::Arc::new(MHandle::new(1));
         let root = RootWaker::new(root_m.clone(), &shared);
-        let ctx = Context::new(shared.clone(), root_m);
+        let ctx = MachineCtx::new(shared.clone(), root_m);
         let pid = shared.pidleget().expect("one idle P");
         shared.ps[pid].handoff_wanted.store(true, SeqCst); // as sysmon would
 
         let (s2, r2) = (shared.clone(), root.clone());
         let other_m = thread::spawn(move || {
-            let ctx = Context::new(s2.clone(), std::sync::Arc::new(MHandle::new(2)));
-            s2.acquirep(&ctx, pid);
+            let ctx = MachineCtx::new(s2.clone(), std::sync::Arc::new(MHandle::new(2)));
+            ctx.hold(s2.acquirep(&ctx, pid));
             r2.wake_by_ref(); // the G it runs wakes the root
             let handed = s2.make_way_if_asked(&ctx);
             if !handed {
-                let pid = s2.releasep(&ctx);
+                let pid = s2.releasep_current(&ctx);
                 s2.pidleput(pid);
             }
-            ctx.p.get()
+            ctx.pid()
         });
         shared.wait_for_p(&ctx, &root);
         let other_p = other_m.join().unwrap();
 
-        assert_eq!(ctx.p.get(), Some(0), "the root's M must hold the P");
+        assert_eq!(ctx.pid(), Some(0), "the root's M must hold the P");
         assert_eq!(other_p, None, "the other M gave its P away");
         assert_eq!(shared.ps[0].status.load(SeqCst), P_RUNNING);
         let s = shared.sched.lock();

@@ -7,14 +7,14 @@
 //! plus the Ms blocked in `syscall` (whose Ps were handed to new Ms), plus
 //! threads inside `block_on`, plus sysmon.
 //!
+//! The thread's body, `m_main`, is with the scheduler (`scheduler/proc.rs`,
+//! beside `newm`, which starts it); this file is the M's shared half.
+//!
 //! Handing an M a P is a two-step: the giver stores the P's id in
 //! `MHandle::nextp` (Go's `m.nextp`), then unparks it.
 
-use crate::context::Context;
 use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::park::Parker;
-use crate::scheduler::Shared;
-use std::sync::Arc;
 
 const NO_P: usize = usize::MAX;
 
@@ -64,14 +64,4 @@ impl MHandle {
         }
         (pid != NO_P).then(|| (pid, self.next_spinning.load(Ordering::Relaxed)))
     }
-}
-
-/// The body of a worker M's thread (Go's `mstart` then `schedule`).
-pub(crate) fn m_main(shared: Arc<Shared>, m: Arc<MHandle>, pid: usize, spinning: bool) {
-    let ctx = Context::new(shared.clone(), m);
-    let _enter = ctx.enter();
-    shared.acquirep(&ctx, pid);
-    ctx.spinning.set(spinning);
-    shared.schedule_loop(&ctx);
-    shared.m_exit(&ctx);
 }

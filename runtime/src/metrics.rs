@@ -1,9 +1,10 @@
-//! Counters: what the scheduler did, for lessons and tests.
+//! Counters: what the scheduler did, for lessons and tests, as plain data.
 //!
-//! Hot counters (polls, spawns, steals, preemptions) live in each P and are
-//! bumped by the P's owner without a locked instruction; rare ones (parks,
-//! hand-offs, timers) are shared atomics. [`Runtime::metrics`] sums them into
-//! a [`Metrics`] snapshot, which serialises with serde, so a lesson can
+//! The counting lives with the scheduler (`scheduler/counters.rs`): hot
+//! counters (polls, spawns, steals, preemptions) in each P, bumped by the
+//! P's holder without a locked instruction; rare ones (parks, hand-offs,
+//! timers) shared atomics. [`Runtime::metrics`] sums them into a
+//! [`Metrics`] snapshot, which serialises with serde, so a lesson can
 //! print it as JSON. The figures are read without stopping the world, so a
 //! snapshot taken while Gs run is approximately, not exactly, consistent.
 //!
@@ -11,29 +12,7 @@
 
 use serde::Serialize;
 
-use crate::loom::atomic::{AtomicU64, Ordering};
-use crate::scheduler::Shared;
-
 /// Counters shared by all Ms (events too rare to be worth per-P slots).
-#[derive(Default)]
-pub(crate) struct SharedCounters {
-    pub(crate) spawned_remote: AtomicU64,
-    pub(crate) completed_remote: AtomicU64,
-    pub(crate) global_pushes: AtomicU64,
-    pub(crate) handoffs: AtomicU64,
-    pub(crate) retakes: AtomicU64,
-    pub(crate) timers_fired: AtomicU64,
-    pub(crate) parks: AtomicU64,
-    pub(crate) unparks: AtomicU64,
-    pub(crate) threads_started: AtomicU64,
-    pub(crate) preempt_requests: AtomicU64,
-    pub(crate) chan_waits: AtomicU64,
-    pub(crate) sync_waits: AtomicU64,
-    pub(crate) wait_ns: AtomicU64,
-    pub(crate) mutex_starvations: AtomicU64,
-    pub(crate) mutex_handoffs: AtomicU64,
-}
-
 /// A snapshot of the runtime's counters (see [`Runtime::metrics`]).
 ///
 /// [`Runtime::metrics`]: crate::Runtime::metrics
@@ -118,58 +97,4 @@ pub struct Metrics {
     pub mutex_starvations: u64,
     /// Times a starving mutex was handed directly to its front waiter.
     pub mutex_handoffs: u64,
-}
-
-pub(crate) fn collect(shared: &Shared) -> Metrics {
-    let sum = |f: fn(&crate::p::PCounters) -> &AtomicU64| -> u64 {
-        shared
-            .ps
-            .iter()
-            .map(|p| f(&p.counters).load(Ordering::Relaxed))
-            .sum()
-    };
-    let c = &shared.counters;
-    let net = shared.netpoll.get();
-    let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let spawned = sum(|c| &c.spawned) + r(&c.spawned_remote);
-    let completed = sum(|c| &c.completed) + r(&c.completed_remote);
-    Metrics {
-        procs: shared.procs(),
-        idle_procs: shared.npidle.load(Ordering::Relaxed),
-        threads: shared.nthreads.load(Ordering::Relaxed),
-        idle_threads: shared.nmidle.load(Ordering::Relaxed),
-        spinning_threads: shared.nmspinning.load(Ordering::Relaxed),
-        threads_started: r(&c.threads_started),
-        tasks_spawned: spawned,
-        tasks_completed: completed,
-        tasks_alive: shared.owned.len(),
-        polls: sum(|c| &c.polls),
-        steals: sum(|c| &c.steals),
-        stolen_tasks: sum(|c| &c.stolen),
-        global_queue_pushes: r(&c.global_pushes),
-        local_overflows: sum(|c| &c.global_pushes),
-        global_queue_len: shared.global_len.load(Ordering::Relaxed),
-        local_queue_lens: shared.ps.iter().map(|p| p.runq_len()).collect(),
-        yields: sum(|c| &c.yields),
-        preemptions_budget: sum(|c| &c.preempt_budget),
-        preemptions_sysmon: sum(|c| &c.preempt_sysmon),
-        preempt_requests: r(&c.preempt_requests),
-        syscalls: sum(|c| &c.syscalls),
-        handoffs: r(&c.handoffs),
-        retakes: r(&c.retakes),
-        timers_fired: r(&c.timers_fired),
-        timers_pending: shared.timers.len(),
-        parks: r(&c.parks),
-        unparks: r(&c.unparks),
-        netpoll_polls: net.map_or(0, |p| r(&p.polls)),
-        netpoll_blocking_polls: net.map_or(0, |p| r(&p.blocking_polls)),
-        netpoll_readied: net.map_or(0, |p| r(&p.readied)),
-        netpoll_waiters: net.map_or(0, |p| p.waiters().load(Ordering::Relaxed)),
-        sockets: net.map_or(0, |p| p.registered()),
-        chan_waits: r(&c.chan_waits),
-        sync_waits: r(&c.sync_waits),
-        wait_ns: r(&c.wait_ns),
-        mutex_starvations: r(&c.mutex_starvations),
-        mutex_handoffs: r(&c.mutex_handoffs),
-    }
 }

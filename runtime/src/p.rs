@@ -19,11 +19,31 @@
 //!   the next preemption point; hand the P to an M waiting for one.
 //! * per-P counters, written only by the owner (no contended atomics on the
 //!   hot path), summed by `Runtime::metrics`.
+//!
+//! # Holding a P is a value
+//!
+//! Go's rule "an M runs Gs only while it holds a P, and only the P's M
+//! touches its `runq` from the owner's side" lives in comments and in
+//! `m.p`. Here it is [`HeldP`], a token: `acquirep` makes one, `releasep`,
+//! `entersyscall` and `handoffp` consume it, and the owner-only operations
+//! (`runqput`, `runqget`, stealing *into* this P's queue) take `&HeldP`.
+//! The token carries the owner's half of the run queue (crossbeam's
+//! `Worker`, or the ring's `RingOwner`), which the P keeps while nobody
+//! holds it. It is neither `Clone` nor `Send`: it stays with the M that
+//! acquired it, in that M's context (`context.rs`), where wakers running on
+//! the M find it. Taking it out of the P is one compare-and-swap, so a bug
+//! that had two Ms acquire one P panics instead of racing.
+//!
+//! ```text
+//!   P (shared by all Ms)               HeldP (on the M that holds the P)
+//!   runq: Stealer | Ring   <--------   owner: Worker | RingOwner
+//!   owner slot: null while held        runqput / runqget / steal into
+//! ```
 
 use std::ptr;
 
 use crate::loom::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
-use crate::runq::{LocalQueue, RunQueueKind};
+use crate::runq::{LocalOwner, LocalQueue, RunQueueKind};
 use crate::task::{Header, Notified};
 
 /// Go's `_Pidle`: in the idle list (or in transit to an M).
@@ -38,6 +58,9 @@ pub(crate) struct P {
     pub(crate) status: AtomicU8,
     runnext: AtomicPtr<Header>,
     pub(crate) runq: LocalQueue,
+    /// The owner's half of `runq` while no M holds this P (a pointer from
+    /// `Box::into_raw`); null while a [`HeldP`] has it.
+    owner: AtomicPtr<LocalOwner>,
     /// Incremented at every new time slice (Go's `p.schedtick`).
     pub(crate) schedtick: AtomicU64,
     /// Incremented at every syscall entry and exit (Go's `p.syscalltick`).
@@ -58,10 +81,12 @@ pub(crate) struct P {
 
 impl P {
     pub(crate) fn new(kind: RunQueueKind) -> Self {
+        let (runq, owner) = LocalQueue::new(kind);
         P {
             status: AtomicU8::new(P_IDLE),
             runnext: AtomicPtr::new(ptr::null_mut()),
-            runq: LocalQueue::new(kind),
+            runq,
+            owner: AtomicPtr::new(Box::into_raw(Box::new(owner))),
             schedtick: AtomicU64::new(0),
             syscalltick: AtomicU64::new(0),
             preempt: AtomicBool::new(false),
@@ -69,6 +94,54 @@ impl P {
             locked: AtomicBool::new(false),
             counters: PCounters::default(),
         }
+    }
+
+    /// Takes the owner's half of this P (P number `id`): the core of Go's
+    /// `acquirep`. The caller has claimed the P by the scheduler's protocol
+    /// (from the idle list, from `m.nextp`, or by winning the status CAS
+    /// after a syscall); this makes that claim a value. Panics if another
+    /// M holds the P: a broken protocol is a panic here, never a race.
+    pub(crate) fn claim(&self, id: usize) -> HeldP {
+        self.try_claim(id)
+            .unwrap_or_else(|| panic!("P {id} acquired while another M holds it"))
+    }
+
+    /// [`claim`](P::claim), or `None` if the P is held.
+    pub(crate) fn try_claim(&self, id: usize) -> Option<HeldP> {
+        // Acquire: pairs with the release in `release`, so everything the
+        // previous holder did with the owner's half happens-before our use.
+        let ptr = self.owner.load(Ordering::Acquire);
+        if ptr.is_null() {
+            return None;
+        }
+        self.owner
+            .compare_exchange(ptr, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        // SAFETY: `ptr` came from `Box::into_raw` (in `new` or `release`),
+        // and our CAS took it out of the slot: no other copy of it is used
+        // until `release` puts it back, so we may own the box.
+        let owner = unsafe { Box::from_raw(ptr) };
+        Some(HeldP { p: self, id, owner })
+    }
+
+    /// Gives the owner's half back to the P (the core of Go's `releasep`);
+    /// returns the P's number for whoever takes it next.
+    pub(crate) fn release(&self, held: HeldP) -> usize {
+        self.check(&held);
+        let HeldP { id, owner, .. } = held;
+        // Release: pairs with the acquire in `try_claim`.
+        self.owner.store(Box::into_raw(owner), Ordering::Release);
+        id
+    }
+
+    /// Panics unless `held` is the token of this very P.
+    #[inline]
+    fn check(&self, held: &HeldP) {
+        assert!(
+            ptr::eq(held.p, self),
+            "the token of P {} used on another P",
+            held.id
+        );
     }
 
     /// Starts a new time slice on this P (the P side of Go's `execute`):
@@ -91,15 +164,15 @@ impl P {
     // ANCHOR: runqput
     /// Go's `runqput`: with `next`, `task` goes to `runnext` and the G there
     /// before is kicked to the tail of `runq`; overflow goes to `global`.
-    ///
-    /// # Safety
-    /// The caller's M must own this P.
-    pub(crate) unsafe fn runqput(
+    /// Only the holder of this P can call it (`held`).
+    pub(crate) fn runqput(
         &self,
+        held: &HeldP,
         task: Notified,
         next: bool,
         overflow: &mut dyn FnMut(Vec<Notified>),
     ) {
+        self.check(held);
         let task = if next {
             let old = self
                 .runnext
@@ -112,22 +185,26 @@ impl P {
         } else {
             task
         };
-        // SAFETY: forwarded from the caller.
-        unsafe { self.runq.push_back(task, overflow) }
+        self.runq.push_back(&held.owner, task, overflow)
     }
     // ANCHOR_END: runqput
 
     /// Go's `runqget`: `runnext` first (returns `inherit = true`: it keeps the
-    /// current time slice), then the head of `runq`.
-    ///
-    /// # Safety
-    /// The caller's M must own this P.
-    pub(crate) unsafe fn runqget(&self) -> Option<(Notified, bool)> {
+    /// current time slice), then the head of `runq`. Holder only.
+    pub(crate) fn runqget(&self, held: &HeldP) -> Option<(Notified, bool)> {
+        self.check(held);
         if let Some(t) = self.take_runnext() {
             return Some((t, true));
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.runq.pop() }.map(|t| (t, false))
+        self.runq.pop(&held.owner).map(|t| (t, false))
+    }
+
+    /// Go's `runqsteal` into this P (held by the caller) from `victim`:
+    /// about half of the victim's queue, one G returned to run now, and how
+    /// many moved in all.
+    pub(crate) fn runqsteal(&self, held: &HeldP, victim: &P) -> Option<(Notified, usize)> {
+        self.check(held);
+        victim.runq.steal_into(&self.runq, &held.owner)
     }
 
     /// Whether a G waits in `runnext`.
@@ -156,6 +233,41 @@ impl P {
     }
 }
 
+impl Drop for P {
+    fn drop(&mut self) {
+        // (A load rather than `get_mut`, which loom's atomics lack.)
+        let ptr = self.owner.load(Ordering::Acquire);
+        if !ptr.is_null() {
+            // SAFETY: a non-null slot holds a pointer from `Box::into_raw`
+            // that no token has taken (`&mut self`: nobody can now).
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    }
+}
+
+// ANCHOR: heldp
+/// Holding a P: Go's `m.p != nil`, as a value (see the module comment).
+///
+/// Made only by [`P::claim`] (from `acquirep`, `exitsyscall`, sysmon's
+/// retake), consumed by [`P::release`] (from `releasep`, `entersyscall`,
+/// `handoffp`). Not `Clone`, and not `Send` (the raw pointer): it cannot
+/// be copied, nor leave the M that acquired it.
+pub(crate) struct HeldP {
+    /// Which P this is (compared, never dereferenced).
+    p: *const P,
+    id: usize,
+    /// The owner's half of the P's run queue.
+    owner: Box<LocalOwner>,
+}
+// ANCHOR_END: heldp
+
+impl HeldP {
+    /// The P's number (Go's `p.id`).
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+}
+
 /// Counters kept per P. Only the P's owner writes them, so a bump is a plain
 /// load and store (no locked instruction); `metrics()` reads them from any
 /// thread.
@@ -170,7 +282,9 @@ pub(crate) struct PCounters {
     pub(crate) preempt_budget: AtomicU64,
     pub(crate) preempt_sysmon: AtomicU64,
     pub(crate) syscalls: AtomicU64,
-    pub(crate) global_pushes: AtomicU64,
+    /// Gs this P's full local queue sent to the global queue (Go's
+    /// `runqputslow` batches, counted in Gs).
+    pub(crate) overflowed: AtomicU64,
 }
 
 /// Adds one to an owner-only counter.

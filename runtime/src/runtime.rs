@@ -24,7 +24,7 @@ use std::task::{Poll, Waker};
 
 use crate::Builder;
 use crate::builder::BuildError;
-use crate::context::{BUDGET, Context, in_runtime, with_current};
+use crate::context::{BUDGET, MachineCtx, in_runtime, with_current};
 use crate::loom::atomic::Ordering;
 use crate::m::MHandle;
 use crate::metrics::Metrics;
@@ -116,7 +116,7 @@ impl Runtime {
         let m = Arc::new(MHandle::new(shared.new_m_id()));
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
         let root = RootWaker::new(m, shared);
-        let ctx = Context::new(shared.clone(), root.m().clone());
+        let ctx = MachineCtx::new(shared.clone(), root.m().clone());
         ctx.locked.set(true);
         let _enter = ctx.enter();
         let _leave = Leave(&ctx);
@@ -125,7 +125,7 @@ impl Runtime {
         let mut future = pin!(future);
         // The root starts runnable: its M needs a P first.
         let pid = shared.acquire_p_blocking(&ctx);
-        shared.acquirep(&ctx, pid);
+        ctx.hold(shared.acquirep(&ctx, pid));
         loop {
             root.start_poll();
             if let Poll::Ready(v) = poll_root(&ctx, future.as_mut(), &mut cx) {
@@ -166,7 +166,7 @@ impl Runtime {
     /// println!("{}", serde_json::to_string(&m).unwrap());
     /// ```
     pub fn metrics(&self) -> Metrics {
-        crate::metrics::collect(&self.shared)
+        self.shared.metrics()
     }
 
     /// The events recorded so far, if built with `.trace(true)`.
@@ -206,12 +206,12 @@ impl Runtime {
 /// One poll of the root future (G 0) on the P its M holds: a time slice of
 /// its own, traced as G 0.
 fn poll_root<F: Future>(
-    ctx: &Context,
+    ctx: &MachineCtx,
     future: std::pin::Pin<&mut F>,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<F::Output> {
     let shared = &ctx.shared;
-    let pid = ctx.p.get().expect("the root is polled holding a P");
+    let pid = ctx.pid().expect("the root is polled holding a P");
     let p = &shared.ps[pid];
     bump(&p.schedtick);
     p.preempt.store(false, Ordering::Relaxed);
@@ -235,13 +235,13 @@ fn poll_root<F: Future>(
         // A syscall inside the poll may have moved the M to another P.
         shared
             .trace
-            .record(ctx.p.get(), ctx.m.id, EventKind::GoStop { g: 0, reason });
+            .record(ctx.pid(), ctx.m.id, EventKind::GoStop { g: 0, reason });
     }
     polled
 }
 
 /// Leaves `block_on` (also on panic): give the P away, uncount the M.
-struct Leave<'a>(&'a Context);
+struct Leave<'a>(&'a MachineCtx);
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
@@ -250,9 +250,8 @@ impl Drop for Leave<'_> {
         if ctx.spinning.replace(false) {
             shared.nmspinning.fetch_sub(1, Ordering::SeqCst);
         }
-        if ctx.p.get().is_some() {
-            let pid = shared.releasep(ctx);
-            shared.handoffp(pid);
+        if let Some(held) = ctx.take_p() {
+            shared.handoffp(held, Some(ctx.m.id));
         }
         shared.nthreads.fetch_sub(1, Ordering::SeqCst);
     }
@@ -328,11 +327,15 @@ impl Drop for Runtime {
         };
         shared.global_len.store(0, Ordering::SeqCst);
         drop(global);
-        for p in shared.ps.iter() {
+        for (pid, p) in shared.ps.iter().enumerate() {
             drop(p.take_runnext());
-            // SAFETY: every M has exited, so nobody else owns any P.
-            while let Some(t) = unsafe { p.runq.pop() } {
-                drop(t);
+            // Every M has exited and given its P back; a P still held
+            // (an M that panicked holding it) keeps its Gs.
+            if let Some(held) = p.try_claim(pid) {
+                while let Some((t, _)) = p.runqget(&held) {
+                    drop(t);
+                }
+                p.release(held);
             }
         }
         shared.timers.close();

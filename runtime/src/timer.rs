@@ -30,7 +30,6 @@ use crate::trace::StopReason;
 use std::sync::Arc;
 
 use crate::loom::Mutex;
-use crate::scheduler::Shared;
 
 type Key = (Instant, u64);
 
@@ -38,13 +37,15 @@ const NONE: u64 = u64::MAX;
 
 /// The runtime's timers.
 pub(crate) struct Timers {
-    inner: Mutex<Heap>,
+    inner: Mutex<TimerQueue>,
     /// Earliest deadline in ns since `start`, or `NONE`.
     next_ns: AtomicU64,
     start: Instant,
 }
 
-struct Heap {
+/// The timers, ordered by `(deadline, sequence number)`: a `BTreeMap`
+/// where Go keeps a 4-ary heap per P.
+struct TimerQueue {
     map: BTreeMap<Key, Waker>,
     seq: u64,
     closed: bool,
@@ -53,7 +54,7 @@ struct Heap {
 impl Timers {
     pub(crate) fn new() -> Self {
         Timers {
-            inner: Mutex::new(Heap {
+            inner: Mutex::new(TimerQueue {
                 map: BTreeMap::new(),
                 seq: 0,
                 closed: false,
@@ -67,8 +68,12 @@ impl Timers {
         u64::try_from(t.saturating_duration_since(self.start).as_nanos()).unwrap_or(NONE - 1)
     }
 
-    fn publish_next(&self, heap: &Heap) {
-        let next = heap.map.keys().next().map_or(NONE, |(d, _)| self.to_ns(*d));
+    fn publish_next(&self, queue: &TimerQueue) {
+        let next = queue
+            .map
+            .keys()
+            .next()
+            .map_or(NONE, |(d, _)| self.to_ns(*d));
         self.next_ns.store(next, Ordering::SeqCst);
     }
 
@@ -173,7 +178,8 @@ impl Timers {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    registered: Option<(Arc<Shared>, Key)>,
+    /// The timer queue it is registered in, and its key there.
+    registered: Option<(Arc<Timers>, Key)>,
 }
 
 /// Waits for `duration` without blocking the M: the G parks and a timer
@@ -221,37 +227,41 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.deadline {
-            if let Some((shared, key)) = self.registered.take() {
-                shared.timers.remove(key);
+            if let Some((timers, key)) = self.registered.take() {
+                timers.remove(key);
             }
             return Poll::Ready(());
         }
         note_wait(StopReason::Sleep);
-        if let Some((shared, key)) = &self.registered
-            && shared.timers.update(*key, cx.waker())
+        if let Some((timers, key)) = &self.registered
+            && timers.update(*key, cx.waker())
         {
             return Poll::Pending;
         }
-        let shared = match self.registered.take() {
-            Some((shared, _)) => shared,
-            None => with_current(|ctx| ctx.map(|c| c.shared.clone())).unwrap_or_else(|| {
+        // Not registered (or its entry is gone): register with the runtime
+        // polling it, and tell that runtime's scheduler if this is now the
+        // earliest timer. The Sleep keeps only the timer queue.
+        let deadline = self.deadline;
+        let registered = with_current(|ctx| {
+            let ctx = ctx.unwrap_or_else(|| {
                 panic!("runtime::sleep was polled outside a runtime: await it inside Runtime::block_on or a task started with runtime::spawn")
-            }),
-        };
-        if let Some((key, earliest)) = shared.timers.register(self.deadline, cx.waker()) {
+            });
+            let shared = &ctx.shared;
+            let (key, earliest) = shared.timers.register(deadline, cx.waker())?;
             if earliest {
                 shared.timers_changed();
             }
-            self.registered = Some((shared, key));
-        }
+            Some((shared.timers.clone(), key))
+        });
+        self.registered = registered;
         Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((shared, key)) = self.registered.take() {
-            shared.timers.remove(key);
+        if let Some((timers, key)) = self.registered.take() {
+            timers.remove(key);
         }
     }
 }
@@ -311,7 +321,9 @@ impl<F: Future> Future for Timeout<F> {
         // pinned Timeout (no method hands it out by value or &mut), and
         // `Sleep` is Unpin, so projecting to it needs no guarantee.
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `future` stays where it is until dropped.
+        // SAFETY: `this` came from a pinned Timeout, and `future` is never
+        // moved out of it (no method hands it out), so it stays where it is
+        // until dropped: pinning it is sound.
         let future = unsafe { Pin::new_unchecked(&mut this.future) };
         if let Poll::Ready(v) = future.poll(cx) {
             return Poll::Ready(Ok(v));

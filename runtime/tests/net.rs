@@ -312,7 +312,7 @@ fn raise_nofile(want: u64) {
         lim.rlim_max
     );
     lim.rlim_cur = want;
-    // SAFETY: as above.
+    // SAFETY: a live, initialised rlimit struct for the call to read.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
 }
 

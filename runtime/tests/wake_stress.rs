@@ -24,7 +24,8 @@ struct Poisoning;
 // extra write stays inside the block being freed, before it is freed.
 unsafe impl GlobalAlloc for Poisoning {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's layout.
+        // SAFETY: the caller upholds `alloc`'s contract for `layout` (non-zero
+        // size), which is all System.alloc asks.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -3,7 +3,7 @@
 //! hyper does the HTTP/1.1 work (parsing, keep-alive, pipelining, chunked
 //! bodies, 431 for oversize heads) and calls a service function per request.
 //! Ours collects the body up to a limit (413 past it, as Go's
-//! `http.MaxBytesReader`), asks the shared [`Routes`](crate::Routes), waits
+//! `http.MaxBytesReader`), asks the shared [`Routes`], waits
 //! on the runtime's timer if the reply says so, and answers. The function is
 //! generic over hyper's `Timer`, so the same code runs on our runtime
 //! ([`crate::adapter`]) and on tokio ([`crate::peer`]).
@@ -66,7 +66,9 @@ async fn respond<T: Timer>(
         Err(_) => return Ok(to_hyper(Reply::text(400, "bad request body\n"), true)),
     };
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let reply = routes.respond(parts.method.as_str(), target, &body);
+    let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+    let req = crate::Incoming::from_headers(parts.method.as_str(), target, &body, header);
+    let reply = routes.handle_async(&req).await;
     if let Some(t) = reply.not_before {
         timer.sleep_until(t).await;
     }

@@ -16,6 +16,9 @@
 //!   shared by all of them, plus an optional stall for the
 //!   coordinated-omission lesson;
 //! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it;
+//! * [`traceparent`], [`metrics`], [`tagging`], [`store`], [`tier`]: W3C
+//!   trace context in the G's labels, per-route Prometheus metrics, tagged
+//!   load-test traffic with a shadow store, and the two-tier mode's client;
 //! * [`files`]: a static-file handler for the fast engine, which is how
 //!   `cargo run --bin course` serves the book.
 //!
@@ -35,15 +38,24 @@
 
 #[cfg(feature = "full")]
 pub mod adapter;
+pub mod breaker;
 pub mod fast;
 pub mod files;
 #[cfg(feature = "full")]
 pub mod full;
+pub mod incoming;
+pub mod limiter;
+pub mod metrics;
 #[cfg(feature = "full")]
 pub mod peer;
+pub mod reqtrace;
 pub mod routes;
 pub mod server;
+pub mod store;
+pub mod tagging;
 pub mod threads;
+pub mod tier;
+pub mod traceparent;
 
-pub use routes::{Body, Reply, Routes, Stall};
-pub use server::{Engine, Options, RuntimeKind, Server};
+pub use routes::{Body, Incoming, Reply, Routes, Stall};
+pub use server::{Engine, Limit, Options, RuntimeKind, Server};

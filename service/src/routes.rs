@@ -20,11 +20,40 @@
 //! | `/work?us=N` | N µs of CPU (a busy loop), then a reply |
 //! | `/sleep?ms=N` | a reply after N ms on the engine's timer |
 //! | `/alloc?kb=N` | allocates N KiB, touches every page, frees it |
-//! | `/metrics` | request counters in Prometheus' text format |
+//! | `/metrics` | per-route metrics in Prometheus' text format (`?format=json`: the same as JSON) |
+//! | `/trace` | the trace and tag labels this request's G and a G it spawned carry, as JSON |
+//! | `/store?key=K` | PUT/POST: store the body under K; GET: read it (tagged traffic: the shadow store) |
+//! | `/front?path=P` | two-tier mode: call the backend's `P` with this request's trace and tag |
+//!
+//! Every request runs inside [`runtime::with_labels`] with its span's
+//! labels (see [`crate::traceparent`] and [`crate::tagging`]): its route,
+//! the trace id, its own span id, the caller's span id, and the load-test
+//! tag if it has one. The sync path ([`Routes::handle`], used by the fast
+//! and thread engines) polls the route once inside those labels; the async
+//! path ([`Routes::handle_async`], the hyper engine) awaits it, so `/front`
+//! can call the backend and `/trace` can spawn. Both record the request in
+//! [`crate::metrics`], from the moment the routes see it to the moment its
+//! response may be sent (a `/sleep` or a stall counts).
 
+use std::future::Future;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use crate::breaker::{Breaker, State};
+use crate::limiter::RouteLimiter;
+use crate::metrics::Metrics;
+use crate::reqtrace;
+use crate::store::Stores;
+use crate::tagging;
+use crate::tier::{self, CallOptions};
+use crate::traceparent;
+
+pub use crate::incoming::Incoming;
 
 /// The largest `/work?us=N` accepted (one second of CPU).
 pub const MAX_WORK_US: u64 = 1_000_000;
@@ -110,24 +139,35 @@ pub fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
 }
 
-/// Route names, in the order of the request counters.
-const ROUTES: [&str; 7] = [
-    "/", "/echo", "/work", "/sleep", "/alloc", "/metrics", "other",
+/// Route names, in the order of the metrics.
+pub const ROUTES: [&str; 10] = [
+    "/", "/echo", "/work", "/sleep", "/alloc", "/metrics", "/trace", "/store", "/front", "other",
 ];
 
-/// The routes and their counters, shared by every connection of a server.
+/// The routes, their metrics, and what the optional routes need: the
+/// backend of the two-tier mode and the stores. Shared by every connection.
 #[derive(Debug)]
 pub struct Routes {
     start: Instant,
     stall: Option<Stall>,
-    counts: [AtomicU64; ROUTES.len()],
+    metrics: Metrics,
+    backend: Option<SocketAddr>,
+    call: CallOptions,
+    stores: Option<Arc<Stores>>,
+    breaker: Option<Breaker>,
+    limiters: Vec<Option<RouteLimiter>>,
+    fault: AtomicBool,
+    name: Option<String>,
 }
 
 impl Default for Routes {
@@ -142,13 +182,232 @@ impl Routes {
         Routes {
             start: Instant::now(),
             stall,
-            counts: Default::default(),
+            metrics: Metrics::new(&ROUTES),
+            backend: None,
+            call: CallOptions::default(),
+            stores: None,
+            breaker: None,
+            limiters: ROUTES.iter().map(|_| None).collect(),
+            fault: AtomicBool::new(false),
+            name: None,
         }
+    }
+
+    /// The same routes naming their service `name` in every request's
+    /// labels (the `service` label, which [`crate::reqtrace`] uses to tell
+    /// two runtimes' Gs apart).
+    pub fn with_name(mut self, name: &str) -> Routes {
+        self.name = Some(name.to_string());
+        self
+    }
+
+    /// The same routes with `/front`'s backend calls behind `breaker`.
+    pub fn with_breaker(mut self, breaker: Breaker) -> Routes {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// The breaker in front of the backend, if any.
+    pub fn breaker(&self) -> Option<&Breaker> {
+        self.breaker.as_ref()
+    }
+
+    /// The same routes with `limiter` in front of `route` (one of
+    /// [`ROUTES`]; an unknown route is an error, at configuration time).
+    /// A request it refuses is answered 429 and never runs.
+    pub fn with_limiter(mut self, route: &str, limiter: RouteLimiter) -> Result<Routes, String> {
+        let i = ROUTES
+            .iter()
+            .position(|r| *r == route)
+            .ok_or_else(|| format!("no route `{route}` to limit (routes: {})", ROUTES.join(" ")))?;
+        self.limiters[i] = Some(limiter);
+        Ok(self)
+    }
+
+    /// Injects a fault: while on, every route but `/metrics` answers 500
+    /// (a backend that has broken, for the breaker lessons and tests).
+    pub fn set_fault(&self, on: bool) {
+        self.fault.store(on, Ordering::Relaxed);
+    }
+
+    /// The same routes with `/front` calling the backend at `addr`.
+    pub fn with_backend(mut self, addr: SocketAddr, call: CallOptions) -> Routes {
+        self.backend = Some(addr);
+        self.call = call;
+        self
+    }
+
+    /// The same routes with `/store` writing to `stores`.
+    pub fn with_stores(mut self, stores: Arc<Stores>) -> Routes {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// The stores `/store` writes to, if any.
+    pub fn stores(&self) -> Option<&Arc<Stores>> {
+        self.stores.as_ref()
+    }
+
+    /// The per-route metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Requests answered so far, all routes together.
     pub fn requests(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.metrics.requests()
+    }
+
+    fn route_of(path: &str) -> (usize, &'static str) {
+        let i = ROUTES
+            .iter()
+            .position(|r| *r == path)
+            .unwrap_or(ROUTES.len() - 1);
+        (i, ROUTES[i])
+    }
+
+    /// Answers one request on the sync path (the fast and thread engines):
+    /// the route runs inside the request's span labels, and is recorded.
+    pub fn handle(&self, req: &Incoming<'_>) -> Reply {
+        let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
+        let (index, name) = Self::route_of(path);
+        let in_flight = self.metrics.begin(index);
+        let mut labels = req.span_labels(name);
+        if let Some(service) = &self.name {
+            labels.push((reqtrace::SERVICE, service.clone()));
+        }
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(refused) = self.admit(index, path) {
+            return self.finish(refused, in_flight, index);
+        }
+        let reply = poll_once(runtime::with_labels(&pairs, async {
+            reqtrace::note();
+            match path {
+                "/front" => Reply::text(501, "/front needs the full engine (an async handler)\n"),
+                _ => self.reply(req.method, path, query, req.body),
+            }
+        }));
+        self.finish(reply, in_flight, index)
+    }
+
+    /// Answers one request on the async path (the hyper engine): like
+    /// [`Routes::handle`], and `/front` calls the backend, `/trace` spawns.
+    pub async fn handle_async(&self, req: &Incoming<'_>) -> Reply {
+        let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
+        let (index, name) = Self::route_of(path);
+        let in_flight = self.metrics.begin(index);
+        let mut labels = req.span_labels(name);
+        if let Some(service) = &self.name {
+            labels.push((reqtrace::SERVICE, service.clone()));
+        }
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Some(refused) = self.admit(index, path) {
+            return self.finish(refused, in_flight, index);
+        }
+        let reply = runtime::with_labels(&pairs, async {
+            reqtrace::note();
+            match path {
+                "/front" => self.front(req.method, query, req.body).await,
+                "/trace" => {
+                    // A G the request spawns inherits the span's labels.
+                    let spawned = runtime::spawn(async {
+                        reqtrace::note();
+                        span_json()
+                    })
+                    .await
+                    .ok();
+                    trace_reply(spawned)
+                }
+                _ => self.reply(req.method, path, query, req.body),
+            }
+        })
+        .await;
+        self.finish(reply, in_flight, index)
+    }
+
+    /// The route's limiter and the injected fault, before the route runs:
+    /// `Some(reply)` answers instead of the route.
+    fn admit(&self, index: usize, path: &str) -> Option<Reply> {
+        if let Some(l) = &self.limiters[index]
+            && !l.admit(self.metrics.in_flight(index) - 1)
+        {
+            return Some(Reply::text(429, "rate limited\n"));
+        }
+        (path != "/metrics" && self.fault.load(Ordering::Relaxed))
+            .then(|| Reply::text(500, "injected fault\n"))
+    }
+
+    fn finish(
+        &self,
+        mut reply: Reply,
+        in_flight: crate::metrics::InFlight<'_>,
+        index: usize,
+    ) -> Reply {
+        let now = Instant::now();
+        if let Some(until) = self.stalled_until(now) {
+            reply.not_before = Some(reply.not_before.map_or(until, |t| t.max(until)));
+        }
+        let done = reply.not_before.map_or(now, |t| t.max(now));
+        if reply.status != 429
+            && let Some(l) = &self.limiters[index]
+        {
+            l.done(done.saturating_duration_since(in_flight.started()));
+        }
+        in_flight.finish(reply.status, done);
+        reply
+    }
+
+    /// `/front?path=P`: the backend's `P`, called from a G this request
+    /// spawns (so the trace crosses a spawn and a hop).
+    async fn front(&self, method: &str, query: &str, body: &[u8]) -> Reply {
+        let Some(addr) = self.backend else {
+            return Reply::text(503, "no backend configured (start with --backend ADDR)\n");
+        };
+        let Some(target) = query.strip_prefix("path=").filter(|p| p.starts_with('/')) else {
+            return Reply::text(400, "/front needs ?path=/backend/target\n");
+        };
+        let (method, target, body, opts) = (
+            method.to_string(),
+            target.to_string(),
+            body.to_vec(),
+            self.call,
+        );
+        let frontend = span_json();
+        let permit = match self.breaker.as_ref().map(Breaker::try_acquire) {
+            Some(Err(rejected)) => {
+                return Reply::owned(
+                    503,
+                    "text/plain; charset=utf-8",
+                    format!("{rejected}\n").into_bytes(),
+                );
+            }
+            Some(Ok(p)) => Some(p),
+            None => None,
+        };
+        let call = runtime::spawn(async move {
+            reqtrace::note();
+            tier::call(addr, &method, &target, &body, opts).await
+        });
+        let result = call.await;
+        if let (Some(b), Some(p)) = (&self.breaker, permit) {
+            b.record(p, matches!(&result, Ok(Ok(r)) if r.status < 500));
+        }
+        match result {
+            Ok(Ok(r)) => {
+                let body = serde_json::json!({
+                    "frontend": frontend,
+                    "status": r.status,
+                    "backend": String::from_utf8_lossy(&r.body),
+                });
+                Reply::owned(r.status, "application/json", body.to_string().into_bytes())
+            }
+            Ok(Err(e)) => Reply::owned(
+                502,
+                "text/plain; charset=utf-8",
+                format!("backend call failed: {e}\n").into_bytes(),
+            ),
+            Err(_) => Reply::text(500, "the backend call's G failed\n"),
+        }
     }
 
     /// Answers one request (Go's `ServeMux.ServeHTTP` plus the handlers).
@@ -161,13 +420,17 @@ impl Routes {
     /// assert_eq!(routes.respond("GET", "/work?us=oops", b"").status, 400);
     /// ```
     pub fn respond(&self, method: &str, target: &str, body: &[u8]) -> Reply {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let index = ROUTES
-            .iter()
-            .position(|r| *r == path)
-            .unwrap_or(ROUTES.len() - 1);
-        self.counts[index].fetch_add(1, Ordering::Relaxed);
-        let mut reply = match (method, path) {
+        self.handle(&Incoming {
+            method,
+            target,
+            body,
+            ..Incoming::default()
+        })
+    }
+
+    /// The route itself, without recording or labels.
+    fn reply(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
+        match (method, path) {
             ("GET" | "HEAD", "/") => Reply::text(200, "hello from the course runtime\n"),
             ("POST" | "PUT", "/echo") => {
                 Reply::owned(200, "application/octet-stream", body.to_vec())
@@ -199,20 +462,55 @@ impl Routes {
                 }
                 None => Reply::text(400, "/alloc needs ?kb=N (0 to 65536)\n"),
             },
+            ("GET", "/metrics") if query == "format=json" => {
+                Reply::owned(200, "application/json", self.metrics.json().into_bytes())
+            }
             ("GET", "/metrics") => Reply::owned(
                 200,
                 "text/plain; version=0.0.4",
                 self.metrics_text().into_bytes(),
             ),
-            (_, "/" | "/work" | "/sleep" | "/alloc" | "/metrics") => {
+            ("GET", "/trace") => trace_reply(None),
+            (m, "/store") => self.store(m, query, body),
+            (_, "/" | "/work" | "/sleep" | "/alloc" | "/metrics" | "/trace") => {
                 Reply::text(405, "method not allowed\n")
             }
             _ => Reply::text(404, "not found\n"),
-        };
-        if let Some(until) = self.stalled_until(Instant::now()) {
-            reply.not_before = Some(reply.not_before.map_or(until, |t| t.max(until)));
         }
-        reply
+    }
+
+    /// `/store?key=K`: the running G's store (the shadow for tagged traffic).
+    fn store(&self, method: &str, query: &str, body: &[u8]) -> Reply {
+        let Some(stores) = &self.stores else {
+            return Reply::text(503, "no store configured (start with --store DIR)\n");
+        };
+        let Some(key) = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("key="))
+            .filter(|k| !k.is_empty() && k.len() <= 256)
+        else {
+            return Reply::text(400, "/store needs ?key=K (1 to 256 bytes)\n");
+        };
+        match method {
+            "PUT" | "POST" => match stores.put(key, body) {
+                Ok(()) => Reply::text(200, "stored\n"),
+                Err(e) => Reply::owned(
+                    500,
+                    "text/plain; charset=utf-8",
+                    format!("store failed: {e}\n").into_bytes(),
+                ),
+            },
+            "GET" => match stores.get(key) {
+                Ok(Some(v)) => Reply::owned(200, "application/octet-stream", v),
+                Ok(None) => Reply::text(404, "no such key\n"),
+                Err(e) => Reply::owned(
+                    500,
+                    "text/plain; charset=utf-8",
+                    format!("store failed: {e}\n").into_bytes(),
+                ),
+            },
+            _ => Reply::text(405, "GET, PUT or POST /store\n"),
+        }
     }
 
     /// If `now` falls in a stall, when the stall ends. Each period of
@@ -225,18 +523,48 @@ impl Routes {
         (phase >= pause_from).then(|| now + Duration::from_nanos((every - phase) as u64))
     }
 
-    /// The counters in Prometheus' text exposition format.
+    /// The metrics in Prometheus' text exposition format.
     pub fn metrics_text(&self) -> String {
-        let mut s = String::from(
-            "# HELP service_requests_total Requests answered, by route.\n# TYPE service_requests_total counter\n",
-        );
-        for (name, c) in ROUTES.iter().zip(&self.counts) {
-            s += &format!(
-                "service_requests_total{{route=\"{name}\"}} {}\n",
-                c.load(Ordering::Relaxed)
-            );
+        let mut s = self.metrics.prometheus();
+        if let Some(b) = &self.breaker {
+            s += &b.prometheus("backend");
         }
         s
+    }
+
+    /// The breaker's state, if there is one.
+    pub fn breaker_state(&self) -> Option<State> {
+        self.breaker.as_ref().map(Breaker::state)
+    }
+}
+
+/// The trace and tag labels of the running G, as a JSON object.
+fn span_json() -> serde_json::Value {
+    let labels = runtime::current_labels();
+    let get = |k: &str| labels.get(k).map(str::to_string);
+    serde_json::json!({
+        "trace_id": get(traceparent::TRACE_ID),
+        "span_id": get(traceparent::SPAN_ID),
+        "parent_id": get(traceparent::PARENT_ID),
+        "load_test": get(tagging::LABEL),
+        "route": get("route"),
+    })
+}
+
+fn trace_reply(spawned: Option<serde_json::Value>) -> Reply {
+    let mut v = span_json();
+    v["spawned"] = spawned.unwrap_or(serde_json::Value::Null);
+    Reply::owned(200, "application/json", v.to_string().into_bytes())
+}
+
+/// Polls a future that cannot wait (an `async` block with no `.await`
+/// inside) to its result: how the sync path runs a route inside
+/// [`runtime::with_labels`].
+fn poll_once<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => unreachable!("a route on the sync path never waits"),
     }
 }
 

@@ -17,9 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
+use crate::breaker::{self, Breaker, SystemClock};
 use crate::fast::{self, Handler, Limits, Request};
-use crate::routes::{Routes, Stall};
+pub use crate::limiter::config::{Limit, default_breaker};
+use crate::routes::{Incoming, Routes, Stall};
+use crate::store::Stores;
 use crate::threads;
+use crate::tier::CallOptions;
 #[cfg(feature = "full")]
 use crate::{adapter, full, peer};
 
@@ -91,6 +95,20 @@ pub struct Options {
     /// workers, connection threads) to this CPU, so a benchmark can keep
     /// the load generator off the server's core.
     pub cpu: Option<usize>,
+    /// Two-tier mode: `/front` calls this backend (full engine, our runtime).
+    pub backend: Option<SocketAddr>,
+    /// Where `/store` keeps its real and shadow logs.
+    pub store_dir: Option<std::path::PathBuf>,
+    /// The breaker in front of the backend (two-tier mode); `None`: the
+    /// service's default, [`default_breaker`].
+    pub breaker: Option<breaker::Config>,
+    /// Limiters, by route (`("/work", Limit::Gcra { rate: 100.0, burst: 10 })`).
+    pub limits_per_route: Vec<(String, Limit)>,
+    /// The service's name in its requests' labels (`service=NAME`).
+    pub name: Option<String>,
+    /// Record the runtime's event trace (our runtime only); read it with
+    /// [`Server::stop_with_trace`].
+    pub trace: bool,
 }
 
 impl Default for Options {
@@ -105,6 +123,12 @@ impl Default for Options {
             limits: Limits::default(),
             stall: None,
             cpu: None,
+            backend: None,
+            store_dir: None,
+            breaker: None,
+            limits_per_route: Vec::new(),
+            name: None,
+            trace: false,
         }
     }
 }
@@ -122,6 +146,14 @@ impl Options {
         if self.procs == 0 || self.procs > runtime::MAX_PROCS {
             return Err(format!("--procs must be 1 to {}", runtime::MAX_PROCS));
         }
+        if self.backend.is_some()
+            && (self.engine != Engine::Full || self.runtime != RuntimeKind::Ours)
+        {
+            return Err(
+                "--backend (two-tier mode) needs --engine full --runtime ours: the call is made on our runtime's TcpStream"
+                    .into(),
+            );
+        }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
         }
@@ -135,7 +167,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     routes: Arc<Routes>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<io::Result<Option<runtime::Trace>>>>,
 }
 
 impl Server {
@@ -155,7 +187,34 @@ impl Server {
         opts.validate()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let routes = Arc::new(Routes::new(opts.stall));
+        let mut routes = Routes::new(opts.stall);
+        if let Some(addr) = opts.backend {
+            let breaker = Breaker::new(
+                opts.breaker.unwrap_or_else(default_breaker),
+                SystemClock::default(),
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            routes = routes
+                .with_backend(addr, CallOptions::default())
+                .with_breaker(breaker);
+        }
+        for (route, limit) in &opts.limits_per_route {
+            routes = routes
+                .with_limiter(
+                    route,
+                    limit
+                        .build()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                )
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        if let Some(dir) = &opts.store_dir {
+            routes = routes.with_stores(Arc::new(Stores::open(dir)?));
+        }
+        if let Some(name) = &opts.name {
+            routes = routes.with_name(name);
+        }
+        let routes = Arc::new(routes);
         let (bound_tx, bound_rx) = mpsc::channel();
         let thread = {
             let (stop, routes) = (stop.clone(), routes.clone());
@@ -195,6 +254,11 @@ impl Server {
         self.addr
     }
 
+    /// The routes, their metrics and stores.
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
     /// Requests answered so far.
     pub fn requests(&self) -> u64 {
         self.routes.requests()
@@ -207,9 +271,16 @@ impl Server {
         Ok(self.routes.requests())
     }
 
-    fn shutdown(&mut self) -> io::Result<()> {
+    /// Stops like [`Server::stop`] and returns the runtime's event trace
+    /// (`Some` when started with `trace: true` on our runtime).
+    pub fn stop_with_trace(mut self) -> io::Result<(u64, Option<runtime::Trace>)> {
+        let trace = self.shutdown()?;
+        Ok((self.routes.requests(), trace))
+    }
+
+    fn shutdown(&mut self) -> io::Result<Option<runtime::Trace>> {
         let Some(thread) = self.thread.take() else {
-            return Ok(());
+            return Ok(None);
         };
         self.stop.store(true, Ordering::Release);
         let mut wake = self.addr;
@@ -230,7 +301,14 @@ impl Drop for Server {
 }
 
 fn fast_handler(routes: Arc<Routes>) -> Arc<dyn Handler> {
-    Arc::new(move |req: &Request<'_>| routes.respond(req.method(), req.target(), req.body()))
+    Arc::new(move |req: &Request<'_>| {
+        routes.handle(&Incoming::from_headers(
+            req.method(),
+            req.target(),
+            req.body(),
+            |name| req.header(name),
+        ))
+    })
 }
 
 /// Tells `start` where the server listens (or why it could not bind).
@@ -264,23 +342,29 @@ fn bind_ours(host: IpAddr, port: u16, bound: &Bound) -> Option<runtime::net::Tcp
     }
 }
 
-fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) -> io::Result<()> {
+fn run(
+    opts: Options,
+    routes: Arc<Routes>,
+    stop: Arc<AtomicBool>,
+    bound: Bound,
+) -> io::Result<Option<runtime::Trace>> {
     let (limits, max, host, port) = (opts.limits, opts.max_connections, opts.host, opts.port);
     match (opts.engine, opts.runtime) {
         (Engine::Threads, _) => {
             let Some(l) = bind_std(host, port, &bound) else {
-                return Ok(());
+                return Ok(None);
             };
-            threads::serve(l, fast_handler(routes), limits, max, stop)
+            threads::serve(l, fast_handler(routes), limits, max, stop).map(|()| None)
         }
         (Engine::Fast, _) => {
-            let rt = ours(opts.procs)?;
-            rt.block_on(async move {
+            let rt = ours(opts.procs, opts.trace)?;
+            let served = rt.block_on(async move {
                 let Some(l) = bind_ours(host, port, &bound) else {
                     return Ok(());
                 };
                 fast::serve(l, fast_handler(routes), limits, max, stop).await
-            })
+            });
+            served.map(|()| rt.trace())
         }
         #[cfg(not(feature = "full"))]
         (Engine::Full, _) => {
@@ -288,12 +372,12 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                 io::ErrorKind::Unsupported,
                 "the full (hyper) engine is behind the `service/full` cargo feature",
             )));
-            Ok(())
+            Ok(None)
         }
         #[cfg(feature = "full")]
         (Engine::Full, RuntimeKind::Ours) => {
-            let rt = ours(opts.procs)?;
-            rt.block_on(async move {
+            let rt = ours(opts.procs, opts.trace)?;
+            let served = rt.block_on(async move {
                 let Some(l) = bind_ours(host, port, &bound) else {
                     return Ok(());
                 };
@@ -318,7 +402,8 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                         let _ = full::serve_connection(io, routes, adapter::OurTimer, limits).await;
                     });
                 }
-            })
+            });
+            served.map(|()| rt.trace())
         }
         #[cfg(feature = "full")]
         (Engine::Full, RuntimeKind::Tokio) => {
@@ -327,9 +412,9 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                 .enable_all()
                 .build()?;
             let Some(listener) = bind_std(host, port, &bound) else {
-                return Ok(());
+                return Ok(None);
             };
-            rt.block_on(async move {
+            let served: io::Result<()> = rt.block_on(async move {
                 listener.set_nonblocking(true)?;
                 let l = tokio::net::TcpListener::from_std(listener)?;
                 let limit = Arc::new(fast::ConnLimit::new(max));
@@ -353,7 +438,8 @@ fn run(opts: Options, routes: Arc<Routes>, stop: Arc<AtomicBool>, bound: Bound) 
                         let _ = full::serve_connection(io, routes, peer::TokioTimer, limits).await;
                     });
                 }
-            })
+            });
+            served.map(|()| None)
         }
     }
 }
@@ -379,9 +465,10 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     }
 }
 
-fn ours(procs: usize) -> io::Result<runtime::Runtime> {
+fn ours(procs: usize, trace: bool) -> io::Result<runtime::Runtime> {
     runtime::Runtime::builder()
         .procs(procs)
+        .trace(trace)
         .build()
         .map_err(|e| io::Error::other(e.to_string()))
 }

@@ -24,8 +24,9 @@
 use core::ptr;
 
 use super::Cache;
-use crate::backend::{Backend, EventSink};
+use crate::backend::Backend;
 use crate::checked;
+use crate::events::EventSink;
 use crate::size_class::TABLES;
 use crate::span::{ListKind, Span};
 
@@ -197,6 +198,7 @@ impl Cache {
                 self.partial[class].remove(s);
                 b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev);
             }
+            b.settle_pages(ev);
         }
     }
 
@@ -281,7 +283,7 @@ impl Cache {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::backend::NoEvents;
+    use crate::events::NoEvents;
     use crate::size_class::PAGE_SIZE;
     use crate::sync::model;
     use loom::sync::Arc;
@@ -362,7 +364,7 @@ mod loom_tests {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::backend::NoEvents;
+    use crate::events::NoEvents;
     use crate::size_class::PAGE_SIZE;
 
     #[test]

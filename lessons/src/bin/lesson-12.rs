@@ -38,7 +38,7 @@ fn raise_nofile(want: u64) -> io::Result<u64> {
     }
     if lim.rlim_cur < want {
         lim.rlim_cur = want.min(lim.rlim_max);
-        // SAFETY: as above.
+        // SAFETY: a live, initialised rlimit struct for the call to read.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -28,11 +28,16 @@
 
 use super::ObjRef;
 use super::barrier::{BarrierMode, Shader};
-use super::collector::{Color, Marker, StwWork};
-use super::heap::{GcHeap, SweepReport};
+use super::collector::Marker;
+use super::heap::GcHeap;
 use crate::rng::SplitMix64;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+
+mod mutator;
+mod narrate;
+
+pub use narrate::{Actor, GraphEdge, GraphNode, GraphSnapshot, Outcome, TraceStep};
 
 /// The size of the simulated program. Small on purpose: losses need few
 /// objects, and the property tests run tens of thousands of cycles.
@@ -121,93 +126,6 @@ impl GcConfig {
     }
 }
 
-/// Who took a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Actor {
-    /// Building the heap before the cycle.
-    Setup,
-    /// The world is stopped (mark start or mark termination).
-    StopTheWorld,
-    /// The concurrent marker.
-    Marker,
-    /// Goroutine number `n`.
-    Mutator(usize),
-}
-
-/// One line of an interleaving.
-#[derive(Debug, Clone, Serialize)]
-pub struct TraceStep {
-    /// Step number in the cycle (setup lines are 0).
-    pub index: usize,
-    /// Who moved.
-    pub actor: Actor,
-    /// What happened, with object names (`A`, `B`, ...).
-    pub text: String,
-}
-
-/// An object in a graph picture.
-#[derive(Debug, Clone, Serialize)]
-pub struct GraphNode {
-    /// Name used in traces (`A`, `B`, ...).
-    pub name: String,
-    /// Address in the arena.
-    pub addr: ObjRef,
-    /// Colour at the time of the picture.
-    pub color: Color,
-    /// Reachable from the roots at the time of the picture.
-    pub reachable: bool,
-}
-
-/// A pointer in a graph picture: from an object or a root to an object.
-#[derive(Debug, Clone, Serialize)]
-pub struct GraphEdge {
-    /// Source: an object name, `G0.s1` (stack slot) or `global0`.
-    pub from: String,
-    /// Target object name.
-    pub to: String,
-}
-
-/// The heap graph at one moment, for drawing.
-#[derive(Debug, Clone, Serialize)]
-pub struct GraphSnapshot {
-    /// Root names (`global0`, `G0.s0`, ...) with whether their holder is scanned.
-    pub roots: Vec<(String, bool)>,
-    /// Objects.
-    pub nodes: Vec<GraphNode>,
-    /// Pointers.
-    pub edges: Vec<GraphEdge>,
-}
-
-/// What one GC cycle did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    /// The seed that fixed the program and the interleaving.
-    pub seed: u64,
-    /// Mode and protocol.
-    pub label: String,
-    /// Reachable objects that were unmarked at termination, so freed by sweep:
-    /// the tri-color invariant broken. Empty for a correct collector.
-    pub lost: Vec<String>,
-    /// Unreachable objects freed by sweep (real garbage).
-    pub garbage_freed: usize,
-    /// Stop-the-world work.
-    pub stw: StwWork,
-    /// Objects scanned concurrently.
-    pub concurrent_objects: usize,
-    /// Scheduler steps until mark termination.
-    pub steps: usize,
-    /// Of those, mutator steps.
-    pub mutator_steps: usize,
-    /// The sweep, with every span's alloc and mark bits.
-    pub sweep: SweepReport,
-    /// The interleaving (filled by [`run_traced`] only).
-    pub trace: Vec<TraceStep>,
-    /// The graph when marking started (filled by [`run_traced`] only).
-    pub before: Option<GraphSnapshot>,
-    /// The graph at mark termination, coloured (filled by [`run_traced`] only).
-    pub after: Option<GraphSnapshot>,
-}
-
 /// Runs one GC cycle for `seed` under `config`, without recording a trace.
 pub fn run(config: &GcConfig, seed: u64) -> Outcome {
     Cycle::new(config, seed, false).run()
@@ -216,14 +134,6 @@ pub fn run(config: &GcConfig, seed: u64) -> Outcome {
 /// Runs one GC cycle and records every step and a before/after graph.
 pub fn run_traced(config: &GcConfig, seed: u64) -> Outcome {
     Cycle::new(config, seed, true).run()
-}
-
-fn color_word(color: Color) -> &'static str {
-    match color {
-        Color::White => "white",
-        Color::Grey => "grey",
-        Color::Black => "black",
-    }
 }
 
 /// Object sizes the setup picks from: two size classes, so two spans.
@@ -269,47 +179,6 @@ impl Cycle {
             trace: Vec::new(),
             step: 0,
         }
-    }
-
-    fn log(&mut self, actor: Actor, text: impl FnOnce(&Self) -> String) {
-        if self.tracing {
-            let text = text(self);
-            self.trace.push(TraceStep {
-                index: self.step,
-                actor,
-                text,
-            });
-        }
-    }
-
-    fn name(&self, obj: Option<ObjRef>) -> String {
-        match obj {
-            Some(o) => self
-                .names
-                .get(&o)
-                .cloned()
-                .unwrap_or_else(|| format!("{o:#x}")),
-            None => "nil".into(),
-        }
-    }
-
-    /// Name plus colour, e.g. `E(white)`, for the lines where colour matters.
-    fn colored(&self, obj: Option<ObjRef>) -> String {
-        match obj {
-            Some(o) => format!(
-                "{}({})",
-                self.name(Some(o)),
-                color_word(self.marker.color(&self.heap, o))
-            ),
-            None => "nil".into(),
-        }
-    }
-
-    fn names_of(&self, objs: &[ObjRef]) -> String {
-        objs.iter()
-            .map(|&o| self.name(Some(o)))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 
     fn new_object(&mut self, size: usize) -> ObjRef {
@@ -371,18 +240,6 @@ impl Cycle {
             )
         });
         self.log(Actor::Setup, |c| c.roots_text());
-    }
-
-    fn roots_text(&self) -> String {
-        let mut parts = Vec::new();
-        for (i, g) in self.globals.iter().enumerate() {
-            parts.push(format!("global{i}={}", self.name(*g)));
-        }
-        for (g, stack) in self.stacks.iter().enumerate() {
-            let slots: Vec<String> = stack.iter().map(|s| self.name(*s)).collect();
-            parts.push(format!("G{g}.stack=[{}]", slots.join(",")));
-        }
-        format!("roots: {}", parts.join(" "))
     }
 
     /// Scans goroutine `g`'s stack: shade every slot, the stack becomes black.
@@ -495,119 +352,6 @@ impl Cycle {
         }
     }
 
-    fn mutator_step(&mut self) {
-        let shape = self.config.shape;
-        let g = self.rng.below(shape.goroutines);
-        let kind = self.rng.below(100);
-        let held: Vec<usize> = (0..shape.slots)
-            .filter(|&s| self.stacks[g][s].is_some())
-            .collect();
-        let actor = Actor::Mutator(g);
-        match kind {
-            0..30 if !held.is_empty() => {
-                let src = held[self.rng.below(held.len())];
-                let f = self.rng.below(shape.fields);
-                let dst = self.rng.below(shape.slots);
-                let obj = self.stacks[g][src].expect("held slot");
-                let value = self.fields[&obj][f];
-                self.stacks[g][dst] = value;
-                self.log(actor, |c| {
-                    let stack = if c.stack_scanned[g] { "black" } else { "grey" };
-                    format!("s{dst} = s{src}.f{f}  (loads {} from {} into G{g}'s {stack} stack; no barrier)", c.colored(value), c.name(Some(obj)))
-                });
-            }
-            30..60 if !held.is_empty() => {
-                let dst = held[self.rng.below(held.len())];
-                let f = self.rng.below(shape.fields);
-                let src = self.rng.below(shape.slots);
-                let obj = self.stacks[g][dst].expect("held slot");
-                let old = self.fields[&obj][f];
-                let new = self.stacks[g][src];
-                let before = if self.tracing {
-                    format!(
-                        "writes {} into {}, overwrites {}",
-                        self.colored(new),
-                        self.colored(Some(obj)),
-                        self.colored(old)
-                    )
-                } else {
-                    String::new()
-                };
-                let note = self.barrier(g, old, new);
-                self.fields.get_mut(&obj).expect("live object")[f] = new;
-                self.log(actor, |c| {
-                    format!("{}.f{f} = s{src}  ({before}){note}", c.name(Some(obj)))
-                });
-            }
-            60..70 => {
-                let dst = self.rng.below(shape.slots);
-                let i = self.rng.below(shape.globals);
-                let value = self.globals[i];
-                self.stacks[g][dst] = value;
-                self.log(actor, |c| {
-                    let stack = if c.stack_scanned[g] { "black" } else { "grey" };
-                    format!(
-                        "s{dst} = global{i}  (loads {} into G{g}'s {stack} stack; no barrier)",
-                        c.colored(value)
-                    )
-                });
-            }
-            70..80 => {
-                let i = self.rng.below(shape.globals);
-                let src = self.rng.below(shape.slots);
-                let old = self.globals[i];
-                let new = self.stacks[g][src];
-                let scanned = if self.globals_scanned {
-                    "scanned"
-                } else {
-                    "unscanned"
-                };
-                let before = if self.tracing {
-                    format!(
-                        "writes {} into {scanned} global{i}, overwrites {}",
-                        self.colored(new),
-                        self.colored(old)
-                    )
-                } else {
-                    String::new()
-                };
-                let note = self.barrier(g, old, new);
-                self.globals[i] = new;
-                self.log(actor, |_| format!("global{i} = s{src}  ({before}){note}"));
-            }
-            80..90 => {
-                let s = self.rng.below(shape.slots);
-                let old = self.stacks[g][s].take();
-                self.log(actor, |c| {
-                    format!(
-                        "s{s} = nil  (drops {}; stack write, no barrier)",
-                        c.name(old)
-                    )
-                });
-            }
-            _ if self.allocs_left > 0 => {
-                self.allocs_left -= 1;
-                let dst = self.rng.below(shape.slots);
-                let size = OBJECT_SIZES[self.rng.below(OBJECT_SIZES.len())];
-                let obj = self.new_object(size);
-                if self.marking {
-                    // Go's gcmarknewobject: allocated black, nothing to scan yet.
-                    self.heap.set_mark(obj);
-                }
-                self.stacks[g][dst] = Some(obj);
-                self.log(actor, |c| {
-                    format!(
-                        "s{dst} = new object {}@{obj:#x} (allocated black)",
-                        c.name(Some(obj))
-                    )
-                });
-            }
-            _ => self.log(actor, |_| {
-                "idles (nothing to do with an empty stack)".into()
-            }),
-        }
-    }
-
     fn reachable(&self) -> BTreeSet<ObjRef> {
         let mut seen = BTreeSet::new();
         let mut work: Vec<ObjRef> = self
@@ -623,57 +367,6 @@ impl Cycle {
             }
         }
         seen
-    }
-
-    fn graph(&self) -> GraphSnapshot {
-        let reachable = self.reachable();
-        let mut roots = Vec::new();
-        let mut edges = Vec::new();
-        for (i, g) in self.globals.iter().enumerate() {
-            let name = format!("global{i}");
-            roots.push((name.clone(), self.globals_scanned));
-            if let Some(t) = g {
-                edges.push(GraphEdge {
-                    from: name,
-                    to: self.name(Some(*t)),
-                });
-            }
-        }
-        for (g, stack) in self.stacks.iter().enumerate() {
-            for (s, slot) in stack.iter().enumerate() {
-                let name = format!("G{g}.s{s}");
-                roots.push((name.clone(), self.stack_scanned[g]));
-                if let Some(t) = slot {
-                    edges.push(GraphEdge {
-                        from: name,
-                        to: self.name(Some(*t)),
-                    });
-                }
-            }
-        }
-        let nodes = self
-            .fields
-            .iter()
-            .map(|(o, fs)| {
-                for t in fs.iter().flatten() {
-                    edges.push(GraphEdge {
-                        from: self.name(Some(*o)),
-                        to: self.name(Some(*t)),
-                    });
-                }
-                GraphNode {
-                    name: self.name(Some(*o)),
-                    addr: *o,
-                    color: self.marker.color(&self.heap, *o),
-                    reachable: reachable.contains(o),
-                }
-            })
-            .collect();
-        GraphSnapshot {
-            roots,
-            nodes,
-            edges,
-        }
     }
 
     fn run(mut self) -> Outcome {
@@ -763,6 +456,7 @@ impl Cycle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gc::Color;
 
     /// The operation part of a mutator line ("s0 = s1.f0"), without the
     /// colours and barrier notes that differ between modes.

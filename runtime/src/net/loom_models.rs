@@ -184,7 +184,7 @@ impl crate::task::Schedule for NoSched {
 /// handoffp idles the P".
 #[test]
 fn loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g() {
-    use crate::context::Context;
+    use crate::context::MachineCtx;
     use crate::m::MHandle;
     use crate::runq::RunQueueKind;
     use crate::scheduler::{Config, Shared};
@@ -201,9 +201,9 @@ fn loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g() {
         // The root's M holds the only P; the polling M is on the idle list
         // (it is, while it sleeps in `epoll_wait` inside `stopm`).
         let root_m = StdArc::new(MHandle::new(1));
-        let ctx = Context::new(shared.clone(), root_m);
+        let ctx = MachineCtx::new(shared.clone(), root_m);
         let pid = shared.pidleget().expect("one idle P");
-        shared.acquirep(&ctx, pid);
+        ctx.hold(shared.acquirep(&ctx, pid));
         let poll_m = StdArc::new(MHandle::new(2));
         shared.sched.lock().midle.push(poll_m.clone());
 
@@ -215,8 +215,8 @@ fn loom_a_poll_injecting_while_the_root_hands_off_its_p_loses_no_g() {
         let s2 = shared.clone();
         let poller = thread::spawn(move || s2.injectglist(None, vec![reader]));
         // The root returned Pending: `stoplockedm` gives the P away.
-        let pid = shared.releasep(&ctx);
-        shared.handoffp(pid);
+        let held = ctx.take_p().expect("the root's M holds the P");
+        shared.handoffp(held, Some(ctx.m.id));
         poller.join().unwrap();
 
         let queued = shared.global_len.load(SeqCst);

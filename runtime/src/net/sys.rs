@@ -218,7 +218,8 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 },
                 sin6_scope_id: a.scope_id(),
             };
-            // SAFETY: as above, for sockaddr_in6.
+            // SAFETY: sockaddr_storage is larger than and aligned for any
+            // sockaddr, sockaddr_in6 included.
             unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
             size_of::<libc::sockaddr_in6>()
         }

@@ -20,9 +20,8 @@ pub(crate) mod ring;
 
 use crossbeam_deque::{Steal, Stealer, Worker};
 
-use crate::loom::UnsafeCell;
 use crate::task::Notified;
-use ring::{RING_CAPACITY, Ring};
+use ring::{RING_CAPACITY, Ring, RingOwner};
 
 /// Which data structure backs each P's local run queue.
 ///
@@ -43,44 +42,48 @@ pub enum RunQueueKind {
 /// Go's `len(p.runq)`: how many Gs fit in a local queue before overflow.
 pub(crate) const LOCAL_CAPACITY: usize = RING_CAPACITY;
 
-/// One P's local run queue.
+/// One P's local run queue: the half every M may use (steal from it, read
+/// its length).
 pub(crate) enum LocalQueue {
-    Deque {
-        worker: UnsafeCell<Worker<Notified>>,
-        stealer: Stealer<Notified>,
-    },
+    Deque(Stealer<Notified>),
     Ring(Ring<Notified>),
 }
 
-// SAFETY: the `Worker` is only touched by the M that owns the P (see the
-// `unsafe fn`s below); everything else goes through the Sync `Stealer`.
-unsafe impl Sync for LocalQueue {}
+/// The owner's half of a local run queue: crossbeam's `Worker`, or the
+/// ring's [`RingOwner`]. Whoever holds it may push and pop; the scheduler
+/// keeps it inside the token of the M that holds the P (`p.rs`), so
+/// "only the P's owner pushes" is checked by the compiler.
+pub(crate) enum LocalOwner {
+    Deque(Worker<Notified>),
+    Ring(RingOwner),
+}
 
 impl LocalQueue {
-    pub(crate) fn new(kind: RunQueueKind) -> Self {
+    /// An empty queue of `kind`, and its owner.
+    pub(crate) fn new(kind: RunQueueKind) -> (Self, LocalOwner) {
         match kind {
             RunQueueKind::CrossbeamDeque => {
                 let worker = Worker::new_fifo();
                 let stealer = worker.stealer();
-                LocalQueue::Deque {
-                    worker: UnsafeCell::new(worker),
-                    stealer,
-                }
+                (LocalQueue::Deque(stealer), LocalOwner::Deque(worker))
             }
-            RunQueueKind::GoRing => LocalQueue::Ring(Ring::new()),
+            RunQueueKind::GoRing => {
+                let (ring, owner) = Ring::new();
+                (LocalQueue::Ring(ring), LocalOwner::Ring(owner))
+            }
         }
     }
 
     /// Go's `runqput` (tail part): queue `task`; on a full queue send half of
     /// it plus `task` to `overflow` (the global queue, Go's `runqputslow`).
-    ///
-    /// # Safety
-    /// Only the M that currently owns this queue's P may call this.
-    pub(crate) unsafe fn push_back(&self, task: Notified, overflow: &mut dyn FnMut(Vec<Notified>)) {
-        match self {
-            LocalQueue::Deque { worker, .. } => worker.with(|w| {
-                // SAFETY: the caller owns the P, hence the Worker.
-                let w = unsafe { &*w };
+    pub(crate) fn push_back(
+        &self,
+        owner: &LocalOwner,
+        task: Notified,
+        overflow: &mut dyn FnMut(Vec<Notified>),
+    ) {
+        match (self, owner) {
+            (LocalQueue::Deque(_), LocalOwner::Deque(w)) => {
                 if w.len() >= LOCAL_CAPACITY {
                     let mut batch = Vec::with_capacity(LOCAL_CAPACITY / 2 + 1);
                     while batch.len() < LOCAL_CAPACITY / 2 {
@@ -94,52 +97,48 @@ impl LocalQueue {
                 } else {
                     w.push(task);
                 }
-            }),
-            LocalQueue::Ring(r) => r.push_back(task, overflow),
+            }
+            (LocalQueue::Ring(r), LocalOwner::Ring(o)) => r.push_back(o, task, overflow),
+            _ => unreachable!("a queue and its owner are of one kind"),
         }
     }
 
     /// Go's `runqget` (ring part): the oldest queued G.
-    ///
-    /// # Safety
-    /// Only the M that currently owns this queue's P may call this.
-    pub(crate) unsafe fn pop(&self) -> Option<Notified> {
-        match self {
-            // SAFETY: the caller owns the P, hence the Worker.
-            LocalQueue::Deque { worker, .. } => worker.with(|w| unsafe { &*w }.pop()),
-            LocalQueue::Ring(r) => r.pop(),
+    pub(crate) fn pop(&self, owner: &LocalOwner) -> Option<Notified> {
+        match (self, owner) {
+            (LocalQueue::Deque(_), LocalOwner::Deque(w)) => w.pop(),
+            (LocalQueue::Ring(r), LocalOwner::Ring(o)) => r.pop(o),
+            _ => unreachable!("a queue and its owner are of one kind"),
         }
     }
 
-    /// Go's `runqsteal`: moves about half of this queue into `dst` and
-    /// returns one G to run now, with how many Gs moved in all.
-    ///
-    /// # Safety
-    /// The caller must own `dst`'s P; `self` may belong to any P.
-    pub(crate) unsafe fn steal_into(&self, dst: &LocalQueue) -> Option<(Notified, usize)> {
-        match (self, dst) {
-            (LocalQueue::Deque { stealer, .. }, LocalQueue::Deque { worker, .. }) => {
-                worker.with(|w| {
-                    // SAFETY: the caller owns dst's P, hence its Worker.
-                    let w = unsafe { &*w };
-                    let before = w.len();
-                    loop {
-                        match stealer.steal_batch_with_limit_and_pop(w, LOCAL_CAPACITY / 2) {
-                            // Other Ps may steal from `w` meanwhile, so the count is a
-                            // best effort for metrics and the trace, never an underflow.
-                            Steal::Success(t) => {
-                                return Some((t, w.len().saturating_sub(before) + 1));
-                            }
-                            Steal::Empty => return None,
-                            Steal::Retry => crate::loom::spin_loop(),
+    /// Go's `runqsteal`: moves about half of this queue into `dst` (the
+    /// caller's own queue, as `dst_owner` proves) and returns one G to run
+    /// now, with how many Gs moved in all. `self` may belong to any P.
+    pub(crate) fn steal_into(
+        &self,
+        dst: &LocalQueue,
+        dst_owner: &LocalOwner,
+    ) -> Option<(Notified, usize)> {
+        match (self, dst, dst_owner) {
+            (LocalQueue::Deque(stealer), LocalQueue::Deque(_), LocalOwner::Deque(w)) => {
+                let before = w.len();
+                loop {
+                    match stealer.steal_batch_with_limit_and_pop(w, LOCAL_CAPACITY / 2) {
+                        // Other Ps may steal from `w` meanwhile, so the count is a
+                        // best effort for metrics and the trace, never an underflow.
+                        Steal::Success(t) => {
+                            return Some((t, w.len().saturating_sub(before) + 1));
                         }
+                        Steal::Empty => return None,
+                        Steal::Retry => crate::loom::spin_loop(),
                     }
-                })
+                }
             }
-            (LocalQueue::Ring(src), LocalQueue::Ring(d)) => {
+            (LocalQueue::Ring(src), LocalQueue::Ring(d), LocalOwner::Ring(o)) => {
                 let before = d.len();
-                // As above: a thief of `d` can shrink it while we fill it.
-                src.steal_into(d)
+                // A thief of `d` can shrink it while we fill it: best effort.
+                src.steal_into(d, o)
                     .map(|t| (t, d.len().saturating_sub(before) + 1))
             }
             _ => unreachable!("all Ps of a runtime use the same run-queue kind"),
@@ -149,14 +148,14 @@ impl LocalQueue {
     /// How many Gs are queued (any thread; a snapshot).
     pub(crate) fn len(&self) -> usize {
         match self {
-            LocalQueue::Deque { stealer, .. } => stealer.len(),
+            LocalQueue::Deque(stealer) => stealer.len(),
             LocalQueue::Ring(r) => r.len(),
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         match self {
-            LocalQueue::Deque { stealer, .. } => stealer.is_empty(),
+            LocalQueue::Deque(stealer) => stealer.is_empty(),
             LocalQueue::Ring(r) => r.is_empty(),
         }
     }
@@ -180,7 +179,7 @@ mod tests {
         notified
     }
 
-    fn kinds() -> [LocalQueue; 2] {
+    fn kinds() -> [(LocalQueue, LocalOwner); 2] {
         [
             LocalQueue::new(RunQueueKind::CrossbeamDeque),
             LocalQueue::new(RunQueueKind::GoRing),
@@ -189,15 +188,12 @@ mod tests {
 
     #[test]
     fn a_full_queue_sends_its_older_half_and_the_new_task_to_overflow() {
-        for q in kinds() {
+        for (q, owner) in kinds() {
             let mut overflowed: Vec<Vec<u64>> = Vec::new();
             for id in 0..=LOCAL_CAPACITY as u64 {
-                // SAFETY: this test owns the queue.
-                unsafe {
-                    q.push_back(task(id), &mut |b| {
-                        overflowed.push(b.iter().map(|t| t.id()).collect())
-                    })
-                };
+                q.push_back(&owner, task(id), &mut |b| {
+                    overflowed.push(b.iter().map(|t| t.id()).collect())
+                });
             }
             assert_eq!(overflowed.len(), 1, "exactly one runqputslow");
             let batch = &overflowed[0];
@@ -213,8 +209,7 @@ mod tests {
                 "then the new G"
             );
             assert_eq!(q.len(), LOCAL_CAPACITY / 2);
-            // SAFETY: this test owns the queue.
-            let head = unsafe { q.pop() };
+            let head = q.pop(&owner);
             assert_eq!(
                 head.map(|t| t.id()),
                 Some(LOCAL_CAPACITY as u64 / 2),
@@ -225,22 +220,15 @@ mod tests {
 
     #[test]
     fn a_steal_takes_about_half_and_returns_one_to_run() {
-        for [victim, thief] in [
-            [
-                LocalQueue::new(RunQueueKind::CrossbeamDeque),
-                LocalQueue::new(RunQueueKind::CrossbeamDeque),
-            ],
-            [
-                LocalQueue::new(RunQueueKind::GoRing),
-                LocalQueue::new(RunQueueKind::GoRing),
-            ],
-        ] {
+        for kind in [RunQueueKind::CrossbeamDeque, RunQueueKind::GoRing] {
+            let (victim, victim_owner) = LocalQueue::new(kind);
+            let (thief, thief_owner) = LocalQueue::new(kind);
             for id in 0..10 {
-                // SAFETY: this test owns both queues.
-                unsafe { victim.push_back(task(id), &mut |_| unreachable!()) };
+                victim.push_back(&victim_owner, task(id), &mut |_| unreachable!());
             }
-            // SAFETY: the test owns the thief's queue.
-            let (first, moved) = unsafe { victim.steal_into(&thief) }.expect("something to steal");
+            let (first, moved) = victim
+                .steal_into(&thief, &thief_owner)
+                .expect("something to steal");
             assert_eq!(moved, 5, "n - n/2 of 10");
             // Go's ring runs the newest stolen G; crossbeam hands back the oldest.
             assert!(first.id() < 5, "one of the stolen, older half runs now");

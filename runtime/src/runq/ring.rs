@@ -54,6 +54,18 @@
 //! instead of waiting on the thief. Everything else is Go's: 256 slots, half
 //! plus one to the global queue on overflow, `n - n/2` per steal.
 //!
+//! # Who is the owner: a value, not a comment
+//!
+//! Go's rule "only the P's owner calls `runqput` and `runqget`" is a
+//! comment in proc.go. Here it is a value: [`Ring::new`] returns the ring
+//! and its one [`RingOwner`], and the owner-only operations
+//! ([`push_back`](Ring::push_back), [`pop`](Ring::pop), and
+//! [`steal_into`](Ring::steal_into)'s destination) take `&RingOwner`. The
+//! owner is not `Clone` and not `Sync`, so at any moment one thread at most
+//! can use it; it is `Send`, so it can move to another thread (as a P moves
+//! between Ms: the scheduler keeps it inside its held-P token, `p.rs`).
+//! Each operation checks that the owner is this ring's.
+//!
 //! The `runnext` slot is not part of this ring; the scheduler keeps it beside
 //! the ring, as Go keeps `p.runnext` beside `p.runq`.
 //!
@@ -65,6 +77,8 @@
 //!            | by thief| from the left         |
 //! ```
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
 
@@ -87,10 +101,13 @@ const _: () = assert!(RING_CAPACITY.is_power_of_two() && RING_CAPACITY >= 2);
 
 /// A P's local run queue: Go's `p.runq` with `runqhead`/`runqtail`.
 ///
-/// One thread, the P's owner, may call [`push_back`](Ring::push_back),
-/// [`pop`](Ring::pop), and [`steal_into`](Ring::steal_into) with this ring as
-/// the destination. Any thread may steal *from* it and read its length.
+/// The holder of the ring's [`RingOwner`] may call
+/// [`push_back`](Ring::push_back), [`pop`](Ring::pop), and
+/// [`steal_into`](Ring::steal_into) with this ring as the destination. Any
+/// thread may steal *from* it and read its length.
 pub(crate) struct Ring<T: Send> {
+    /// Which [`RingOwner`] belongs to this ring.
+    id: usize,
     /// `(steal << 32) | real`. `real` is Go's `runqhead`: the next item a
     /// consumer may claim. `steal` trails it while a thief is copying out.
     head: AtomicU64,
@@ -109,6 +126,21 @@ pub(crate) struct Ring<T: Send> {
 // write before the read and the read before the next write.
 unsafe impl<T: Send> Sync for Ring<T> {}
 
+/// The right to a ring's owner-only operations: Go's "the P's owner".
+///
+/// Made once per ring by [`Ring::new`]. Neither `Clone` nor `Sync`: a
+/// `&RingOwner` never leaves the thread that holds the owner, so the
+/// owner's operations on a ring never run on two threads at once.
+#[derive(Debug)]
+pub(crate) struct RingOwner {
+    ring: usize,
+    /// `Cell` is `Send` but not `Sync`: so is the owner.
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// Ring ids (a plain std atomic: not part of any protocol loom checks).
+static NEXT_RING_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Splits the packed head into `(steal, real)`.
 fn unpack(head: u64) -> (u32, u32) {
     ((head >> 32) as u32, head as u32)
@@ -119,23 +151,31 @@ fn pack(steal: u32, real: u32) -> u64 {
     (u64::from(steal) << 32) | u64::from(real)
 }
 
-impl<T: Send> Default for Ring<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<T: Send> Ring<T> {
-    /// An empty ring of [`RING_CAPACITY`] slots.
-    pub(crate) fn new() -> Self {
+    /// An empty ring of [`RING_CAPACITY`] slots, and its one owner.
+    pub(crate) fn new() -> (Self, RingOwner) {
         let slots = (0..RING_CAPACITY)
             .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
             .collect();
-        Self {
+        let id = NEXT_RING_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ring = Self {
+            id,
             head: AtomicU64::new(0),
             tail: AtomicU32::new(0),
             slots,
-        }
+        };
+        let owner = RingOwner {
+            ring: id,
+            _not_sync: PhantomData,
+        };
+        (ring, owner)
+    }
+
+    /// Panics unless `owner` is this ring's: the one check that turns a
+    /// mix-up into a panic rather than a data race.
+    #[inline]
+    fn check(&self, owner: &RingOwner) {
+        assert_eq!(owner.ring, self.id, "a RingOwner used on another ring");
     }
 
     // ANCHOR: runqputslow
@@ -146,13 +186,19 @@ impl<T: Send> Ring<T> {
     /// queue) in one batch. If a thief is copying out of this ring at that
     /// moment, the ring is only full of items already on their way out, so
     /// just `item` goes to `overflow`. Owner only.
-    pub(crate) fn push_back(&self, mut item: T, overflow: &mut dyn FnMut(Vec<T>)) {
+    pub(crate) fn push_back(
+        &self,
+        owner: &RingOwner,
+        mut item: T,
+        overflow: &mut dyn FnMut(Vec<T>),
+    ) {
+        self.check(owner);
         loop {
             // Acquire: pairs with a thief's release of `steal`, so its reads
             // of the slots we are about to reuse are finished.
             let (steal, real) = unpack(self.head.load(Ordering::Acquire));
-            // Only this thread stores `tail`, so its own last store is what
-            // a relaxed load sees.
+            // Only the owner (this thread) stores `tail`, so its own last
+            // store is what a relaxed load sees.
             let tail = self.tail.load(Ordering::Relaxed);
 
             if tail.wrapping_sub(steal) < CAPACITY {
@@ -211,7 +257,14 @@ impl<T: Send> Ring<T> {
     // ANCHOR_END: runqputslow
 
     /// Go's `runqget`: takes the oldest item. Owner only.
-    pub(crate) fn pop(&self) -> Option<T> {
+    pub(crate) fn pop(&self, owner: &RingOwner) -> Option<T> {
+        self.check(owner);
+        self.pop_owned()
+    }
+
+    /// `pop` for a caller that is the owner: holds the [`RingOwner`], or
+    /// `&mut self`.
+    fn pop_owned(&self) -> Option<T> {
         let mut head = self.head.load(Ordering::Acquire);
         let index = loop {
             let (steal, real) = unpack(head);
@@ -243,11 +296,12 @@ impl<T: Send> Ring<T> {
     /// Go's `runqsteal` + `runqgrab`: moves `n - n/2` of this ring's `n`
     /// items into `dst` and returns the newest of them to run right away.
     ///
-    /// `dst` must be the caller's own ring (the caller is its owner). Returns
+    /// `dst` is the caller's own ring, as `dst_owner` proves. Returns
     /// `None` if this ring is empty, if another thief is copying out of it
     /// right now, or if `dst` has fewer than half its slots free (the
     /// scheduler steals only when its own queue is empty, as Go does).
-    pub(crate) fn steal_into(&self, dst: &Ring<T>) -> Option<T> {
+    pub(crate) fn steal_into(&self, dst: &Ring<T>, dst_owner: &RingOwner) -> Option<T> {
+        dst.check(dst_owner);
         // We own `dst`, so its tail is ours to read relaxed.
         let dst_tail = dst.tail.load(Ordering::Relaxed);
         // Acquire: pairs with thieves of `dst` releasing their claim, so their
@@ -342,8 +396,9 @@ impl<T: Send> Ring<T> {
             // SAFETY: callers pass an index in `tail..steal + CAPACITY`: the
             // slot holds no live item (so nothing is overwritten without being
             // dropped), no thief is reading it (the release of `steal` that
-            // freed it was acquired by the caller's load of `head`), and only
-            // the owner, which is this thread, ever writes slots.
+            // freed it was acquired by the caller's load of `head`), and no
+            // other thread writes slots: every caller checked this ring's
+            // `RingOwner`, which one thread at a time can use.
             unsafe { ptr::write(slot, MaybeUninit::new(item)) }
         });
     }
@@ -368,433 +423,16 @@ impl<T: Send> Drop for Ring<T> {
     fn drop(&mut self) {
         // `&mut self`: no thief is mid-steal, so `steal == real` and every
         // item left is in `real..tail`.
-        while let Some(item) = self.pop() {
+        while let Some(item) = self.pop_owned() {
             drop(item);
         }
     }
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-    use std::sync::atomic::AtomicUsize;
-    use std::sync::{Arc, Barrier, Mutex};
-
-    fn no_overflow<T>(_: Vec<T>) {
-        panic!("ring overflowed where the test expected room");
-    }
-
-    #[test]
-    fn pop_returns_items_in_push_order() {
-        let ring = Ring::new();
-        for i in 0..100 {
-            ring.push_back(i, &mut no_overflow);
-        }
-        assert_eq!(ring.len(), 100);
-        let popped: Vec<i32> = std::iter::from_fn(|| ring.pop()).collect();
-        assert_eq!(popped, (0..100).collect::<Vec<_>>());
-        assert!(ring.is_empty());
-        assert_eq!(ring.pop(), None);
-    }
-
-    #[test]
-    fn fifo_holds_across_many_wraparounds() {
-        let ring = Ring::new();
-        let mut next_in = 0u64;
-        let mut next_out = 0u64;
-        // Keep about 200 items queued while the counters go round the ring
-        // many times, so slot reuse is exercised.
-        for _ in 0..(RING_CAPACITY * 20) {
-            while ring.len() < 200 {
-                ring.push_back(next_in, &mut no_overflow);
-                next_in += 1;
-            }
-            for _ in 0..7 {
-                assert_eq!(ring.pop(), Some(next_out));
-                next_out += 1;
-            }
-        }
-        while let Some(v) = ring.pop() {
-            assert_eq!(v, next_out);
-            next_out += 1;
-        }
-        assert_eq!(next_in, next_out);
-    }
-
-    #[test]
-    fn overflow_moves_exactly_half_plus_the_new_item() {
-        let ring = Ring::new();
-        for i in 0..RING_CAPACITY {
-            ring.push_back(i, &mut no_overflow);
-        }
-        assert_eq!(ring.len(), RING_CAPACITY);
-
-        let mut batches = Vec::new();
-        ring.push_back(RING_CAPACITY, &mut |batch| batches.push(batch));
-
-        assert_eq!(batches.len(), 1, "one batch to the global queue");
-        let mut expected: Vec<usize> = (0..RING_CAPACITY / 2).collect();
-        expected.push(RING_CAPACITY);
-        assert_eq!(
-            batches[0], expected,
-            "the oldest half in FIFO order, then the new item"
-        );
-        assert_eq!(ring.len(), RING_CAPACITY / 2);
-        let rest: Vec<usize> = std::iter::from_fn(|| ring.pop()).collect();
-        assert_eq!(rest, (RING_CAPACITY / 2..RING_CAPACITY).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn steal_takes_n_minus_half_n() {
-        for n in [1usize, 2, 3, 7, 10, 255, 256] {
-            let victim = Ring::new();
-            let thief = Ring::new();
-            for i in 0..n {
-                victim.push_back(i, &mut no_overflow);
-            }
-            let want = n - n / 2;
-            let run_now = victim.steal_into(&thief);
-            assert_eq!(
-                run_now,
-                Some(want - 1),
-                "n = {n}: the newest stolen item is returned to run now"
-            );
-            assert_eq!(
-                thief.len(),
-                want - 1,
-                "n = {n}: the rest went to the thief's ring"
-            );
-            assert_eq!(victim.len(), n - want, "n = {n}: the victim keeps n/2");
-            let stolen: Vec<usize> = std::iter::from_fn(|| thief.pop()).collect();
-            assert_eq!(stolen, (0..want - 1).collect::<Vec<_>>(), "n = {n}");
-            let kept: Vec<usize> = std::iter::from_fn(|| victim.pop()).collect();
-            assert_eq!(kept, (want..n).collect::<Vec<_>>(), "n = {n}");
-        }
-    }
-
-    #[test]
-    fn steal_from_empty_ring_and_into_a_full_ring_gets_nothing() {
-        let empty: Ring<u8> = Ring::new();
-        let thief = Ring::new();
-        assert_eq!(empty.steal_into(&thief), None);
-
-        let victim = Ring::new();
-        victim.push_back(1u8, &mut no_overflow);
-        for _ in 0..=RING_CAPACITY / 2 {
-            thief.push_back(0u8, &mut no_overflow);
-        }
-        assert_eq!(
-            victim.steal_into(&thief),
-            None,
-            "a thief with less than half its ring free does not steal"
-        );
-        assert_eq!(victim.len(), 1, "and the victim loses nothing");
-    }
-
-    /// Counts drops so the tests can see that nothing is dropped twice or
-    /// leaked.
-    struct Counted(Arc<AtomicUsize>);
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn drop_drops_every_item_left_exactly_once() {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let ring = Ring::new();
-        for _ in 0..RING_CAPACITY + 10 {
-            ring.push_back(Counted(drops.clone()), &mut |batch| drop(batch));
-        }
-        // One overflow of half + 1 went to the sink and was dropped there.
-        assert_eq!(drops.load(Ordering::SeqCst), RING_CAPACITY / 2 + 1);
-        let left = ring.len();
-        drop(ring.pop());
-        drop(ring);
-        assert_eq!(
-            drops.load(Ordering::SeqCst),
-            RING_CAPACITY / 2 + 1 + left,
-            "every item dropped exactly once"
-        );
-    }
-
-    /// One owner pushing (with overflow) and popping, three thieves stealing
-    /// and running what they steal, on real threads. Every item must be seen
-    /// exactly once: by the owner, a thief, or the overflow sink.
-    #[test]
-    fn no_item_lost_or_duplicated_with_one_owner_and_three_thieves() {
-        const ITEMS: usize = 200_000;
-        const THIEVES: usize = 3;
-        let victim = Arc::new(Ring::<usize>::new());
-        let owner_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let start = Arc::new(Barrier::new(THIEVES + 1));
-        let overflowed = Arc::new(Mutex::new(Vec::new()));
-
-        let thieves: Vec<_> = (0..THIEVES)
-            .map(|_| {
-                let victim = victim.clone();
-                let owner_done = owner_done.clone();
-                let start = start.clone();
-                std::thread::spawn(move || {
-                    let mine = Ring::new();
-                    let mut seen = Vec::new();
-                    start.wait();
-                    loop {
-                        // Read the flag before stealing: if the owner was done
-                        // and the steal found nothing, nothing more can come.
-                        let done = owner_done.load(Ordering::Acquire);
-                        match victim.steal_into(&mine) {
-                            Some(item) => {
-                                seen.push(item);
-                                seen.extend(std::iter::from_fn(|| mine.pop()));
-                            }
-                            None if done && victim.is_empty() => break,
-                            None => std::hint::spin_loop(),
-                        }
-                    }
-                    seen
-                })
-            })
-            .collect();
-
-        start.wait();
-        let mut owner_seen = Vec::new();
-        for i in 0..ITEMS {
-            victim.push_back(i, &mut |batch| overflowed.lock().unwrap().extend(batch));
-            if i % 3 == 0 {
-                owner_seen.extend(victim.pop());
-            }
-        }
-        owner_seen.extend(std::iter::from_fn(|| victim.pop()));
-        owner_done.store(true, Ordering::Release);
-
-        let mut counts = vec![0u8; ITEMS];
-        let mut record = |item: usize| counts[item] += 1;
-        owner_seen.into_iter().for_each(&mut record);
-        let mut stolen = 0;
-        for thief in thieves {
-            let seen = thief.join().expect("thief thread panicked");
-            stolen += seen.len();
-            seen.into_iter().for_each(&mut record);
-        }
-        overflowed
-            .lock()
-            .unwrap()
-            .iter()
-            .copied()
-            .for_each(&mut record);
-
-        let wrong: Vec<(usize, u8)> = counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c != 1)
-            .map(|(i, c)| (i, *c))
-            .take(10)
-            .collect();
-        assert!(
-            wrong.is_empty(),
-            "every item seen exactly once; (item, times seen) for the first offenders: {wrong:?}"
-        );
-        // Not an assertion on timing, just a sanity check that the test
-        // exercised stealing at all; print so a reader can see the split.
-        println!("stolen: {stolen} of {ITEMS}");
-    }
-
-    #[test]
-    fn two_rings_stealing_from_each_other_lose_nothing() {
-        // Both threads are owners of one ring and thieves of the other: the
-        // shape of two Ps stealing from each other.
-        const ITEMS: usize = 100_000;
-        let rings = Arc::new([Ring::<usize>::new(), Ring::<usize>::new()]);
-        let start = Arc::new(Barrier::new(2));
-        let finished = Arc::new(AtomicUsize::new(0));
-        let handles: Vec<_> = (0..2)
-            .map(|me| {
-                let rings = rings.clone();
-                let start = start.clone();
-                let finished = finished.clone();
-                std::thread::spawn(move || {
-                    let (mine, other) = (&rings[me], &rings[1 - me]);
-                    let mut seen = Vec::new();
-                    let mut overflow = Vec::new();
-                    start.wait();
-                    for i in 0..ITEMS {
-                        mine.push_back(me * ITEMS + i, &mut |b| overflow.extend(b));
-                        if i % 2 == 0 {
-                            seen.extend(mine.pop());
-                        }
-                        if i % 5 == 0 && mine.is_empty() {
-                            seen.extend(other.steal_into(mine));
-                        }
-                    }
-                    seen.extend(std::iter::from_fn(|| mine.pop()));
-                    finished.fetch_add(1, Ordering::AcqRel);
-                    // Keep helping until both owners are done and both
-                    // rings are drained.
-                    loop {
-                        let both_done = finished.load(Ordering::Acquire) == 2;
-                        seen.extend(std::iter::from_fn(|| mine.pop()));
-                        match other.steal_into(mine) {
-                            Some(item) => seen.push(item),
-                            None if both_done && other.is_empty() && mine.is_empty() => break,
-                            None => std::hint::spin_loop(),
-                        }
-                    }
-                    (seen, overflow)
-                })
-            })
-            .collect();
-        let mut all = HashSet::new();
-        let mut total = 0;
-        for h in handles {
-            let (seen, overflow) = h.join().expect("worker panicked");
-            for item in seen.into_iter().chain(overflow) {
-                total += 1;
-                assert!(all.insert(item), "item {item} seen twice");
-            }
-        }
-        assert_eq!(total, 2 * ITEMS, "every item seen once");
-    }
-}
+#[path = "ring_tests.rs"]
+mod tests;
 
 #[cfg(all(test, loom))]
-mod loom_tests {
-    //! Loom models: small rings (4 slots), every interleaving of the owner's
-    //! push/pop against a thief's claim/copy/release, with at most
-    //! `LOOM_MAX_PREEMPTIONS` forced switches.
-    use super::*;
-    use crate::loom::{Arc, thread};
-
-    /// Runs a thief against `victim`: steals into a ring of its own
-    /// `times` times, running (collecting) everything it got each time.
-    fn steal(victim: &Ring<usize>, times: usize) -> Vec<usize> {
-        let mine = Ring::new();
-        let mut got = Vec::new();
-        for _ in 0..times {
-            got.extend(victim.steal_into(&mine));
-            got.extend(std::iter::from_fn(|| mine.pop()));
-        }
-        got
-    }
-
-    fn assert_each_once(seen: Vec<usize>, items: usize) {
-        let mut counts = vec![0; items];
-        for item in seen {
-            counts[item] += 1;
-        }
-        assert!(
-            counts.iter().all(|&c| c == 1),
-            "each item seen exactly once, counts by item: {counts:?}"
-        );
-    }
-
-    #[test]
-    fn loom_owner_push_pop_against_one_thief() {
-        loom::model(|| {
-            let ring = Arc::new(Ring::new());
-            ring.push_back(0, &mut |_| unreachable!("4 slots hold 3 items"));
-            ring.push_back(1, &mut |_| unreachable!("4 slots hold 3 items"));
-
-            let thief = {
-                let ring = ring.clone();
-                thread::spawn(move || steal(&ring, 2))
-            };
-
-            let mut seen = Vec::new();
-            seen.extend(ring.pop());
-            ring.push_back(2, &mut |_| unreachable!("4 slots hold 3 items"));
-            seen.extend(ring.pop());
-
-            seen.extend(thief.join().unwrap());
-            seen.extend(std::iter::from_fn(|| ring.pop()));
-            assert_each_once(seen, 3);
-        });
-    }
-
-    #[test]
-    fn loom_owner_wraps_around_while_thief_copies() {
-        // The race that Go's copy-before-CAS would have in Rust: the owner
-        // pops and refills the ring past the slots a thief is reading.
-        loom::model(|| {
-            let ring = Arc::new(Ring::new());
-            let mut overflowed = Vec::new();
-            for i in 0..3 {
-                ring.push_back(i, &mut |b| overflowed.extend(b));
-            }
-
-            let thief = {
-                let ring = ring.clone();
-                thread::spawn(move || steal(&ring, 1))
-            };
-
-            let mut seen = Vec::new();
-            seen.extend(ring.pop());
-            for i in 3..6 {
-                ring.push_back(i, &mut |b| overflowed.extend(b));
-            }
-
-            seen.extend(thief.join().unwrap());
-            seen.extend(std::iter::from_fn(|| ring.pop()));
-            seen.extend(overflowed);
-            assert_each_once(seen, 6);
-        });
-    }
-
-    #[test]
-    fn loom_two_ps_steal_from_each_other() {
-        // Each thread owns one ring and steals from the other: a thief's
-        // writes into its own ring race with the other thief reading it.
-        loom::model(|| {
-            let rings = Arc::new([Ring::new(), Ring::new()]);
-            for i in 0..2 {
-                rings[0].push_back(i, &mut |_| unreachable!("room for 2"));
-                rings[1].push_back(2 + i, &mut |_| unreachable!("room for 2"));
-            }
-            let other = {
-                let rings = rings.clone();
-                thread::spawn(move || {
-                    let mut seen = Vec::new();
-                    seen.extend(rings[1].pop());
-                    seen.extend(rings[0].steal_into(&rings[1]));
-                    seen.extend(std::iter::from_fn(|| rings[1].pop()));
-                    seen
-                })
-            };
-            let mut seen = Vec::new();
-            seen.extend(rings[0].pop());
-            seen.extend(rings[1].steal_into(&rings[0]));
-            seen.extend(std::iter::from_fn(|| rings[0].pop()));
-
-            seen.extend(other.join().unwrap());
-            for ring in rings.iter() {
-                seen.extend(std::iter::from_fn(|| ring.pop()));
-            }
-            assert_each_once(seen, 4);
-        });
-    }
-
-    #[test]
-    fn loom_two_thieves_and_owner_pop() {
-        loom::model(|| {
-            let ring = Arc::new(Ring::new());
-            for i in 0..3 {
-                ring.push_back(i, &mut |_| unreachable!("4 slots hold 3 items"));
-            }
-            let thieves: Vec<_> = (0..2)
-                .map(|_| {
-                    let ring = ring.clone();
-                    thread::spawn(move || steal(&ring, 1))
-                })
-                .collect();
-            let mut seen = Vec::new();
-            seen.extend(ring.pop());
-            for t in thieves {
-                seen.extend(t.join().unwrap());
-            }
-            seen.extend(std::iter::from_fn(|| ring.pop()));
-            assert_each_once(seen, 3);
-        });
-    }
-}
+#[path = "ring_loom.rs"]
+mod loom_tests;

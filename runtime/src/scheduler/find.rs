@@ -30,9 +30,9 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use super::Shared;
-use crate::context::{BUDGET, Context};
+use crate::context::{BUDGET, MachineCtx};
 use crate::loom::atomic::{Ordering, fence};
-use crate::p::{bump, bump_by};
+use crate::p::{HeldP, bump, bump_by};
 use crate::runq::LOCAL_CAPACITY;
 use crate::task::{Notified, RunResult};
 use crate::trace::{EventKind, StopReason};
@@ -55,7 +55,7 @@ const STEAL_TRIES: usize = 4;
 
 impl Shared {
     /// A worker M's life: Go's `schedule()`, forever, until shutdown.
-    pub(crate) fn schedule_loop(self: &Arc<Self>, ctx: &Context) {
+    pub(crate) fn schedule_loop(self: &Arc<Self>, ctx: &MachineCtx) {
         loop {
             match self.find_runnable(ctx) {
                 Next::Run(task, inherit) => {
@@ -74,52 +74,53 @@ impl Shared {
 
     /// Whether the current time slice is used up: budget spent, or sysmon
     /// asked the P to preempt.
-    fn turn_over(&self, ctx: &Context, pid: usize) -> bool {
+    fn turn_over(&self, ctx: &MachineCtx, pid: usize) -> bool {
         ctx.budget.get() == 0 || self.ps[pid].preempt.load(Ordering::Relaxed)
     }
 
     // ANCHOR: find_runnable
     /// Go's `findRunnable`. Blocks (parks the M) until there is something
     /// to do; returns with the M holding a P unless it returns `Exit`.
-    pub(crate) fn find_runnable(self: &Arc<Self>, ctx: &Context) -> Next {
+    pub(crate) fn find_runnable(self: &Arc<Self>, ctx: &MachineCtx) -> Next {
         loop {
             if self.is_shutdown() {
                 return Next::Exit;
             }
-            let Some(pid) = ctx.p.get() else {
+            let guard = ctx.held();
+            let Some(held) = guard.as_ref() else {
+                drop(guard);
                 match self.idle_without_p(ctx) {
                     Some(next) => return next,
                     None => continue,
                 }
             };
+            let pid = held.id();
             let p = &self.ps[pid];
             if p.schedtick
                 .load(Ordering::Relaxed)
                 .is_multiple_of(GLOBAL_CHECK_INTERVAL)
                 && self.global_len.load(Ordering::Relaxed) > 0
-                && let Some(t) = self.globrunqget(pid, 1)
+                && let Some(t) = self.globrunqget(held, 1)
             {
                 return Next::Run(t, false);
             }
             if self.timers.due() {
                 self.fire_timers();
             }
-            // SAFETY: this M owns P `pid`.
-            if let Some((t, inherit)) = unsafe { p.runqget() } {
+            if let Some((t, inherit)) = p.runqget(held) {
                 if inherit && self.turn_over(ctx, pid) {
-                    // SAFETY: as above.
-                    unsafe { self.runqput(pid, t, false) };
+                    self.runqput(held, t, false);
                     ctx.budget.set(0);
                     continue;
                 }
                 return Next::Run(t, inherit);
             }
             if self.global_len.load(Ordering::Relaxed) > 0
-                && let Some(t) = self.globrunqget(pid, 0)
+                && let Some(t) = self.globrunqget(held, 0)
             {
                 return Next::Run(t, false);
             }
-            if let Some(t) = self.netpoll_nonblocking(ctx, pid) {
+            if let Some(t) = self.netpoll_nonblocking(ctx, held) {
                 return Next::Run(t, false);
             }
             if !ctx.spinning.get() {
@@ -130,7 +131,7 @@ impl Shared {
                 }
             }
             if ctx.spinning.get()
-                && let Some(t) = self.steal_work(ctx, pid)
+                && let Some(t) = self.steal_work(ctx, held)
             {
                 return Next::Run(t, false);
             }
@@ -140,9 +141,10 @@ impl Shared {
             if !s.global.is_empty() {
                 let batch = self.globrunqget_locked(&mut s, 0);
                 drop(s);
-                return Next::Run(self.take_batch(pid, batch), false);
+                return Next::Run(self.take_batch(held, batch), false);
             }
-            let pid = self.releasep(ctx);
+            drop(guard);
+            let pid = self.releasep_current(ctx);
             let waiter = self.pidleput_locked(&mut s, pid);
             drop(s);
             if let Some(w) = waiter {
@@ -156,7 +158,7 @@ impl Shared {
                 if self.any_work()
                     && let Some(pid) = self.pidleget()
                 {
-                    self.acquirep(ctx, pid);
+                    ctx.hold(self.acquirep(ctx, pid));
                     ctx.spinning.set(true);
                     self.nmspinning.fetch_add(1, Ordering::SeqCst);
                     continue;
@@ -168,13 +170,13 @@ impl Shared {
 
     /// The M has no P: park until handed one, or until a timer is due, or
     /// shutdown. `None` means "look again".
-    fn idle_without_p(self: &Arc<Self>, ctx: &Context) -> Option<Next> {
+    fn idle_without_p(self: &Arc<Self>, ctx: &MachineCtx) -> Option<Next> {
         if self.is_shutdown() {
             return Some(Next::Exit);
         }
         match self.stopm(ctx) {
             Some((pid, spinning)) => {
-                self.acquirep(ctx, pid);
+                ctx.hold(self.acquirep(ctx, pid));
                 ctx.spinning.set(spinning);
             }
             None => {
@@ -185,7 +187,7 @@ impl Shared {
                 if timers_due || self.global_len.load(Ordering::SeqCst) > 0 {
                     match self.pidleget() {
                         // With a P, the next round fires the timers into it.
-                        Some(pid) => self.acquirep(ctx, pid),
+                        Some(pid) => ctx.hold(self.acquirep(ctx, pid)),
                         // Every P is busy: fire now; the Gs go to the global
                         // queue and the busy Ps pick them up.
                         None if timers_due => self.fire_timers(),
@@ -204,15 +206,15 @@ impl Shared {
     }
 
     /// Go's `globrunqget`: up to `max` (0 = no limit) Gs from the global
-    /// queue; one is returned, the rest go to P `pid`'s local queue.
-    fn globrunqget(&self, pid: usize, max: usize) -> Option<Notified> {
+    /// queue; one is returned, the rest go to the local queue of `held`.
+    fn globrunqget(&self, held: &HeldP, max: usize) -> Option<Notified> {
         let mut s = self.sched.lock();
         let batch = self.globrunqget_locked(&mut s, max);
         drop(s);
         if batch.is_empty() {
             None
         } else {
-            Some(self.take_batch(pid, batch))
+            Some(self.take_batch(held, batch))
         }
     }
 
@@ -228,19 +230,19 @@ impl Shared {
     }
 
     /// Keeps the first G of a batch to run, queues the rest locally.
-    fn take_batch(&self, pid: usize, batch: Vec<Notified>) -> Notified {
+    fn take_batch(&self, held: &HeldP, batch: Vec<Notified>) -> Notified {
         let mut it = batch.into_iter();
         let first = it.next().expect("a non-empty batch");
         for t in it {
-            // SAFETY: this M owns P `pid`.
-            unsafe { self.runqput(pid, t, false) };
+            self.runqput(held, t, false);
         }
         first
     }
 
     // ANCHOR: steal_work
     /// Go's `stealWork`: 4 passes over the other Ps in random order.
-    fn steal_work(&self, ctx: &Context, pid: usize) -> Option<Notified> {
+    fn steal_work(&self, ctx: &MachineCtx, held: &HeldP) -> Option<Notified> {
+        let pid = held.id();
         let n = self.procs();
         if n == 1 {
             return None;
@@ -259,8 +261,7 @@ impl Shared {
                     continue;
                 }
                 let victim = &self.ps[v];
-                // SAFETY: this M owns P `pid`, the destination.
-                let stolen = unsafe { victim.runq.steal_into(&me.runq) }.or_else(|| {
+                let stolen = me.runqsteal(held, victim).or_else(|| {
                     if last {
                         Self::steal_runnext(victim)
                     } else {
@@ -321,8 +322,8 @@ impl Shared {
     }
 
     /// Go's `execute`: run one G for one poll on the current P.
-    pub(crate) fn execute(&self, ctx: &Context, task: Notified, inherit: bool) {
-        let pid = ctx.p.get().expect("execute without a P");
+    pub(crate) fn execute(&self, ctx: &MachineCtx, task: Notified, inherit: bool) {
+        let pid = ctx.pid().expect("execute without a P");
         let p = &self.ps[pid];
         if !inherit {
             p.begin_slice();
@@ -350,14 +351,15 @@ impl Shared {
         drop(installed);
         drop(labels);
         // A syscall inside the poll may have moved this M to another P.
-        let pid = ctx.p.get().expect("an M always holds a P after a poll");
+        let guard = ctx.held();
+        let held = guard.as_ref().expect("an M always holds a P after a poll");
+        let pid = held.id();
         let reason = match result {
             // The wait reason the G's last await named (`note_wait`), or Block.
             RunResult::Idle => ctx.stop_reason.get(),
             RunResult::Yielded(t) => {
                 let reason = ctx.stop_reason.get();
-                // SAFETY: this M owns P `pid`.
-                unsafe { self.runqput(pid, t, false) };
+                self.runqput(held, t, false);
                 reason
             }
             RunResult::Complete(t) => {
@@ -466,7 +468,8 @@ impl Shared {
     /// socket, only one M at a time, and not while an M is blocked in
     /// `epoll_wait` (that M sees the events). The first G readied is the
     /// one to run; the others go in as a batch.
-    fn netpoll_nonblocking(self: &Arc<Self>, ctx: &Context, pid: usize) -> Option<Notified> {
+    fn netpoll_nonblocking(self: &Arc<Self>, ctx: &MachineCtx, held: &HeldP) -> Option<Notified> {
+        let pid = held.id();
         let poller = self.netpoll.get()?;
         if !poller.any_waiters() || !poller.try_begin_poll() {
             return None;
@@ -478,7 +481,7 @@ impl Shared {
             return None;
         }
         let first = batch.swap_remove(0);
-        self.injectglist(Some(pid), batch);
+        self.injectglist(Some(held), batch);
         Some(first)
     }
     // ANCHOR_END: netpoll_nonblocking
@@ -490,7 +493,7 @@ impl Shared {
     /// role), a socket event, or an `unpark` (which writes the eventfd);
     /// the Gs it finds ready go to the global queue and idle Ps get Ms
     /// for them. Otherwise it sleeps on its condvar.
-    pub(crate) fn park_idle_m(&self, ctx: &Context, deadline: Option<Instant>) {
+    pub(crate) fn park_idle_m(&self, ctx: &MachineCtx, deadline: Option<Instant>) {
         let m = &ctx.m;
         let poller = match self.netpoll.get() {
             Some(p) if p.any_waiters() && !self.is_shutdown() && p.try_begin_block() => p,
@@ -539,12 +542,12 @@ impl Shared {
     /// queue and as many idle Ps as there are Gs get an M. With a P, one G
     /// per idle P goes to the global queue (and those Ps get Ms); the rest
     /// go to this P's local queue.
-    pub(crate) fn injectglist(self: &Arc<Self>, pid: Option<usize>, batch: Vec<Notified>) {
+    pub(crate) fn injectglist(self: &Arc<Self>, held: Option<&HeldP>, batch: Vec<Notified>) {
         let n = batch.len();
         if n == 0 {
             return;
         }
-        let Some(pid) = pid else {
+        let Some(held) = held else {
             self.global_push(batch);
             self.start_idle(n);
             return;
@@ -556,8 +559,7 @@ impl Shared {
             self.start_idle(to_global);
         }
         for t in it {
-            // SAFETY: the caller's M owns P `pid`.
-            unsafe { self.runqput(pid, t, false) };
+            self.runqput(held, t, false);
         }
     }
     // ANCHOR_END: injectglist

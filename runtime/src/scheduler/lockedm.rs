@@ -69,7 +69,7 @@ use std::sync::Weak;
 use std::task::Wake;
 
 use super::Shared;
-use crate::context::Context;
+use crate::context::MachineCtx;
 use crate::loom::atomic::{AtomicU8, Ordering};
 use crate::m::MHandle;
 use std::sync::Arc;
@@ -144,7 +144,7 @@ impl Wake for RootWaker {
             match self.shared.upgrade() {
                 Some(shared) => {
                     if shared.trace.enabled() {
-                        let p = crate::context::with_current(|c| c.and_then(|c| c.p.get()));
+                        let p = crate::context::with_current(|c| c.and_then(|c| c.pid()));
                         shared.trace_unblock(0, p);
                     }
                     shared.ready_lockedm(&self.m)
@@ -159,21 +159,23 @@ impl Shared {
     /// Go's `stoplockedm`: the root cannot go on (it returned `Pending`).
     /// Give the P away, then wait for one again (see `wait_for_p`): the
     /// caller holds a P when this returns.
-    pub(crate) fn stoplockedm(self: &Arc<Self>, ctx: &Context, root: &RootWaker) {
-        let pid = self.releasep(ctx);
+    pub(crate) fn stoplockedm(self: &Arc<Self>, ctx: &MachineCtx, root: &RootWaker) {
+        let held = ctx.take_p().expect("the root's M holds a P");
         if root.is_woken() {
             // The root yielded to the Gs on this P: lend the P for one G,
             // then have it back (`startlockedm`), as a yield would.
-            self.ps[pid].handoff_wanted.store(true, Ordering::Relaxed);
+            self.ps[held.id()]
+                .handoff_wanted
+                .store(true, Ordering::Relaxed);
         }
-        self.handoffp(pid);
+        self.handoffp(held, Some(ctx.m.id));
         self.wait_for_p(ctx, root);
     }
 
     /// The root's M, without a P, sleeps until its root is woken and the
     /// waker (or an M after it) hands it a P. If the root was woken before
     /// the M could park, the M gets a P itself.
-    pub(crate) fn wait_for_p(&self, ctx: &Context, root: &RootWaker) {
+    pub(crate) fn wait_for_p(&self, ctx: &MachineCtx, root: &RootWaker) {
         if root
             .state
             .compare_exchange(RUNNING, PARKED, Ordering::SeqCst, Ordering::SeqCst)
@@ -181,13 +183,13 @@ impl Shared {
         {
             // WOKEN already: runnable now.
             let pid = self.acquire_p_blocking(ctx);
-            self.acquirep(ctx, pid);
+            ctx.hold(self.acquirep(ctx, pid));
             return;
         }
         let m = &ctx.m;
         loop {
             if let Some((pid, _)) = m.take_nextp() {
-                self.acquirep(ctx, pid);
+                ctx.hold(self.acquirep(ctx, pid));
                 return;
             }
             // It may be the only M asleep: let it wait for the timers.
@@ -206,7 +208,7 @@ impl Shared {
                     // Leaving to run the root: an idle M waits for timers.
                     self.timers_changed();
                 }
-                self.acquirep(ctx, pid);
+                ctx.hold(self.acquirep(ctx, pid));
                 return;
             }
         }
@@ -231,8 +233,8 @@ impl Shared {
     /// Whether anything besides the root wants the P this M holds: Gs in
     /// its queues or the global queue, or an M waiting for a P. If not, a
     /// root that woke itself (a yield) is polled again without a hand-off.
-    pub(crate) fn p_wanted(&self, ctx: &Context) -> bool {
-        let pid = ctx.p.get().expect("the root's M holds a P");
+    pub(crate) fn p_wanted(&self, ctx: &MachineCtx) -> bool {
+        let pid = ctx.pid().expect("the root's M holds a P");
         !self.ps[pid].runq_empty()
             || self.global_len.load(Ordering::SeqCst) > 0
             || self.np_waiters.load(Ordering::SeqCst) > 0
@@ -242,8 +244,8 @@ impl Shared {
     /// lent by a root that yielded), hand it to an M waiting for a P.
     /// Returns true if the P was handed over.
     #[inline]
-    pub(crate) fn make_way_if_asked(self: &Arc<Self>, ctx: &Context) -> bool {
-        let Some(pid) = ctx.p.get() else {
+    pub(crate) fn make_way_if_asked(self: &Arc<Self>, ctx: &MachineCtx) -> bool {
+        let Some(pid) = ctx.pid() else {
             return false;
         };
         let p = &self.ps[pid];
@@ -259,7 +261,7 @@ impl Shared {
     /// `handoff_wanted` after it ran a G. Returns true if the P was handed
     /// over (the M then has none).
     #[inline]
-    pub(crate) fn startlockedm(self: &Arc<Self>, ctx: &Context) -> bool {
+    pub(crate) fn startlockedm(self: &Arc<Self>, ctx: &MachineCtx) -> bool {
         // One load on every schedule; the lock only when someone waits.
         if self.np_waiters.load(Ordering::Relaxed) == 0 {
             return false;
@@ -277,7 +279,7 @@ impl Shared {
         };
         // A spinning M stops spinning before it runs a G (`reset_spinning`).
         debug_assert!(!ctx.spinning.get(), "startlockedm from a spinning M");
-        let pid = self.releasep(ctx);
+        let pid = self.releasep_current(ctx);
         waiter.hand_p(pid, false);
         true
     }

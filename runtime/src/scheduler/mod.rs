@@ -19,6 +19,7 @@
 //! (`startlockedm`, `stoplockedm`: the `block_on` root, a G locked to its
 //! thread).
 
+mod counters;
 mod find;
 mod lockedm;
 mod proc;
@@ -36,12 +37,12 @@ use std::sync::Arc;
 
 use crate::loom::Mutex;
 use crate::m::MHandle;
-use crate::metrics::SharedCounters;
-use crate::p::{P, bump, bump_by};
+use crate::p::{HeldP, P, bump, bump_by};
 use crate::runq::RunQueueKind;
 use crate::task::{JoinHandle, Notified, OwnedTasks, Schedule, new_task};
 use crate::timer::Timers;
 use crate::trace::{EventKind, Recorder};
+pub(crate) use counters::SharedCounters;
 
 pub(crate) use lockedm::RootWaker;
 pub(crate) use syscall::syscall_in_context;
@@ -91,7 +92,8 @@ pub(crate) struct Shared {
     /// Ms alive (threads running a scheduler loop, including `block_on`).
     pub(crate) nthreads: AtomicUsize,
     pub(crate) owned: OwnedTasks,
-    pub(crate) timers: Timers,
+    /// Shared with every registered `Sleep` (which removes itself on drop).
+    pub(crate) timers: Arc<Timers>,
     pub(crate) trace: Recorder,
     pub(crate) counters: SharedCounters,
     pub(crate) shutdown: AtomicBool,
@@ -137,7 +139,7 @@ impl Shared {
             np_waiters: AtomicUsize::new(0),
             nthreads: AtomicUsize::new(0),
             owned: OwnedTasks::new(),
-            timers: Timers::new(),
+            timers: Arc::new(Timers::new()),
             counters: SharedCounters::default(),
             shutdown: AtomicBool::new(false),
             next_task_id: AtomicU64::new(1),
@@ -178,19 +180,13 @@ impl Shared {
             .fetch_add(pushed as u64, Ordering::Relaxed);
     }
 
-    /// Go's `runqput` on the current M's P, with overflow to the global queue.
-    ///
-    /// # Safety
-    /// The calling M must own P `pid`.
-    pub(crate) unsafe fn runqput(&self, pid: usize, task: Notified, next: bool) {
-        let p = &self.ps[pid];
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            p.runqput(task, next, &mut |batch| {
-                bump_by(&p.counters.global_pushes, batch.len() as u64);
-                self.global_push(batch)
-            })
-        };
+    /// Go's `runqput` on the P `held`, with overflow to the global queue.
+    pub(crate) fn runqput(&self, held: &HeldP, task: Notified, next: bool) {
+        let p = &self.ps[held.id()];
+        p.runqput(held, task, next, &mut |batch| {
+            bump_by(&p.counters.overflowed, batch.len() as u64);
+            self.global_push(batch)
+        });
     }
 
     /// Go's `ready` (goready): make a G runnable. From an M holding a P of
@@ -207,17 +203,25 @@ impl Shared {
     /// `ready` for a G that waited (`unblocked`: traced as `GoUnblock`) or
     /// one just created (`newproc`: its `GoCreate` says it all).
     fn make_runnable(self: &Arc<Self>, task: Notified, unblocked: bool) {
-        let local = with_current(|ctx| match ctx {
-            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => ctx.p.get(),
-            _ => None,
+        // On an M of ours holding a P: that P's `runnext`.
+        let task = with_current(|ctx| match ctx {
+            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => match &*ctx.held() {
+                Some(held) => {
+                    if unblocked && self.trace.enabled() {
+                        self.trace_unblock(task.id(), Some(held.id()));
+                    }
+                    self.runqput(held, task, true);
+                    None
+                }
+                None => Some(task),
+            },
+            _ => Some(task),
         });
-        if unblocked && self.trace.enabled() {
-            self.trace_unblock(task.id(), local);
-        }
-        match local {
-            // SAFETY: the current M holds P `pid`.
-            Some(pid) => unsafe { self.runqput(pid, task, true) },
-            None => self.global_push([task]),
+        if let Some(task) = task {
+            if unblocked && self.trace.enabled() {
+                self.trace_unblock(task.id(), None);
+            }
+            self.global_push([task]);
         }
         self.wakep();
     }
@@ -251,7 +255,7 @@ impl Shared {
             return join;
         }
         let (p, m) = with_current(|ctx| match ctx {
-            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => (ctx.p.get(), ctx.m.id),
+            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => (ctx.pid(), ctx.m.id),
             _ => (None, 0),
         });
         match p {
@@ -279,11 +283,11 @@ impl Schedule for Arc<Shared> {
 
     fn on_complete(&self) {
         let pid = with_current(|ctx| match ctx {
-            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => ctx.p.get(),
+            Some(ctx) if Arc::ptr_eq(&ctx.shared, self) => ctx.pid(),
             _ => None,
         });
         match pid {
-            // Only the P's owner bumps its counters, and we own this P.
+            // Only the P's holder bumps its counters: this M.
             Some(pid) => bump(&self.ps[pid].counters.completed),
             None => {
                 self.counters

@@ -17,10 +17,10 @@
 use std::time::Instant;
 
 use super::{Sched, Shared};
-use crate::context::Context;
+use crate::context::MachineCtx;
 use crate::loom::atomic::{Ordering, fence};
-use crate::m::{MHandle, m_main};
-use crate::p::{P_IDLE, P_RUNNING};
+use crate::m::MHandle;
+use crate::p::{HeldP, P_IDLE, P_RUNNING};
 use crate::trace::EventKind;
 use std::sync::Arc;
 
@@ -150,26 +150,37 @@ impl Shared {
         }
     }
 
-    /// Go's `acquirep`: this M now owns P `pid`.
-    pub(crate) fn acquirep(&self, ctx: &Context, pid: usize) {
-        self.ps[pid]
-            .locked
-            .store(ctx.locked.get(), Ordering::Relaxed);
-        self.ps[pid].status.store(P_RUNNING, Ordering::Release);
-        ctx.p.set(Some(pid));
+    // ANCHOR: acquirep
+    /// Go's `acquirep`: this M now holds P `pid`, which it claimed (from
+    /// the idle list, `m.nextp`, or a status CAS). Returns the token that
+    /// says so; the caller keeps it in its context (`ctx.hold`).
+    #[must_use = "the token is the P: hold it (ctx.hold) or release it"]
+    pub(crate) fn acquirep(&self, ctx: &MachineCtx, pid: usize) -> HeldP {
+        let p = &self.ps[pid];
+        let held = p.claim(pid);
+        p.locked.store(ctx.locked.get(), Ordering::Relaxed);
+        p.status.store(P_RUNNING, Ordering::Release);
         if self.trace.enabled() {
             self.trace.record(Some(pid), ctx.m.id, EventKind::ProcBusy);
         }
+        held
     }
 
-    /// Go's `releasep`: this M gives up its P (the caller decides where the
-    /// P goes next).
-    pub(crate) fn releasep(&self, ctx: &Context) -> usize {
-        let pid = ctx.p.take().expect("releasep without a P");
+    /// Go's `releasep`: this M gives up its P, consuming the token; the
+    /// caller decides where the P (its number) goes next.
+    pub(crate) fn releasep(&self, ctx: &MachineCtx, held: HeldP) -> usize {
+        let pid = self.ps[held.id()].release(held);
         if self.trace.enabled() {
             self.trace.record(Some(pid), ctx.m.id, EventKind::ProcIdle);
         }
         pid
+    }
+    // ANCHOR_END: acquirep
+
+    /// `releasep` of the P the context holds (panics if none).
+    pub(crate) fn releasep_current(&self, ctx: &MachineCtx) -> usize {
+        let held = ctx.take_p().expect("releasep without a P");
+        self.releasep(ctx, held)
     }
 
     /// Go's `handoffp`: a P without an M (its M blocked in a syscall, or
@@ -178,7 +189,17 @@ impl Shared {
     /// start a spinning M with it: every other P is held by an M that may be
     /// blocked, and work queued behind such an M (a `runnext` whose `wakep`
     /// found no idle P) is found only by stealing. Else idle it.
-    pub(crate) fn handoffp(self: &Arc<Self>, pid: usize) {
+    ///
+    /// Consumes the token of the P: the M leaving `block_on` or the root's
+    /// M in `stoplockedm` (`by` = its id, traced as the P going idle), or
+    /// sysmon, which claimed the P from a syscall (`by` = `None`).
+    pub(crate) fn handoffp(self: &Arc<Self>, held: HeldP, by: Option<usize>) {
+        let pid = self.ps[held.id()].release(held);
+        if let Some(m) = by
+            && self.trace.enabled()
+        {
+            self.trace.record(Some(pid), m, EventKind::ProcIdle);
+        }
         if !self.ps[pid].runq_empty() || self.global_len.load(Ordering::SeqCst) > 0 {
             self.counters.handoffs.fetch_add(1, Ordering::Relaxed);
             self.startm(Some(pid), false);
@@ -233,7 +254,7 @@ impl Shared {
     /// It takes an idle P if there is one; otherwise it queues in
     /// `p_waiters`, and the next P released (`pidleput`), or one a busy M
     /// is asked to give up (`startlockedm`), is handed to it.
-    pub(crate) fn acquire_p_blocking(&self, ctx: &Context) -> usize {
+    pub(crate) fn acquire_p_blocking(&self, ctx: &MachineCtx) -> usize {
         let mut s = self.sched.lock();
         if let Some(pid) = self.pidleget_locked(&mut s) {
             return pid;
@@ -255,7 +276,7 @@ impl Shared {
     /// its timer deadline passed, or shutdown. One M at a time sleeps with
     /// the earliest timer's deadline (an idle M, or a `block_on` M waiting
     /// for its root).
-    pub(crate) fn stopm(&self, ctx: &Context) -> Option<(usize, bool)> {
+    pub(crate) fn stopm(&self, ctx: &MachineCtx) -> Option<(usize, bool)> {
         let m = &ctx.m;
         let mut s = self.sched.lock();
         if self.is_shutdown() {
@@ -327,12 +348,12 @@ impl Shared {
     }
 
     /// An M leaves for good (shutdown): give back its P and spinning state.
-    pub(crate) fn m_exit(&self, ctx: &Context) {
+    pub(crate) fn m_exit(&self, ctx: &MachineCtx) {
         if ctx.spinning.replace(false) {
             self.nmspinning.fetch_sub(1, Ordering::SeqCst);
         }
-        if ctx.p.get().is_some() {
-            let pid = self.releasep(ctx);
+        if let Some(held) = ctx.take_p() {
+            let pid = self.releasep(ctx, held);
             self.pidleput(pid);
         }
         self.nthreads.fetch_sub(1, Ordering::SeqCst);
@@ -340,10 +361,20 @@ impl Shared {
 
     /// Go's `resetspinning`: a spinning M found work and stops spinning; if
     /// it was the last spinner, wake another so that someone keeps looking.
-    pub(crate) fn reset_spinning(self: &Arc<Self>, ctx: &Context) {
+    pub(crate) fn reset_spinning(self: &Arc<Self>, ctx: &MachineCtx) {
         ctx.spinning.set(false);
         if self.nmspinning.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.wakep();
         }
     }
+}
+
+/// The body of a worker M's thread (Go's `mstart` then `schedule`).
+fn m_main(shared: Arc<Shared>, m: Arc<MHandle>, pid: usize, spinning: bool) {
+    let ctx = MachineCtx::new(shared.clone(), m);
+    let _enter = ctx.enter();
+    ctx.hold(shared.acquirep(&ctx, pid));
+    ctx.spinning.set(spinning);
+    shared.schedule_loop(&ctx);
+    shared.m_exit(&ctx);
 }

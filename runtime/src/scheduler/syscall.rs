@@ -7,13 +7,15 @@
 //!
 //! * `entersyscall`: the M keeps its P only loosely: it marks the P
 //!   `_Psyscall`, forgets it (`m.p = nil`, remembering `oldp`), and blocks.
-//!   This costs two stores, so short calls stay cheap.
+//!   Here forgetting is giving up the token (`HeldP`, `p.rs`): during the
+//!   call this M cannot touch the P's queue, and the compiler checks it.
+//!   This costs a few stores, so short calls stay cheap.
 //! * sysmon, on each round, `retake`s a P that has been in `_Psyscall` since
 //!   its previous round (one tick), when there is work waiting for it or no
 //!   idle P to pick new work up: it CASes the status to `_Pidle` and calls
 //!   `handoffp`, which starts another M on that P.
 //! * `exitsyscall`: the M tries to CAS its old P from `_Psyscall` back to
-//!   `_Prunning` (the fast path: nobody took it). If sysmon won that race,
+//!   `_Prunning` (the fast path: nobody took it), and takes the token back. If sysmon won that race,
 //!   it takes an idle P if there is one, or waits in `p_waiters` for one
 //!   to be released (or given up by a busy M that sysmon asks to make way,
 //!   see `lockedm.rs`). (Go would queue the G and park the M; here the G is
@@ -21,17 +23,19 @@
 //!   it.)
 
 use super::Shared;
-use crate::context::{Context, with_current};
+use crate::context::{MachineCtx, with_current};
 use crate::loom::atomic::Ordering;
-use crate::p::{P_IDLE, P_RUNNING, P_SYSCALL, bump};
+use crate::p::{HeldP, P_IDLE, P_RUNNING, P_SYSCALL, bump};
 use crate::trace::EventKind;
 use std::sync::Arc;
 
 impl Shared {
     // ANCHOR: syscall
-    /// Go's `entersyscall`: leave P `pid` up for grabs while this M blocks.
-    pub(crate) fn entersyscall(&self, ctx: &Context) -> usize {
-        let pid = ctx.p.get().expect("entersyscall without a P");
+    /// Go's `entersyscall`: leave the P up for grabs while this M blocks.
+    /// Consumes the M's token (the M holds no P during the call) and
+    /// returns the P's number, Go's `m.oldp`.
+    pub(crate) fn entersyscall(&self, ctx: &MachineCtx, held: HeldP) -> usize {
+        let pid = held.id();
         let p = &self.ps[pid];
         bump(&p.counters.syscalls);
         if self.trace.enabled() {
@@ -44,39 +48,41 @@ impl Shared {
             );
         }
         bump(&p.syscalltick);
-        ctx.p.set(None);
+        p.release(held);
         // Release: everything this M did with the P happens-before whoever
         // claims it by CAS.
         p.status.store(P_SYSCALL, Ordering::Release);
         pid
     }
 
-    /// Go's `exitsyscall`: get a P back before the G goes on running.
-    pub(crate) fn exitsyscall(&self, ctx: &Context, oldp: usize) {
+    /// Go's `exitsyscall`: get a P back before the G goes on running, and
+    /// return its token.
+    #[must_use = "the token is the P: hold it (ctx.hold)"]
+    pub(crate) fn exitsyscall(&self, ctx: &MachineCtx, oldp: usize) -> HeldP {
         let p = &self.ps[oldp];
-        let pid = if p
+        let held = if p
             .status
             .compare_exchange(P_SYSCALL, P_RUNNING, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             bump(&p.syscalltick);
-            ctx.p.set(Some(oldp));
-            oldp
+            // Our CAS won the P back from `_Psyscall`: nobody else claims it.
+            p.claim(oldp)
         } else {
             // Retaken by sysmon while we were blocked.
             let pid = self.acquire_p_blocking(ctx);
-            self.acquirep(ctx, pid);
-            pid
+            self.acquirep(ctx, pid)
         };
         if self.trace.enabled() {
             self.trace.record(
-                Some(pid),
+                Some(held.id()),
                 ctx.m.id,
                 EventKind::SyscallExit {
                     g: ctx.current_g.get(),
                 },
             );
         }
+        held
     }
     // ANCHOR_END: syscall
 
@@ -92,7 +98,9 @@ impl Shared {
             return false;
         }
         self.counters.retakes.fetch_add(1, Ordering::Relaxed);
-        self.handoffp(pid);
+        // Our CAS took the P from `_Psyscall`: sysmon holds it, to hand off.
+        let held = p.claim(pid);
+        self.handoffp(held, None);
         true
     }
 }
@@ -101,24 +109,24 @@ impl Shared {
 pub(crate) fn syscall_in_context<R>(f: impl FnOnce() -> R) -> R {
     let entered = with_current(|ctx| {
         let ctx = ctx?;
-        ctx.p.get()?;
-        let oldp = ctx.shared.entersyscall(ctx);
-        Some((ctx as *const Context, oldp))
+        let held = ctx.take_p()?;
+        let oldp = ctx.shared.entersyscall(ctx, held);
+        Some((ctx as *const MachineCtx, oldp))
     });
     let Some((ctx, oldp)) = entered else {
         // Not on an M with a P: nothing to hand off.
         return f();
     };
     struct Exit {
-        ctx: *const Context,
+        ctx: *const MachineCtx,
         oldp: usize,
     }
     impl Drop for Exit {
         fn drop(&mut self) {
-            // SAFETY: the Context lives on this thread's stack for the whole
+            // SAFETY: the MachineCtx lives on this thread's stack for the whole
             // poll that called `syscall`, which outlives this guard.
             let ctx = unsafe { &*self.ctx };
-            ctx.shared.exitsyscall(ctx, self.oldp);
+            ctx.hold(ctx.shared.exitsyscall(ctx, self.oldp));
         }
     }
     let _exit = Exit { ctx, oldp };

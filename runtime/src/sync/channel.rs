@@ -155,7 +155,8 @@ impl<T> Hchan<T> {
                 // WAITING, and its `elem` is the value it is sending.
                 let sent = unsafe { sg.take_elem() }.expect("a parked sender holds its value");
                 self.buf.push(sent);
-                // SAFETY: as above.
+                // SAFETY: we still hold the lock, `sg` is off `sendq` and
+                // still WAITING (only `complete` moves it on).
                 unsafe { sg.complete(None, DONE) }
             });
             return RecvStep::Got(v, woken);
@@ -165,7 +166,8 @@ impl<T> Hchan<T> {
             // `recvDirect`).
             // SAFETY: we hold the lock and took `sg` off `sendq`.
             let v = unsafe { sg.take_elem() }.expect("a parked sender holds its value");
-            // SAFETY: as above.
+            // SAFETY: we still hold the lock, `sg` is off `sendq` and
+            // still WAITING (only `complete` moves it on).
             return RecvStep::Got(v, unsafe { sg.complete(None, DONE) });
         }
         if self.closed {

@@ -17,6 +17,7 @@
 //! | [`Mutex`] | `sync.Mutex` (normal and starvation modes) | `mutex.rs` |
 //! | [`RwLock`] | `sync.RWMutex` | `rwlock.rs` |
 //! | [`WaitGroup`] | `sync.WaitGroup` | `waitgroup.rs` |
+//! | [`ErrGroup`] | `golang.org/x/sync/errgroup` (with `context` cancellation) | `errgroup.rs` |
 //! | [`wait_records`] | the block and mutex profiles' buckets | `profile.rs` |
 //!
 //! A parked G's stop reason in the trace is `chan` or `sync`; every wait
@@ -31,6 +32,7 @@
 mod buf;
 mod chan_error;
 mod channel;
+mod errgroup;
 mod mutex;
 mod profile;
 mod rwlock;
@@ -42,6 +44,7 @@ mod loom_models;
 
 pub use chan_error::{CapacityError, SendError, TryRecvError, TrySendError};
 pub use channel::{ChanStats, Receiver, RecvFuture, SendFuture, Sender, channel, try_channel};
+pub use errgroup::{ErrGroup, GroupError, GroupStats, LimitError};
 pub use mutex::{Lock, Mutex, MutexGuard, STARVATION_THRESHOLD};
 pub use profile::{Profile, WaitKind, WaitRecord, wait_records};
 pub use rwlock::{Acquire, FromLock, ReadGuard, RwLock, WriteGuard};

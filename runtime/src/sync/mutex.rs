@@ -122,7 +122,9 @@ pub struct Mutex<T> {
 // SAFETY: the lock hands `value` (and `held_at`) to one holder at a time;
 // the value moves between threads with the lock, hence T: Send.
 unsafe impl<T: Send> Send for Mutex<T> {}
-// SAFETY: as above; &Mutex only gives access to T through a guard.
+// SAFETY: `&Mutex` reaches `value` and `held_at` only through a guard, and
+// the lock grants one guard at a time, so no two threads share a `&mut T`;
+// T moves to whichever thread holds the lock, hence T: Send.
 unsafe impl<T: Send> Sync for Mutex<T> {}
 
 impl<T> Mutex<T> {

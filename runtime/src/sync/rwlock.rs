@@ -101,7 +101,9 @@ pub struct RwLock<T> {
 // SAFETY: the lock gives `&mut T` to one writer or `&T` to readers on any
 // thread, as std's RwLock: Send needs T: Send, Sync needs T: Send + Sync.
 unsafe impl<T: Send> Send for RwLock<T> {}
-// SAFETY: as above.
+// SAFETY: a shared `&RwLock` hands out `&T` to several readers at once on
+// any threads (so T: Sync) and `&mut T` to one writer (so T: Send), as
+// std's RwLock requires.
 unsafe impl<T: Send + Sync> Sync for RwLock<T> {}
 
 #[derive(Clone, Copy, PartialEq, Eq)]

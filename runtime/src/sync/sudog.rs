@@ -59,7 +59,10 @@ pub(crate) struct Sudog<T> {
 // never gives two threads the cells at once; T and Waker move between
 // threads, hence T: Send.
 unsafe impl<T: Send> Send for Sudog<T> {}
-// SAFETY: as above.
+// SAFETY: a `&Sudog` reaches `elem` and `waker` only under the same rule
+// (the queue's lock while WAITING, then the waiting side alone), so two
+// threads sharing it never touch the cells at once; the values it hands
+// over move between threads, hence T: Send (not Sync: no `&T` is shared).
 unsafe impl<T: Send> Sync for Sudog<T> {}
 
 impl<T> Sudog<T> {
@@ -113,7 +116,9 @@ impl<T> Sudog<T> {
         // SAFETY: exclusive access, by the caller's contract.
         let waker = self.waker.with_mut(|p| unsafe { (*p).take() });
         if let Some(v) = elem {
-            // SAFETY: as above.
+            // SAFETY: the caller holds the queue's lock and took this WAITING
+            // sudog off the queue: nobody else touches `elem` until the
+            // Release store below hands it to the waiting side.
             self.elem.with_mut(|p| unsafe { *p = Some(v) });
         }
         self.status.store(status, Ordering::Release);

@@ -45,7 +45,12 @@ pub(crate) struct Notified(NonNull<Header>);
 // SAFETY: the task cell is shared between threads through its atomic state
 // and locks; futures and outputs are required to be Send at spawn.
 unsafe impl Send for Notified {}
-// SAFETY: &Notified only exposes the immutable id and the pointer.
+// SAFETY: what a shared `&Notified` can do is safe from several threads at
+// once: read the header's fields that never change after spawn (`id`, and
+// `labels`, an `Arc` of an immutable set), copy the pointer, and `shutdown`,
+// which claims the task through the cell's atomic state first (a
+// compare-and-swap to RUNNING that one caller at most wins) before it drops
+// the future. Nothing reaches the future or the output without that claim.
 unsafe impl Sync for Notified {}
 
 /// What one turn of a task ended in.

@@ -4,6 +4,7 @@
 //! ```text
 //! service --engine full|fast|threads --runtime ours|tokio --port N --procs N
 //!         [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
+//!         [--backend ADDR] [--store DIR] [--limit ROUTE=KIND:ARGS]...
 //! ```
 //!
 //! It prints `listening on http://ADDR` once bound (scripts wait for that
@@ -20,6 +21,7 @@ use service::{Engine, Options, Server, Stall};
 
 const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours|tokio] [--port N] [--procs N]
                [--max-connections N] [--stall-every-ms N --stall-ms N] [--host IP]
+               [--backend ADDR] [--store DIR] [--limit ROUTE=KIND:ARGS]...
   --engine           full (hyper), fast (ours on httparse) or threads (std::net, a thread per connection); default fast
   --runtime          ours or tokio (the peer; full engine only); default ours
   --port             TCP port on the host, 0 for any free one; default 8080
@@ -27,7 +29,11 @@ const USAGE: &str = "usage: service [--engine full|fast|threads] [--runtime ours
   --max-connections  connections served at once, more get 503; default 10000
   --stall-every-ms   stall the whole server once every N ms (with --stall-ms)
   --stall-ms         how long each stall lasts
-  --host             the address to listen on; default 127.0.0.1";
+  --host             the address to listen on; default 127.0.0.1
+  --backend          two-tier mode: /front?path=P calls P on this backend (IP:PORT; needs --engine full)
+  --store            directory of /store's real.log and shadow.log (tagged traffic goes to the shadow)
+  --limit            a limiter on a route, repeatable: /work=gcra:RATE:BURST, =tb:RATE:BURST,
+                     =warmup:QPS:SECONDS (Sentinel, from a third) or =shed:MIN_IN_FLIGHT (Little's law)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -45,7 +51,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
             println!("{USAGE}");
             exit(0);
         }
-        const FLAGS: [&str; 8] = [
+        const FLAGS: [&str; 11] = [
+            "--limit",
+            "--backend",
+            "--store",
             "--engine",
             "--runtime",
             "--port",
@@ -88,6 +97,23 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.host = value.parse::<IpAddr>().map_err(|_| {
                     format!("bad value `{value}` for `--host`: expected an IP address")
                 })?
+            }
+            "--backend" => {
+                o.backend = Some(value.parse().map_err(|_| {
+                    format!("bad value `{value}` for `--backend`: expected IP:PORT")
+                })?)
+            }
+            "--store" => o.store_dir = Some(value.into()),
+            "--limit" => {
+                let (route, spec) = value.split_once('=').ok_or(format!(
+                    "bad value `{value}` for `--limit`: expected ROUTE=KIND:ARGS"
+                ))?;
+                if !service::routes::ROUTES.contains(&route) {
+                    return Err(format!(
+                        "bad value `{value}` for `--limit`: no route `{route}`"
+                    ));
+                }
+                o.limits_per_route.push((route.to_string(), spec.parse()?));
             }
             _ => return Err(format!("unknown flag `{flag}`")),
         }

@@ -1,23 +1,14 @@
 //! The page heap (Go's `mheap`): memory from the OS, handed out as spans,
-//! runs of whole 8 KiB pages.
+//! runs of whole 8 KiB pages. This file holds the free runs and the
+//! operations on them; the rest is one concept per file:
 //!
-//! ## Arenas
-//!
-//! Memory is reserved from the OS in *arenas* (Go's `heapArena`): 64 MiB
-//! aligned to 64 MiB (or a multiple, for a huge object). Reserving costs only
-//! address space; Linux commits a page when it is first touched. A `Heap`
-//! for lessons instead gets exactly one arena of the size it asked for and
-//! never grows, so its layout is deterministic.
-//!
-//! ## Address → span in O(1)
-//!
-//! Freeing a pointer needs its span. Every arena has a *page map* (Go's
-//! `heapArena.spans`): one word per page, pointing at the span that holds the
-//! page. All pages of an in-use span point at it; a free run sets only its
-//! first and last page, which is all coalescing needs. Finding the arena of
-//! an address is one more load: a flat table indexed by `address >> 26`
-//! (Go's `arenas` map, one level here), reserved once as 32 MiB of lazily
-//! committed address space covering a 48-bit address space.
+//! * `arena.rs`: arenas reserved from the OS, and the page map that takes
+//!   an address to its span (Go's `heapArena`, `spanOf`);
+//! * `fixalloc.rs`: the metadata allocator for spans and arenas (Go's
+//!   `mfixalloc.go`);
+//! * `span_list.rs`: the intrusive span lists, shared with `central.rs`
+//!   (Go's `mSpanList`);
+//! * `scavenge.rs`: returning free pages to the OS (Go's `mgcscavenge.go`).
 //!
 //! ## Free runs
 //!
@@ -28,208 +19,32 @@
 //! with free neighbours found through the page map, so free memory never
 //! stays cut into pieces that could be whole.
 //!
-//! ## Giving memory back (a scavenger-lite)
-//!
-//! Free pages still hold physical memory until told otherwise. When the free
-//! pages not yet returned pass a threshold, the heap returns the biggest free
-//! runs to the OS with `madvise(MADV_DONTNEED)` until half the threshold is
-//! left (Go's background scavenger does this gradually, against a goal; we do
-//! it at once, under the heap lock, since it is rare).
-//!
-//! ## Metadata
-//!
-//! The allocator cannot allocate its own bookkeeping through itself, so span
-//! and arena structures come from a `FixAlloc` (Go's `fixalloc`): fixed-size
-//! slots bump-allocated from mmapped chunks, recycled through a free list.
-//!
 //! All of this sits behind one lock (Go's `mheap_.lock`). Lock order: a
 //! central list's lock may be held while taking this one, never the reverse.
 
+mod arena;
+mod fixalloc;
+mod scavenge;
+mod span_list;
+
 use core::ptr;
-use core::sync::atomic::{AtomicUsize as MapWord, Ordering as MapOrdering};
+use core::sync::atomic::{AtomicBool, AtomicUsize as MapWord, Ordering as MapOrdering};
+
+pub use arena::ARENA_BYTES;
+use arena::Arena;
+use arena::TABLE_ENTRIES;
+use fixalloc::FixAlloc;
+pub(crate) use span_list::SpanList;
 
 use crate::os;
 use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{ListKind, Span, SpanState};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{Mutex, MutexGuard, const_unless_loom};
 
-/// log2 of the arena size (64 MiB, as Go on 64-bit Linux).
-pub(crate) const ARENA_SHIFT: usize = 26;
-/// Bytes per arena.
-pub const ARENA_BYTES: usize = 1 << ARENA_SHIFT;
-/// Address bits covered by the arena table; higher addresses are foreign.
-const ADDRESS_BITS: usize = 48;
-const TABLE_ENTRIES: usize = 1 << (ADDRESS_BITS - ARENA_SHIFT);
 /// Runs of up to this many pages have exact-length free lists.
 const SMALL_RUN_LISTS: usize = 128;
 /// Default threshold of dirty free memory before the scavenger runs.
 pub(crate) const DEFAULT_SCAVENGE_THRESHOLD: usize = 64 << 20;
-const FIXALLOC_CHUNK: usize = 256 << 10;
-
-/// One reservation from the OS (Go's `heapArena`).
-pub(crate) struct Arena {
-    pub(crate) base: usize,
-    pub(crate) npages: usize,
-    /// `npages` words: the span holding each page (see module doc).
-    page_map: *const MapWord,
-    next: *mut Arena,
-}
-
-impl Arena {
-    /// The span recorded for page `page` of this arena (may be stale for the
-    /// middle pages of a free run).
-    #[inline(always)]
-    fn span_at(&self, page: usize) -> *mut Span {
-        debug_assert!(page < self.npages);
-        // SAFETY: page < npages, and page_map holds npages words for the
-        // arena's whole life.
-        unsafe { (*self.page_map.add(page)).load(MapOrdering::Relaxed) as *mut Span }
-    }
-
-    fn set_span(&self, page: usize, span: *mut Span) {
-        // SAFETY: as in span_at.
-        unsafe { (*self.page_map.add(page)).store(span as usize, MapOrdering::Relaxed) }
-    }
-
-    fn end(&self) -> usize {
-        self.base + self.npages * PAGE_SIZE
-    }
-}
-
-/// Fixed-size slot allocator over mmapped chunks (Go's `fixalloc`).
-struct FixAlloc {
-    slot: usize,
-    free: *mut usize,
-    cur: usize,
-    end: usize,
-    /// Chunks, linked through their first word, for `release_all`.
-    chunks: *mut usize,
-}
-
-impl FixAlloc {
-    const fn new(slot: usize) -> Self {
-        FixAlloc {
-            slot,
-            free: ptr::null_mut(),
-            cur: 0,
-            end: 0,
-            chunks: ptr::null_mut(),
-        }
-    }
-
-    fn alloc(&mut self) -> *mut u8 {
-        if !self.free.is_null() {
-            let p = self.free;
-            // SAFETY: free slots hold the next free slot in their first word.
-            self.free = unsafe { *p as *mut usize };
-            return p.cast();
-        }
-        if self.cur + self.slot > self.end {
-            let chunk = os::reserve(FIXALLOC_CHUNK);
-            if chunk.is_null() {
-                return ptr::null_mut();
-            }
-            // SAFETY: the chunk is fresh, mapped and 8-aligned.
-            unsafe { *(chunk as *mut usize) = self.chunks as usize };
-            self.chunks = chunk.cast();
-            // Slots start after the link word, 64-byte aligned.
-            self.cur = chunk as usize + 64;
-            self.end = chunk as usize + FIXALLOC_CHUNK;
-        }
-        let p = self.cur;
-        self.cur += self.slot;
-        p as *mut u8
-    }
-
-    fn free(&mut self, p: *mut u8) {
-        // SAFETY: p is a slot from this FixAlloc that its caller no longer uses.
-        unsafe { *(p as *mut usize) = self.free as usize };
-        self.free = p.cast();
-    }
-
-    fn release_all(&mut self) {
-        let mut c = self.chunks;
-        while !c.is_null() {
-            // SAFETY: every chunk begins with the link to the next one.
-            let next = unsafe { *c } as *mut usize;
-            os::release(c.cast(), FIXALLOC_CHUNK);
-            c = next;
-        }
-        *self = FixAlloc::new(self.slot);
-    }
-}
-
-/// An intrusive doubly linked list of spans (Go's `mSpanList`).
-pub(crate) struct SpanList {
-    pub(crate) head: *mut Span,
-    pub(crate) len: usize,
-}
-
-impl SpanList {
-    pub(crate) const fn new() -> Self {
-        SpanList {
-            head: ptr::null_mut(),
-            len: 0,
-        }
-    }
-
-    /// Pushes `s` at the front and records `kind` in it.
-    ///
-    /// # Safety
-    /// The caller owns `s` and the list; `s` is on no list.
-    pub(crate) unsafe fn push(&mut self, s: *mut Span, kind: ListKind) {
-        // SAFETY: the caller owns s and the list, so their link fields are ours.
-        unsafe {
-            let l = (*s).local();
-            debug_assert_eq!(l.list, ListKind::None);
-            l.list = kind;
-            l.prev = ptr::null_mut();
-            l.next = self.head;
-            if !self.head.is_null() {
-                (*self.head).local().prev = s;
-            }
-        }
-        self.head = s;
-        self.len += 1;
-    }
-
-    /// Unlinks `s`, which is on this list.
-    ///
-    /// # Safety
-    /// The caller owns the list; `s` is on it.
-    pub(crate) unsafe fn remove(&mut self, s: *mut Span) {
-        // SAFETY: s and its neighbours are on this list, owned by the caller.
-        unsafe {
-            let l = (*s).local();
-            let (prev, next) = (l.prev, l.next);
-            if prev.is_null() {
-                self.head = next;
-            } else {
-                (*prev).local().next = next;
-            }
-            if !next.is_null() {
-                (*next).local().prev = prev;
-            }
-            l.next = ptr::null_mut();
-            l.prev = ptr::null_mut();
-            l.list = ListKind::None;
-        }
-        self.len -= 1;
-    }
-
-    /// Removes and returns the first span, or null.
-    ///
-    /// # Safety
-    /// The caller owns the list.
-    pub(crate) unsafe fn pop(&mut self) -> *mut Span {
-        let s = self.head;
-        if !s.is_null() {
-            // SAFETY: s is on this list.
-            unsafe { self.remove(s) };
-        }
-        s
-    }
-}
 
 /// A free run, for snapshots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,7 +95,8 @@ pub(crate) struct Inner {
     scavenge_threshold_pages: usize,
     /// Fixed heaps never grow.
     fixed: bool,
-    /// Scavenged runs since the last `take_scavenged` (for the event log).
+    /// Scavenged runs since `Backend::drain_scavenge_log` last looked (for
+    /// the event log).
     pub(crate) scavenged_log: [(usize, usize); 8],
     pub(crate) scavenged_log_len: usize,
 }
@@ -300,22 +116,18 @@ pub struct PageHeap {
     chunk_maps: MapWord,
     /// For a fixed heap: its only arena.
     fixed_arena: MapWord,
+    /// Set by a free that took dirty free memory past the threshold; the
+    /// next caller of `scavenge_if_wanted` (with no lock held) releases.
+    /// A hint, not protocol: the scavenger rechecks everything under the
+    /// lock, so a plain `core` atomic (see `sync.rs`).
+    scavenge_wanted: AtomicBool,
 }
 
 // SAFETY: all mutable state is behind the mutex or in atomics.
 unsafe impl Sync for PageHeap {}
-// SAFETY: as above.
+// SAFETY: the raw pointers inside (the arena and metadata) are owned by the
+// heap, not by a thread, and are only used under its lock or through atomics.
 unsafe impl Send for PageHeap {}
-
-macro_rules! const_unless_loom {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block) => {
-        #[cfg(not(loom))]
-        $(#[$m])* $vis const fn $name($($args)*) -> $ret $body
-        #[cfg(loom)]
-        $(#[$m])* $vis fn $name($($args)*) -> $ret $body
-    };
-}
-pub(crate) use const_unless_loom;
 
 const fn new_inner(fixed: bool, threshold: usize) -> Inner {
     Inner {
@@ -350,6 +162,7 @@ impl PageHeap {
                 table: MapWord::new(0),
                 chunk_maps: MapWord::new(0),
                 fixed_arena: MapWord::new(0),
+                scavenge_wanted: AtomicBool::new(false),
             }
         }
     }
@@ -362,6 +175,7 @@ impl PageHeap {
             table: MapWord::new(0),
             chunk_maps: MapWord::new(0),
             fixed_arena: MapWord::new(0),
+            scavenge_wanted: AtomicBool::new(false),
         };
         {
             let mut inner = heap.inner.lock();
@@ -378,158 +192,6 @@ impl PageHeap {
         self.inner.lock()
     }
 
-    /// The arena holding `addr`, or null.
-    #[inline(always)]
-    fn arena_of(&self, addr: usize) -> *const Arena {
-        let fixed = self.fixed_arena.load(MapOrdering::Relaxed) as *const Arena;
-        if !fixed.is_null() {
-            // SAFETY: the fixed arena lives as long as the heap.
-            let a = unsafe { &*fixed };
-            return if addr >= a.base && addr < a.end() {
-                fixed
-            } else {
-                ptr::null()
-            };
-        }
-        let table = self.table.load(MapOrdering::Acquire) as *const MapWord;
-        if table.is_null() || addr >> ADDRESS_BITS != 0 {
-            return ptr::null();
-        }
-        // SAFETY: the table has TABLE_ENTRIES words and the index is below
-        // that because addr < 2^ADDRESS_BITS.
-        unsafe { (*table.add(addr >> ARENA_SHIFT)).load(MapOrdering::Relaxed) as *const Arena }
-    }
-
-    /// The span whose pages hold `addr`, or null if no arena holds it. For
-    /// addresses inside free runs the result may be stale: callers that may
-    /// see foreign pointers check the span's range and state.
-    #[inline(always)]
-    pub(crate) fn span_of(&self, addr: usize) -> *mut Span {
-        let a = self.arena_of(addr);
-        if a.is_null() {
-            return ptr::null_mut();
-        }
-        // SAFETY: arenas are never freed while the heap lives, and addr is
-        // inside this one, so the page index is in range.
-        unsafe { (*a).span_at((addr - (*a).base) >> PAGE_SHIFT) }
-    }
-
-    /// `span_of` for a growable heap (the global allocator's): the chunk's
-    /// page map from one table load, then the page's entry.
-    #[inline(always)]
-    pub(crate) fn span_of_growable(&self, addr: usize) -> *mut Span {
-        let maps = self.chunk_maps.load(MapOrdering::Acquire) as *const MapWord;
-        if maps.is_null() || addr >> ADDRESS_BITS != 0 {
-            return ptr::null_mut();
-        }
-        // SAFETY: the table has TABLE_ENTRIES words and addr < 2^ADDRESS_BITS.
-        let map = unsafe { (*maps.add(addr >> ARENA_SHIFT)).load(MapOrdering::Relaxed) }
-            as *const MapWord;
-        if map.is_null() {
-            return ptr::null_mut();
-        }
-        let page = (addr >> PAGE_SHIFT) & ((ARENA_BYTES >> PAGE_SHIFT) - 1);
-        // SAFETY: map points at the ARENA_BYTES / PAGE_SIZE page-map words of
-        // this chunk, which live as long as the heap.
-        unsafe { (*map.add(page)).load(MapOrdering::Relaxed) as *mut Span }
-    }
-
-    /// Base address and length of a fixed heap's arena.
-    pub(crate) fn fixed_region(&self) -> Option<(usize, usize)> {
-        let a = self.fixed_arena.load(MapOrdering::Relaxed) as *const Arena;
-        // SAFETY: the fixed arena lives as long as the heap.
-        (!a.is_null()).then(|| unsafe { ((*a).base, (*a).npages * PAGE_SIZE) })
-    }
-
-    /// Reserves an arena of at least `bytes` aligned to `align`.
-    fn reserve_arena(inner: &mut Inner, bytes: usize, align: usize) -> Option<*mut Arena> {
-        let bytes = bytes.checked_next_multiple_of(PAGE_SIZE)?;
-        let npages = bytes / PAGE_SIZE;
-        let base = os::reserve_aligned(bytes, align);
-        if base.is_null() {
-            return None;
-        }
-        let map = os::reserve(npages * size_of::<usize>());
-        let slot = inner.arena_structs.alloc() as *mut Arena;
-        if map.is_null() || slot.is_null() {
-            os::release(base, bytes);
-            if !map.is_null() {
-                os::release(map, npages * size_of::<usize>());
-            }
-            return None;
-        }
-        // SAFETY: slot is a fresh FixAlloc slot sized and aligned for Arena.
-        unsafe {
-            slot.write(Arena {
-                base: base as usize,
-                npages,
-                page_map: map as *const MapWord,
-                next: inner.arenas,
-            })
-        };
-        inner.arenas = slot;
-        inner.stats.mapped_bytes += bytes;
-        inner.stats.arenas += 1;
-        Some(slot)
-    }
-
-    /// Makes the whole of a new arena one free run.
-    fn add_arena_run(&self, inner: &mut Inner, arena: *mut Arena) {
-        // SAFETY: the arena was just created and is valid.
-        let (base, npages) = unsafe { ((*arena).base, (*arena).npages) };
-        let s = Self::new_span(inner, base, npages, SpanState::Free);
-        if s.is_null() {
-            return;
-        }
-        inner.stats.free_bytes += npages * PAGE_SIZE;
-        // Fresh memory is untouched: count it as already returned to the OS.
-        // SAFETY: s is fresh and ours.
-        unsafe { (*s).local().scavenged = true };
-        inner.stats.released_bytes += npages * PAGE_SIZE;
-        self.insert_free(inner, s);
-    }
-
-    /// Grows a growable heap by an arena of at least `npages` pages.
-    fn grow(&self, inner: &mut Inner, npages: usize) -> bool {
-        if inner.fixed {
-            return false;
-        }
-        let Some(bytes) = (npages * PAGE_SIZE).checked_next_multiple_of(ARENA_BYTES) else {
-            return false;
-        };
-        let mut table = self.table.load(MapOrdering::Acquire) as *mut MapWord;
-        let mut maps = self.chunk_maps.load(MapOrdering::Acquire) as *mut MapWord;
-        if table.is_null() {
-            table = os::reserve(TABLE_ENTRIES * size_of::<usize>()) as *mut MapWord;
-            maps = os::reserve(TABLE_ENTRIES * size_of::<usize>()) as *mut MapWord;
-            if table.is_null() || maps.is_null() {
-                return false;
-            }
-            self.table.store(table as usize, MapOrdering::Release);
-            self.chunk_maps.store(maps as usize, MapOrdering::Release);
-        }
-        let Some(arena) = Self::reserve_arena(inner, bytes, ARENA_BYTES) else {
-            return false;
-        };
-        // SAFETY: arena is valid; it is ARENA_BYTES aligned, so each 64 MiB
-        // chunk has its own table slot, below TABLE_ENTRIES unless the OS put
-        // it above 2^48 (then it stays unregistered and unused).
-        unsafe {
-            let base = (*arena).base;
-            if (base + bytes - 1) >> ADDRESS_BITS != 0 {
-                return false;
-            }
-            for chunk in 0..bytes >> ARENA_SHIFT {
-                let slot = (base >> ARENA_SHIFT) + chunk;
-                (*table.add(slot)).store(arena as usize, MapOrdering::Release);
-                let chunk_map = (*arena).page_map.add(chunk << (ARENA_SHIFT - PAGE_SHIFT));
-                (*maps.add(slot)).store(chunk_map as usize, MapOrdering::Release);
-            }
-        }
-        self.add_arena_run(inner, arena);
-        true
-    }
-
     fn new_span(inner: &mut Inner, start: usize, npages: usize, state: SpanState) -> *mut Span {
         let s = inner.spans.alloc() as *mut Span;
         if !s.is_null() {
@@ -537,11 +199,6 @@ impl PageHeap {
             unsafe { s.write(Span::new(start, npages, state)) };
         }
         s
-    }
-
-    fn arena_for_span(&self, s: *mut Span) -> &Arena {
-        // SAFETY: a span's pages are always inside one live arena.
-        unsafe { &*self.arena_of((*s).start) }
     }
 
     /// Inserts a free run into its list and records its ends in the page map.
@@ -719,7 +376,8 @@ impl PageHeap {
     }
 
     /// Returns a span's pages to the heap, merging with free neighbours, and
-    /// runs the scavenger if dirty free memory passed the threshold.
+    /// asks for the scavenger if dirty free memory passed the threshold (it
+    /// runs later, with no lock held: see `scavenge.rs`).
     ///
     /// # Safety
     /// `s` came from `alloc_run` of this heap and nobody uses it any more.
@@ -743,24 +401,45 @@ impl PageHeap {
     /// # Safety
     /// As `free_run`; with `zeroed`, as `free_run_zeroed`.
     unsafe fn free_run_inner(&self, inner: &mut Inner, s: *mut Span, zeroed: bool) {
+        // SAFETY: s is ours (caller's contract) and we hold the lock.
+        let bytes = unsafe {
+            let l = (*s).local();
+            l.state = SpanState::Free;
+            l.scavenged = false;
+            (*s).class = 0;
+            (*s).npages * PAGE_SIZE
+        };
+        inner.stats.in_use_bytes -= bytes;
+        inner.stats.free_bytes += bytes;
+        // SAFETY: s is now a free run of this heap, on no list, still ours.
+        unsafe { self.merge_and_insert(inner, s, zeroed) };
+        if inner.dirty_pages > inner.scavenge_threshold_pages {
+            // The release itself waits until no lock is held (scavenge.rs).
+            self.scavenge_wanted.store(true, MapOrdering::Relaxed);
+        }
+    }
+
+    /// Merges the free run `s` with the free runs right before and after it
+    /// (found through the page map) and puts the result on its free list.
+    /// `clean`: every page of `s` reads as zero (fresh, or released to the
+    /// OS); the merged run counts as released only if every part of it is.
+    /// Its bytes must already be counted in `free_bytes`, and not yet in
+    /// `released_bytes`.
+    ///
+    /// # Safety
+    /// `s` is a `Free` run of this heap on no list, owned by the caller, who
+    /// holds the lock (`inner`).
+    unsafe fn merge_and_insert(&self, inner: &mut Inner, s: *mut Span, clean: bool) {
         let a = self.arena_for_span(s);
-        // The merged run is released (reads as zero) only if every part of
-        // it is; `counted` is the part already counted in released_bytes.
-        let mut clean = zeroed;
+        let mut clean = clean;
+        // The part of the merged run already counted in released_bytes.
         let mut counted = 0;
-        let bytes;
         let mut s = s;
         // SAFETY: s is ours (caller's contract); neighbours found through the
-        // page map are checked to be free runs of this arena, which the lock
-        // we hold protects.
+        // page map are checked to be free runs on a free list of this arena
+        // (a run the scavenger is releasing is on none), which the lock we
+        // hold protects.
         unsafe {
-            bytes = (*s).npages * PAGE_SIZE;
-            {
-                let l = (*s).local();
-                l.state = SpanState::Free;
-                l.scavenged = false;
-            }
-            (*s).class = 0;
             let first = ((*s).start - a.base) >> PAGE_SHIFT;
             if first > 0 {
                 let prev = a.span_at(first - 1);
@@ -807,12 +486,7 @@ impl PageHeap {
             }
             (*s).local().scavenged = clean;
         }
-        inner.stats.in_use_bytes -= bytes;
-        inner.stats.free_bytes += bytes;
         self.insert_free(inner, s);
-        if inner.dirty_pages > inner.scavenge_threshold_pages {
-            self.scavenge(inner, inner.scavenge_threshold_pages / 2);
-        }
     }
 
     /// Grows the large span `s` to `new_pages` without moving it, if the
@@ -904,44 +578,6 @@ impl PageHeap {
             self.free_run(inner, tail);
         }
         true
-    }
-
-    /// Returns dirty free runs to the OS, biggest first, until at most
-    /// `keep_pages` dirty free pages remain (Go's scavenger). Returns pages
-    /// released.
-    pub(crate) fn scavenge(&self, inner: &mut Inner, keep_pages: usize) -> usize {
-        let mut released = 0;
-        let lists = SMALL_RUN_LISTS + 1;
-        for i in 0..lists {
-            // Largest runs first: the large list, then lengths 127 down to 1.
-            let mut cur = if i == 0 {
-                inner.free_large.head
-            } else {
-                inner.free_small[SMALL_RUN_LISTS - i].head
-            };
-            while !cur.is_null() && inner.dirty_pages > keep_pages {
-                // SAFETY: free runs are protected by the heap lock we hold;
-                // their pages hold no live object, so discarding is safe.
-                unsafe {
-                    let l = (*cur).local();
-                    if !l.scavenged {
-                        os::discard((*cur).start as *mut u8, (*cur).npages * PAGE_SIZE);
-                        l.scavenged = true;
-                        inner.dirty_pages -= (*cur).npages;
-                        inner.stats.released_bytes += (*cur).npages * PAGE_SIZE;
-                        inner.stats.scavenges += 1;
-                        released += (*cur).npages;
-                        if inner.scavenged_log_len < inner.scavenged_log.len() {
-                            inner.scavenged_log[inner.scavenged_log_len] =
-                                ((*cur).start, (*cur).npages);
-                            inner.scavenged_log_len += 1;
-                        }
-                    }
-                    cur = l.next;
-                }
-            }
-        }
-        released
     }
 
     /// Counters.
@@ -1097,52 +733,5 @@ mod tests {
         drop(inner);
         // SAFETY: nothing is used afterwards.
         unsafe { h.release_all() };
-    }
-
-    #[test]
-    fn scavenger_returns_dirty_free_pages() {
-        let h = PageHeap::new_fixed(32 * PAGE_SIZE, 4 * PAGE_SIZE).unwrap();
-        let mut inner = h.lock();
-        let s = h.alloc_run(&mut inner, 8, 1).unwrap().span;
-        // SAFETY: s is ours; we dirty its pages and free it.
-        unsafe {
-            let p = (*s).start as *mut u8;
-            p.write_bytes(0xAB, 8 * PAGE_SIZE);
-            h.free_run(&mut inner, s);
-            assert_eq!(*p, 0, "scavenged page should read back as zero");
-        }
-        assert!(inner.stats.scavenges >= 1);
-        assert!(inner.dirty_pages <= 2);
-        drop(inner);
-        // SAFETY: nothing is used afterwards.
-        unsafe { h.release_all() };
-    }
-
-    #[test]
-    fn growable_heap_reserves_aligned_arenas_and_finds_spans() {
-        let h = PageHeap::new_growable();
-        let mut inner = h.lock();
-        let big = h
-            .alloc_run(&mut inner, (ARENA_BYTES / PAGE_SIZE) + 3, 1)
-            .unwrap();
-        assert!(big.grew);
-        let small = h.alloc_run(&mut inner, 1, 1).unwrap().span;
-        drop(inner);
-        // SAFETY: live spans of this heap.
-        unsafe {
-            assert_eq!(h.span_of((*big.span).start + ARENA_BYTES + 5), big.span);
-            assert_eq!(h.span_of((*small).start), small);
-            assert_eq!(
-                h.span_of_growable((*big.span).start + ARENA_BYTES + 5),
-                big.span
-            );
-            assert_eq!(
-                h.span_of_growable((*big.span).start + 3 * PAGE_SIZE),
-                big.span
-            );
-            assert_eq!(h.span_of_growable((*small).start + 100), small);
-            assert!(h.span_of_growable(8).is_null());
-            h.release_all();
-        }
     }
 }
