@@ -2,6 +2,10 @@
 # Opens a built chapter in headless Chromium and checks what a reader would
 # see: the interactive G/M/P timeline drew its SVG from the recorded trace,
 # and the offline search box is there and answers a query from its index.
+# Then one Chromium loads several pages one after another, and the course
+# server's counters (GET /__course/stats: connections accepted, requests,
+# requests on a reused connection) show that it kept its connections alive:
+# the book is served by the fast engine on the course runtime.
 #
 # Chromium runs as root in CI, hence --no-sandbox; with no outside network it
 # also needs the background services switched off and a fresh profile, or it
@@ -101,6 +105,46 @@ case "$HEADER" in
 esac
 
 [ -s "$OUT/gmp.png" ] || problem "no screenshot at $OUT/gmp.png"
+
+# Several pages in one browser: a page of ours, written into the served
+# directory after the build, walks an iframe through book pages one at a
+# time and lists the title of each as it loads.
+PAGES=(index.html runtime/gmp.html runtime/netpoll.html runtime/channels.html load-testing/server-and-loadgen.html getting-started/toolchain.html)
+BOOK_DIR=$TARGET_DIR/book
+[ -f "$BOOK_DIR/index.html" ] || fail "no built book at $BOOK_DIR"
+LIST=$(printf '"%s",' "${PAGES[@]}")
+cat >"$BOOK_DIR/__keepalive.html" <<HTML
+<!doctype html><meta charset="utf-8"><title>keep-alive check</title>
+<ol id="loaded"></ol><iframe id="f" width="1000" height="600"></iframe>
+<script>
+const pages = [${LIST%,}];
+const f = document.getElementById("f"), list = document.getElementById("loaded");
+let i = 0;
+f.onload = () => {
+  const li = document.createElement("li");
+  li.className = "page";
+  li.textContent = pages[i] + " :: " + f.contentDocument.title;
+  list.appendChild(li);
+  if (++i < pages.length) f.src = pages[i]; else document.body.dataset.done = "true";
+};
+f.src = pages[0];
+</script>
+HTML
+stat() { curl -sf "$BASE/__course/stats" | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+C0=$(stat connections) R0=$(stat requests) U0=$(stat reused)
+chrome --window-size=1280,1000 --dump-dom "$BASE/__keepalive.html" >"$OUT/keepalive.dom.html" \
+  || problem "chromium could not load the keep-alive page (see $OUT/chromium.log)"
+C1=$(stat connections) R1=$(stat requests) U1=$(stat reused)
+rm -f "$BOOK_DIR/__keepalive.html"
+# Each stats query is a connection of its own and is not counted as a request.
+CONNS=$((C1 - C0 - 1)) REQS=$((R1 - R0)) REUSED=$((U1 - U0))
+LOADED=$(grep -o '<li class="page">[^<]*' "$OUT/keepalive.dom.html" | wc -l)
+grep -o '<li class="page">[^<]*' "$OUT/keepalive.dom.html" | sed 's/.*">/  loaded: /'
+echo "keep-alive: $LOADED of ${#PAGES[@]} pages, $REQS requests over $CONNS connections ($REUSED requests on a reused connection)"
+[ "$LOADED" -eq "${#PAGES[@]}" ] || problem "only $LOADED of ${#PAGES[@]} pages loaded in one browser"
+# Without keep-alive every request would need a connection of its own.
+[ "$REUSED" -gt 0 ] && [ $((2 * CONNS)) -le "$REQS" ] \
+  || problem "connections were not kept alive: $REQS requests over $CONNS connections"
 [ "$problems" -eq 0 ] || fail "$problems problem(s); the pages are in $OUT"
 echo "screenshot: $OUT/gmp.png"
 echo "browser check passed"

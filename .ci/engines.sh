@@ -14,7 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-2} SECS=${2:-3} RATE=${3:-5000} CONNS=64
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet -p service -p loadgen
+# hyper and tokio are behind service's `full` feature. Two builds: with
+# `-p service -p loadgen --features service/full`, cargo reads `service/full`
+# as the feature of service's dev-dependency on itself and builds the
+# binary without hyper.
+cargo build --release --quiet -p service --features full
+cargo build --release --quiet -p loadgen
 BIN=target/release
 if [[ $(nproc) -ge 2 ]]; then SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1); else SERVER_CPU=() CLIENT_CPU=(); fi
 

@@ -22,7 +22,8 @@ fi
 # Lessons 18 to 20 sit behind the `profiling` feature, which the README's
 # workspace test command does not turn on: their quick runs are here.
 cargo test --quiet -p lessons --features profiling --test profiling_lessons_run
-cargo build --release --quiet -p service -p loadgen
+cargo build --release --quiet -p service --features pprof  # /debug/pprof is behind `pprof`
+cargo build --release --quiet -p loadgen
 BIN=target/release
 WORK=$(mktemp -d)
 export PPROF_TMPDIR=$WORK HOME=$WORK # pprof saves each profile it fetches there

@@ -15,7 +15,7 @@ if ! command -v promtool >/dev/null; then
 fi
 command -v curl >/dev/null || fail "curl is needed to drive the service"
 
-cargo build --quiet -p service --bin service
+cargo build --quiet -p service --features full --bin service  # hyper is behind `full`
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 SERVICE=$TARGET_DIR/debug/service
 OUT=$(mktemp -d)

@@ -75,7 +75,7 @@ fn serve(root: &Path, port: u16) -> Result<(), Failure> {
         "\nThe course is at http://{}/ (Ctrl-C to stop)",
         server.addr()
     );
-    server.run();
+    server.run()?;
     Ok(())
 }
 

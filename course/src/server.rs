@@ -1,139 +1,55 @@
-//! A small static file server for the built book, loopback only.
+//! Serving the built book, loopback only, with chapter 3's fast engine on
+//! the course runtime: the book about the runtime is served by it.
 //!
-//! The HTTP protocol itself is tiny_http's job; this module decides which
-//! file a URL names, and refuses anything outside the book. A URL path is
-//! percent-decoded first and then split on `/`, so `%2e%2e%2f` is caught as
-//! the `..` it really is. Any `..` segment, backslash or NUL byte is refused
-//! with 400 before the file system is touched; what remains is joined under
-//! the root and canonicalised, and a result outside the root (a symlink
-//! pointing away) is treated as absent. Directories serve their
-//! `index.html`; a directory asked for without its trailing slash is
-//! redirected to it, so that the page's relative links resolve. Anything
-//! else that is missing gets mdBook's `404.html` with status 404.
+//! The HTTP work is `service::fast`'s (httparse, keep-alive, pipelining,
+//! `HEAD`, size limits), one G per connection on a runtime of
+//! [`PROCS`] Ps; which file a URL names, and the refusal of anything
+//! outside the book, is `service::files`'s (403 for `..` in any spelling,
+//! 404 for what is missing or leads out through a symlink). This module
+//! adds what only the front door needs:
+//!
+//! - binding early, so a taken port fails with a message naming a free
+//!   choice before the book is built;
+//! - `GET /__course/stats`: the server's counters as JSON (connections
+//!   accepted, requests answered, requests that reused a connection), which
+//!   is how `.ci/browser.sh` shows that Chromium keeps its connections
+//!   alive;
+//! - [`Serving`]: a server in a thread of its own, for tests, that stops.
+//!
+//! Keep-alive matters here: a book page loads some twenty scripts, styles
+//! and fonts, and a browser fetches them over about six connections. The
+//! `tiny_http` server used before had to close every connection after one
+//! response (its thread pool could lose a wake-up with several kept-alive
+//! connections open, and a page hung half-loaded); a G per connection on
+//! the netpoller has no pool to run out of.
 //!
 //! ```
-//! use course::server::{resolve, Resolved};
-//! let root = std::env::temp_dir();
-//! assert_eq!(resolve(&root, "/../etc/passwd"), Resolved::BadRequest);
+//! use course::server::StaticServer;
+//! let server = StaticServer::bind(std::env::temp_dir(), 0).unwrap();
+//! assert!(server.addr().ip().is_loopback());
 //! ```
 
-use std::fs::File;
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::thread;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 
-use tiny_http::{HTTPVersion, Header, Method, Response, Server};
+use runtime::net::TcpListener;
+use service::fast::{self, Handler, Limits, Request, Response};
+use service::files::{FileStats, Files};
+use service::routes::{Body, Reply};
 
-/// What a request URL maps to under the served root.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resolved {
-    /// Serve this file (already checked to lie under the root).
-    File(PathBuf),
-    /// A directory asked for without a trailing slash: redirect here.
-    Redirect(String),
-    /// Nothing under the root by that name.
-    NotFound,
-    /// A path that tries to leave the root, or is not valid UTF-8 once decoded.
-    BadRequest,
-}
+pub use service::files::{Resolved, content_type, resolve};
 
-/// Maps the path part of a request URL to a file under `root`.
-///
-/// The query string and fragment are ignored.
-pub fn resolve(root: &Path, url: &str) -> Resolved {
-    let path = url.split(['?', '#']).next().unwrap_or("");
-    let Some(decoded) = percent_decode(path) else {
-        return Resolved::BadRequest;
-    };
-    if decoded.contains('\\') || decoded.contains('\0') {
-        return Resolved::BadRequest;
-    }
-    let mut relative = PathBuf::new();
-    for segment in decoded.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => return Resolved::BadRequest,
-            s => relative.push(s),
-        }
-    }
-    let Ok(canonical_root) = root.canonicalize() else {
-        return Resolved::NotFound;
-    };
-    let Ok(target) = canonical_root.join(&relative).canonicalize() else {
-        return Resolved::NotFound;
-    };
-    if !target.starts_with(&canonical_root) {
-        return Resolved::NotFound;
-    }
-    if target.is_dir() {
-        if !decoded.is_empty() && !decoded.ends_with('/') {
-            return Resolved::Redirect(format!("{path}/"));
-        }
-        let index = target.join("index.html");
-        return if index.is_file() {
-            Resolved::File(index)
-        } else {
-            Resolved::NotFound
-        };
-    }
-    if target.is_file() {
-        Resolved::File(target)
-    } else {
-        Resolved::NotFound
-    }
-}
-
-/// Decodes `%XX` escapes; `None` for a malformed escape or invalid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The `Content-Type` for a file, from its extension.
-///
-/// ```
-/// assert_eq!(course::server::content_type(std::path::Path::new("book.js")), "text/javascript; charset=utf-8");
-/// ```
-pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "ico" => "image/x-icon",
-        "woff" => "font/woff",
-        "woff2" => "font/woff2",
-        "ttf" => "font/ttf",
-        "otf" => "font/otf",
-        "eot" => "application/vnd.ms-fontobject",
-        "txt" | "md" | "rs" | "toml" => "text/plain; charset=utf-8",
-        "wasm" => "application/wasm",
-        _ => "application/octet-stream",
-    }
-}
+/// Ps of the runtime serving the book (a browser opens about six
+/// connections; two Ps keep one big file from delaying the rest).
+pub const PROCS: usize = 2;
+/// Connections served at once; a browser needs six per host.
+pub const MAX_CONNECTIONS: usize = 256;
+/// The URL of the counters.
+pub const STATS_PATH: &str = "/__course/stats";
 
 /// Why the server could not start.
 #[derive(Debug)]
@@ -161,30 +77,39 @@ impl std::fmt::Display for BindError {
 
 impl std::error::Error for BindError {}
 
-/// A bound, not yet running, static server for one directory.
+/// A bound, not yet serving, static server for one directory.
 pub struct StaticServer {
-    server: Server,
+    // Dropped before the runtime: the listener leaves its poller first.
+    listener: TcpListener,
+    rt: runtime::Runtime,
     root: PathBuf,
     addr: SocketAddr,
 }
 
 impl StaticServer {
-    /// Listens on 127.0.0.1:`port` (0 picks a free port) for files under `root`.
+    /// Starts the runtime and listens on 127.0.0.1:`port` (0 picks a free
+    /// port) for files under `root`.
     pub fn bind(root: impl Into<PathBuf>, port: u16) -> Result<StaticServer, BindError> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            if e.kind() == io::ErrorKind::AddrInUse {
-                BindError::PortTaken(port)
-            } else {
-                BindError::Other(port, e)
-            }
-        })?;
+        let rt = runtime::Runtime::builder()
+            .procs(PROCS)
+            .build()
+            .map_err(|e| BindError::Other(port, io::Error::other(e.to_string())))?;
+        // Inside the runtime: the listener registers with its netpoller.
+        let listener = rt
+            .block_on(async { TcpListener::bind((Ipv4Addr::LOCALHOST, port)) })
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::AddrInUse {
+                    BindError::PortTaken(port)
+                } else {
+                    BindError::Other(port, e)
+                }
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|e| BindError::Other(port, e))?;
-        let server = Server::from_listener(listener, None)
-            .map_err(|e| BindError::Other(port, io::Error::other(e.to_string())))?;
         Ok(StaticServer {
-            server,
+            listener,
+            rt,
             root: root.into(),
             addr,
         })
@@ -203,116 +128,130 @@ impl StaticServer {
         self.addr
     }
 
-    /// Serves requests until the process ends, each on a thread of its own.
-    ///
-    /// A thread per request rather than a fixed pool: a browser opens
-    /// several keep-alive connections at once, and tiny_http writes the
-    /// responses of one connection in order, so a fixed pool can end up with
-    /// every worker waiting behind a response that no worker is free to send.
-    pub fn run(self) {
-        for request in self.server.incoming_requests() {
-            let root = self.root.clone();
-            thread::spawn(move || {
-                // A client that hangs up mid-response is not our problem.
-                let _ = handle(&root, request);
-            });
+    /// Serves until the process ends. `COURSE_LOG=1` prints each request.
+    pub fn run(self) -> io::Result<()> {
+        let book = Arc::new(Book::new(self.root.clone()));
+        self.serve(book, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Serves in a thread of its own until [`Serving::stop`].
+    pub fn spawn(self) -> io::Result<Serving> {
+        let book = Arc::new(Book::new(self.root.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = self.addr;
+        let thread = {
+            let (book, stop) = (book.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("course-server".into())
+                .spawn(move || self.serve(book, stop))?
+        };
+        Ok(Serving {
+            addr,
+            book,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn serve(self, book: Arc<Book>, stop: Arc<AtomicBool>) -> io::Result<()> {
+        let StaticServer { listener, rt, .. } = self;
+        let handler: Arc<dyn Handler> = book;
+        rt.block_on(fast::serve(
+            listener,
+            handler,
+            Limits::default(),
+            MAX_CONNECTIONS,
+            stop,
+        ))
+    }
+}
+
+/// A server running in its own thread (see [`StaticServer::spawn`]).
+pub struct Serving {
+    addr: SocketAddr,
+    book: Arc<Book>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Serving {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &FileStats {
+        self.book.files.stats()
+    }
+
+    /// Stops accepting and waits for the server thread; open connections
+    /// are dropped with the runtime.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        self.stop.store(true, Ordering::Release);
+        // The accept loop checks the flag after each accept: wake it.
+        let _ = std::net::TcpStream::connect(self.addr);
+        thread
+            .join()
+            .map_err(|_| io::Error::other("the course server thread panicked"))?
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// The book's files plus the counters URL.
+struct Book {
+    files: Files,
+}
+
+impl Book {
+    fn new(root: PathBuf) -> Book {
+        Book {
+            files: Files::new(root, std::env::var_os("COURSE_LOG").is_some()),
         }
     }
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid ASCII")
-}
-
-/// Sends `response` as HTTP/1.0, which tells the browser to close the
-/// connection afterwards.
-///
-/// Why not keep-alive: tiny_http 0.12 runs each connection on a thread of
-/// its pool, and its pool can lose a wake-up when several connections open
-/// at once (a browser opens six). The connection that lost it waits until
-/// another connection ends; with keep-alive that can be never, and the page
-/// hangs half-loaded (seen with Chromium on the first page after start).
-/// Closing every connection after its response frees a pool thread at once,
-/// which is cheap on loopback.
-fn respond_and_close<R: io::Read>(
-    request: tiny_http::Request,
-    response: Response<R>,
-) -> io::Result<()> {
-    let head_only = *request.method() == Method::Head;
-    let request_headers = request.headers().to_vec();
-    let mut writer = request.into_writer();
-    let result = response
-        .raw_print(
-            &mut writer,
-            HTTPVersion(1, 0),
-            &request_headers,
-            head_only,
-            None,
-        )
-        .and_then(|()| writer.flush());
-    match result {
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-            ) =>
-        {
-            Ok(())
-        }
-        other => other,
-    }
-}
-
-fn handle(root: &Path, request: tiny_http::Request) -> io::Result<()> {
-    if std::env::var_os("COURSE_LOG").is_some() {
-        eprintln!("{} {}", request.method(), request.url());
-    }
-    if !matches!(request.method(), Method::Get | Method::Head) {
-        let r = Response::from_string("method not allowed\n").with_status_code(405);
-        return respond_and_close(request, r.with_header(header("Allow", "GET, HEAD")));
-    }
-    match resolve(root, request.url()) {
-        Resolved::File(path) => {
-            let file = File::open(&path)?;
-            let response = Response::from_file(file)
-                .with_header(header("Content-Type", content_type(&path)))
-                .with_header(header("Cache-Control", "no-cache"));
-            respond_and_close(request, response)
-        }
-        Resolved::Redirect(location) => {
-            let r = Response::empty(301).with_header(header("Location", &location));
-            respond_and_close(request, r)
-        }
-        Resolved::BadRequest => respond_and_close(
-            request,
-            Response::from_string("bad request: path leaves the book\n").with_status_code(400),
-        ),
-        Resolved::NotFound => {
-            let page = root.join("404.html");
-            match File::open(&page) {
-                Ok(f) => respond_and_close(
-                    request,
-                    Response::from_file(f)
-                        .with_status_code(404)
-                        .with_header(header("Content-Type", content_type(&page))),
-                ),
-                Err(_) => respond_and_close(
-                    request,
-                    Response::from_string("not found\n").with_status_code(404),
-                ),
+impl Handler for Book {
+    fn handle(&self, req: &Request<'_>) -> Response {
+        if req.target() == STATS_PATH {
+            return Reply {
+                status: 200,
+                content_type: "application/json",
+                body: Body::Owned(self.files.stats().json().into_bytes()),
+                not_before: None,
             }
+            .into();
         }
+        self.files.handle(req)
+    }
+
+    fn connection_opened(&self) {
+        self.files.connection_opened();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-    use std::net::TcpStream;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener as StdListener, TcpStream};
+    use std::path::Path;
+    use std::time::Duration;
 
-    /// A throwaway directory tree: root/{index.html, style.css, ch/index.html, ch/p.json}
-    /// next to a secret file outside the root.
+    /// A throwaway tree: base/book/{index.html, style.css, ch/index.html,
+    /// 404.html}, with base/Cargo.toml and base/secret.txt outside the root.
     fn fixture(name: &str) -> (PathBuf, PathBuf) {
         let base =
             std::env::temp_dir().join(format!("course-server-{}-{name}", std::process::id()));
@@ -322,173 +261,191 @@ mod tests {
         std::fs::write(root.join("index.html"), "<h1>home</h1>").unwrap();
         std::fs::write(root.join("style.css"), "body{}").unwrap();
         std::fs::write(root.join("ch/index.html"), "<h1>chapter</h1>").unwrap();
-        std::fs::write(root.join("ch/p.json"), "{}").unwrap();
         std::fs::write(root.join("404.html"), "<h1>lost</h1>").unwrap();
+        std::fs::write(base.join("Cargo.toml"), "[package] # do not serve").unwrap();
         std::fs::write(base.join("secret.txt"), "do not serve").unwrap();
         (base, root)
     }
 
-    #[test]
-    fn files_and_directories_resolve() {
-        let (_base, root) = fixture("resolve");
-        let canon = root.canonicalize().unwrap();
-        assert_eq!(
-            resolve(&root, "/"),
-            Resolved::File(canon.join("index.html"))
-        );
-        assert_eq!(
-            resolve(&root, "/style.css?v=1"),
-            Resolved::File(canon.join("style.css"))
-        );
-        assert_eq!(
-            resolve(&root, "/ch/"),
-            Resolved::File(canon.join("ch/index.html"))
-        );
-        assert_eq!(resolve(&root, "/ch"), Resolved::Redirect("/ch/".into()));
-        assert_eq!(
-            resolve(&root, "/ch/p%2Ejson"),
-            Resolved::File(canon.join("ch/p.json"))
-        );
-        assert_eq!(resolve(&root, "/nope.html"), Resolved::NotFound);
+    fn start(root: &Path) -> Serving {
+        let s = StaticServer::bind(root, 0).unwrap().spawn().unwrap();
+        assert!(s.addr().ip().is_loopback(), "must bind loopback only");
+        s
     }
 
-    #[test]
-    fn traversal_is_rejected_in_every_spelling() {
-        let (_base, root) = fixture("traversal");
-        for url in [
-            "/../secret.txt",
-            "/ch/../../secret.txt",
-            "/%2e%2e/secret.txt",
-            "/ch/%2E%2E%2F%2E%2E%2Fsecret.txt",
-            "/..%5csecret.txt",
-            "/ch/%00",
-            "/%zz",
-        ] {
-            assert_eq!(
-                resolve(&root, url),
-                Resolved::BadRequest,
-                "{url} must be refused"
-            );
+    fn connect(s: &Serving) -> TcpStream {
+        let c = TcpStream::connect(s.addr()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    }
+
+    /// One response read off a kept-alive connection.
+    #[derive(Debug)]
+    struct Answer {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Answer {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
         }
     }
 
-    #[cfg(unix)]
-    #[test]
-    fn symlink_out_of_the_root_is_not_served() {
-        let (base, root) = fixture("symlink");
-        std::os::unix::fs::symlink(base.join("secret.txt"), root.join("link.txt")).unwrap();
-        assert_eq!(resolve(&root, "/link.txt"), Resolved::NotFound);
-    }
-
-    #[test]
-    fn content_types_follow_extensions() {
-        for (name, want) in [
-            ("a.html", "text/html; charset=utf-8"),
-            ("a.css", "text/css; charset=utf-8"),
-            ("a.js", "text/javascript; charset=utf-8"),
-            ("a.json", "application/json"),
-            ("a.svg", "image/svg+xml"),
-            ("a.PNG", "image/png"),
-            ("a.woff2", "font/woff2"),
-            ("a", "application/octet-stream"),
-        ] {
-            assert_eq!(
-                content_type(Path::new(name)),
-                want,
-                "content type of {name}"
+    /// Reads one response (by Content-Length; none for HEAD or 304) from
+    /// `pending` plus the socket, leaving what follows in `pending`.
+    fn read_answer(c: &mut TcpStream, pending: &mut Vec<u8>, head_request: bool) -> Answer {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            if let Ok(httparse::Status::Complete(n)) = resp.parse(pending) {
+                let status = resp.code.unwrap();
+                let headers: Vec<(String, String)> = resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let len = if head_request || status == 304 {
+                    0
+                } else {
+                    len
+                };
+                if pending.len() >= n + len {
+                    let body = pending[n..n + len].to_vec();
+                    pending.drain(..n + len);
+                    return Answer {
+                        status,
+                        headers,
+                        body,
+                    };
+                }
+            }
+            let mut chunk = [0u8; 8192];
+            let got = c.read(&mut chunk).expect("read a response");
+            assert!(
+                got > 0,
+                "the server closed before a whole response: {pending:?}"
             );
+            pending.extend_from_slice(&chunk[..got]);
         }
     }
 
-    /// One raw HTTP/1.0 exchange; returns (status line, headers+body).
-    fn get(addr: SocketAddr, path: &str) -> (String, String) {
-        let mut s = TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out.lines().next().unwrap_or("").to_string();
-        (status, out)
+    fn get(c: &mut TcpStream, pending: &mut Vec<u8>, target: &str) -> Answer {
+        write!(c, "GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        read_answer(c, pending, false)
     }
 
     #[test]
-    fn real_server_answers_with_status_and_type() {
+    fn one_kept_alive_connection_serves_files_types_and_errors() {
         let (_base, root) = fixture("http");
-        let server = StaticServer::bind(&root, 0).unwrap();
-        let addr = server.addr();
-        assert!(
-            addr.ip().is_loopback(),
-            "must bind loopback only, got {addr}"
-        );
-        thread::spawn(move || server.run());
+        let server = start(&root);
+        let mut c = connect(&server);
+        let mut pending = Vec::new();
 
-        let (status, body) = get(addr, "/style.css");
-        assert!(status.contains("200"), "{status}");
-        assert!(
-            body.to_ascii_lowercase().contains("content-type: text/css"),
-            "{body}"
-        );
+        let a = get(&mut c, &mut pending, "/style.css");
+        assert_eq!((a.status, a.body.as_slice()), (200, &b"body{}"[..]));
+        assert_eq!(a.header("content-type"), Some("text/css; charset=utf-8"));
+        assert_eq!(a.header("connection"), None, "HTTP/1.1 stays open: {a:?}");
 
-        let (status, body) = get(addr, "/missing.html");
-        assert!(status.contains("404"), "{status}");
-        assert!(
-            body.contains("lost"),
-            "404 page should be mdBook's 404.html: {body}"
-        );
+        let a = get(&mut c, &mut pending, "/");
+        assert_eq!((a.status, a.body.as_slice()), (200, &b"<h1>home</h1>"[..]));
+        assert_eq!(a.header("content-type"), Some("text/html; charset=utf-8"));
 
-        let (status, body) = get(addr, "/../secret.txt");
-        assert!(status.contains("400"), "{status}");
-        assert!(!body.contains("do not serve"));
+        let a = get(&mut c, &mut pending, "/missing.html");
+        assert_eq!(a.status, 404);
+        assert_eq!(a.body, b"<h1>lost</h1>", "404 is the book's 404.html");
 
-        let (status, body) = get(addr, "/ch");
-        assert!(status.contains("301"), "{status}");
-        assert!(body.contains("Location: /ch/"), "{body}");
-    }
+        let a = get(&mut c, &mut pending, "/ch");
+        assert_eq!((a.status, a.header("location")), (301, Some("/ch/")));
 
-    #[test]
-    fn keep_alive_requests_get_a_closing_http_1_0_answer() {
-        use std::io::BufRead;
-        let (_base, root) = fixture("close");
-        let server = StaticServer::bind(&root, 0).unwrap();
-        let addr = server.addr();
-        thread::spawn(move || server.run());
-        let mut s = TcpStream::connect(addr).unwrap();
+        write!(c, "HEAD /style.css HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        let a = read_answer(&mut c, &mut pending, true);
+        assert_eq!((a.status, a.header("content-length")), (200, Some("6")));
+
+        let etag = get(&mut c, &mut pending, "/style.css")
+            .header("etag")
+            .expect("an ETag")
+            .to_string();
         write!(
-            s,
-            "GET /style.css HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+            c,
+            "GET /style.css HTTP/1.1\r\nHost: localhost\r\nIf-None-Match: {etag}\r\n\r\n"
         )
         .unwrap();
-        let mut reader = std::io::BufReader::new(s);
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line.trim().is_empty() {
-                break;
-            }
-            head.push(line.trim().to_string());
-        }
-        assert_eq!(head[0], "HTTP/1.0 200 OK", "headers: {head:?}");
-        assert!(
-            !head
-                .iter()
-                .any(|h| h.to_ascii_lowercase().starts_with("connection: keep-alive")),
-            "the browser must not be invited to keep the connection: {head:?}"
+        let a = read_answer(&mut c, &mut pending, false);
+        assert_eq!((a.status, a.body.len()), (304, 0));
+
+        // And the connection still works after all of that.
+        let a = get(&mut c, &mut pending, "/ch/");
+        assert_eq!(a.body, b"<h1>chapter</h1>");
+        assert!(pending.is_empty(), "no stray bytes: {pending:?}");
+
+        let stats = get(&mut c, &mut pending, STATS_PATH);
+        let stats = String::from_utf8(stats.body).unwrap();
+        assert_eq!(
+            stats, r#"{"connections":1,"requests":8,"reused":7}"#,
+            "one connection carried all eight file requests"
         );
-        let len: usize = head
-            .iter()
-            .find_map(|h| h.strip_prefix("Content-Length: "))
-            .expect("a Content-Length")
-            .parse()
+        server.stop().unwrap();
+    }
+
+    /// Raw requests, as a hostile client would send them: nothing outside
+    /// the root comes back, whatever the spelling.
+    #[test]
+    fn raw_traversal_requests_are_refused_and_leak_nothing() {
+        let (base, root) = fixture("traversal");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(base.join("secret.txt"), root.join("link.txt")).unwrap();
+        let server = start(&root);
+        for (target, want) in [
+            ("/../Cargo.toml", 403),
+            ("/../secret.txt", 403),
+            ("/ch/../../Cargo.toml", 403),
+            ("/%2e%2e/Cargo.toml", 403),
+            ("/%2E%2E%2FCargo.toml", 403),
+            ("/ch/%2e%2e/%2e%2e/secret.txt", 403),
+            ("/..%5cCargo.toml", 403),
+            ("/%00", 403),
+            ("/%zz", 400),
+            ("/link.txt", 404),
+        ] {
+            let mut c = connect(&server);
+            write!(
+                c,
+                "GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
             .unwrap();
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        assert_eq!(body, b"body{}");
+            let mut raw = Vec::new();
+            c.read_to_end(&mut raw).unwrap();
+            let raw = String::from_utf8_lossy(&raw);
+            assert!(
+                raw.starts_with(&format!("HTTP/1.1 {want} ")),
+                "{target}: expected {want}, got {raw}"
+            );
+            assert!(
+                !raw.contains("do not serve"),
+                "{target} leaked a file: {raw}"
+            );
+        }
+        server.stop().unwrap();
     }
 
     #[test]
     fn a_taken_port_gives_the_promised_message() {
         let (_base, root) = fixture("taken");
-        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let holder = StdListener::bind("127.0.0.1:0").unwrap();
         let port = holder.local_addr().unwrap().port();
         let err = StaticServer::bind(&root, port)
             .err()

@@ -1,14 +1,18 @@
 //! The load generator's command line: `loadgen URL [flags]`, flags in any
 //! order, `--flag value` or `--flag=value`. Every mistake is an error that
 //! says what was wrong (the binary prints it with the usage and exits 2).
+//! The arrival patterns themselves are in [`crate::schedule`].
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::schedule::Burst;
+
 /// The usage text.
 pub const USAGE: &str = "usage: loadgen URL [--rate R] [--connections C] [--duration D] [--closed]
                [--path P] [--json] [--requests N] [--timeout D] [--procs N] [--quiet]
-               [--arrivals constant|poisson]
+               [--pattern constant|poisson|burst] [--burst NxW] [--burst-every D]
+               [--header 'Name: value']...
   URL            http://host:port/path (http only)
   --rate         requests per second, all connections together (open loop); default 1000
   --connections  connections kept open; default 10
@@ -20,7 +24,12 @@ pub const USAGE: &str = "usage: loadgen URL [--rate R] [--connections C] [--dura
   --timeout      per-request timeout; default 2s
   --procs        Ps of the runtime the load generator runs on; default 1
   --quiet        no progress line
-  --arrivals     open loop: constant gaps (default) or poisson (exponential gaps, same mean)";
+  --pattern      open loop arrivals: constant gaps (default), poisson (exponential gaps, same mean),
+                 or burst (see --burst); --arrivals is another name for it
+  --burst        N requests due within W at the start of every period, like 500x100ms (500x0ms: all
+                 at once); the mean rate is N per period, so it replaces --rate; implies --pattern burst
+  --burst-every  the burst period; default 1s
+  --header       an extra request header, like 'X-Tag: canary'; repeat for more";
 
 /// Open loop (a schedule) or closed loop (back to back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +42,7 @@ pub enum Mode {
     Closed,
 }
 
-/// How due times are spaced in the open loop.
+/// How due times are spaced in the open loop (see [`crate::schedule`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arrivals {
@@ -41,6 +50,40 @@ pub enum Arrivals {
     Constant,
     /// Exponential gaps with that mean (a Poisson process).
     Poisson,
+    /// Bursts of requests once a period, nothing in between.
+    Burst(Burst),
+}
+
+impl Arrivals {
+    /// A short description for reports.
+    ///
+    /// ```
+    /// let b = loadgen::Burst::parse("500x100ms", std::time::Duration::from_secs(1)).unwrap();
+    /// assert_eq!(loadgen::Arrivals::Burst(b).describe(), "burst 500x100ms every 1s");
+    /// ```
+    pub fn describe(&self) -> String {
+        match self {
+            Arrivals::Constant => "constant".into(),
+            Arrivals::Poisson => "poisson".into(),
+            Arrivals::Burst(b) => format!(
+                "burst {}x{} every {}",
+                b.size,
+                short(b.window),
+                short(b.every)
+            ),
+        }
+    }
+}
+
+/// `1s`, `100ms`, `0ms`, as the flags spell them.
+fn short(d: Duration) -> String {
+    if d.subsec_nanos() == 0 && !d.is_zero() {
+        format!("{}s", d.as_secs())
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{d:?}")
+    }
 }
 
 /// One run's settings.
@@ -52,6 +95,8 @@ pub struct Config {
     pub host: String,
     /// Path and query of every request.
     pub path: String,
+    /// Extra request headers, in order (`--header`).
+    pub headers: Vec<(String, String)>,
     /// Open or closed loop.
     pub mode: Mode,
     /// Requests per second in total (open loop).
@@ -82,6 +127,7 @@ impl Config {
             addr,
             host: addr.to_string(),
             path: "/".into(),
+            headers: Vec::new(),
             mode: Mode::Open,
             rate: 1000.0,
             arrivals: Arrivals::Constant,
@@ -113,6 +159,7 @@ impl Config {
             (None, None, None, false, None, false);
         let (mut requests, mut timeout, mut procs, mut quiet) = (None, None, None, false);
         let mut arrivals = None;
+        let (mut burst, mut burst_every, mut headers) = (None, None, Vec::new());
         let mut i = 0;
         while i < args.len() {
             let arg = &args[i];
@@ -133,7 +180,8 @@ impl Config {
                 "--quiet" => quiet = true,
                 "--help" => return Err("help".into()),
                 "--rate" | "--connections" | "--duration" | "--path" | "--requests"
-                | "--timeout" | "--procs" | "--arrivals" => {
+                | "--timeout" | "--procs" | "--arrivals" | "--pattern" | "--burst"
+                | "--burst-every" | "--header" => {
                     let v = match inline {
                         Some(v) => v,
                         None => {
@@ -179,13 +227,18 @@ impl Config {
                                     .ok_or(bad("a count above 0"))?,
                             )
                         }
-                        "--arrivals" => {
+                        "--arrivals" | "--pattern" => {
                             arrivals = Some(match v.as_str() {
-                                "constant" => Arrivals::Constant,
-                                "poisson" => Arrivals::Poisson,
-                                _ => return Err(bad("constant or poisson")),
+                                "constant" | "poisson" | "burst" => v.clone(),
+                                _ => return Err(bad("constant, poisson or burst")),
                             })
                         }
+                        "--burst" => burst = Some(v),
+                        "--burst-every" => {
+                            burst_every =
+                                Some(parse_duration(&v).ok_or(bad("a duration like 1s or 500ms"))?)
+                        }
+                        "--header" => headers.push(parse_header(&v)?),
                         "--procs" => {
                             procs = Some(
                                 v.parse::<usize>()
@@ -211,8 +264,37 @@ impl Config {
         c.host = host;
         c.path = path.unwrap_or(url_path);
         c.mode = if closed { Mode::Closed } else { Mode::Open };
+        c.headers = headers;
         c.rate = rate.unwrap_or(1000.0);
-        c.arrivals = arrivals.unwrap_or(Arrivals::Constant);
+        c.arrivals = match (arrivals.as_deref(), burst) {
+            (None | Some("constant"), None) => Arrivals::Constant,
+            (Some("poisson"), None) => Arrivals::Poisson,
+            (None | Some("burst"), Some(spec)) => {
+                if rate.is_some() {
+                    return Err("--rate and --burst both set the rate: give one (a burst's rate is N per period)".into());
+                }
+                if closed {
+                    return Err(
+                        "--burst is an open-loop pattern: it does not go with --closed".into(),
+                    );
+                }
+                let b = Burst::parse(&spec, burst_every.unwrap_or(Duration::from_secs(1)))?;
+                c.rate = b.rate();
+                Arrivals::Burst(b)
+            }
+            (Some("burst"), None) => {
+                return Err("--pattern burst needs --burst NxW, like --burst 500x100ms".into());
+            }
+            (Some(p), Some(_)) => {
+                return Err(format!(
+                    "--burst goes with --pattern burst, not --pattern {p}"
+                ));
+            }
+            (Some(p), None) => unreachable!("--pattern {p} was checked above"),
+        };
+        if burst_every.is_some() && !matches!(c.arrivals, Arrivals::Burst(_)) {
+            return Err("--burst-every needs --burst NxW".into());
+        }
         c.connections = conns.unwrap_or(10);
         c.duration = dur.unwrap_or(Duration::from_secs(5));
         c.max_requests = requests.unwrap_or(match c.mode {
@@ -248,6 +330,39 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
     let v: f64 = num.parse().ok()?;
     let secs = v * unit;
     (secs > 0.0 && secs <= 24.0 * 3600.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// `Name: value` into a header, checked by the `http` crate; headers that
+/// would change how a request is framed are refused (loadgen sends no body).
+///
+/// ```
+/// assert_eq!(
+///     loadgen::config::parse_header("X-Tag:  canary").unwrap(),
+///     ("x-tag".to_string(), "canary".to_string())
+/// );
+/// assert!(loadgen::config::parse_header("no colon").is_err());
+/// ```
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    let bad = |why: &str| format!("bad header `{s}` for `--header`: {why}");
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| bad("expected 'Name: value'"))?;
+    let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| bad("the name is not a valid header name"))?;
+    let value = http::HeaderValue::from_str(value.trim())
+        .map_err(|_| bad("the value has characters a header cannot carry"))?;
+    if [
+        http::header::CONTENT_LENGTH,
+        http::header::TRANSFER_ENCODING,
+    ]
+    .contains(&name)
+    {
+        return Err(bad("loadgen sends no body, so it sets no body framing"));
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| bad("the value must be visible ASCII"))?;
+    Ok((name.as_str().to_string(), value.to_string()))
 }
 
 /// `http://host[:port]/path?query` into an address, a Host header and the
@@ -293,10 +408,83 @@ mod tests {
         assert_eq!(c.arrivals, Arrivals::Constant);
         let c = Config::parse(["http://127.0.0.1:9/", "--arrivals=poisson"]).unwrap();
         assert_eq!(c.arrivals, Arrivals::Poisson);
+        let c = Config::parse([
+            "http://127.0.0.1:9/",
+            "--burst=200x50ms",
+            "--burst-every",
+            "500ms",
+            "--duration=2s",
+            "--header",
+            "X-Tag: canary",
+            "--header=X-Run: 7",
+        ])
+        .unwrap();
+        let b = Burst::parse("200x50ms", Duration::from_millis(500)).unwrap();
+        assert_eq!(c.arrivals, Arrivals::Burst(b));
+        assert_eq!(
+            (c.rate, c.max_requests),
+            (400.0, 810),
+            "N per period, and its budget"
+        );
+        assert_eq!(
+            c.headers,
+            [
+                ("x-tag".into(), "canary".into()),
+                ("x-run".into(), "7".into())
+            ]
+        );
         for (args, needle) in [
             (
                 vec!["http://127.0.0.1:9/", "--arrivals", "bursty"],
-                "constant or poisson",
+                "constant, poisson or burst",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--pattern", "burst"],
+                "needs --burst NxW",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--burst", "500"],
+                "expected NxW",
+            ),
+            (
+                vec![
+                    "http://127.0.0.1:9/",
+                    "--burst",
+                    "5x1s",
+                    "--burst-every",
+                    "500ms",
+                ],
+                "shorter than the period",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--burst", "5x1ms", "--rate", "10"],
+                "give one",
+            ),
+            (
+                vec![
+                    "http://127.0.0.1:9/",
+                    "--burst",
+                    "5x1ms",
+                    "--pattern",
+                    "poisson",
+                ],
+                "goes with --pattern burst",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--burst-every", "1s"],
+                "needs --burst",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--burst", "5x1ms", "--closed"],
+                "open-loop pattern",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--header", "X Tag: 1"],
+                "not a valid header name",
+            ),
+            (
+                vec!["http://127.0.0.1:9/", "--header", "Content-Length: 5"],
+                "sends no body",
             ),
             (
                 vec!["http://127.0.0.1:9/", "--bogus"],

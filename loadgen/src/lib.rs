@@ -9,8 +9,12 @@
 //! counted from when it was due, not from when a busy connection finally
 //! got round to sending it. See [`run`](mod@run) for both loops,
 //! [`stats`] for what is recorded (HDR histograms, a latency-over-time
-//! series, how far behind schedule the sends fell) and [`client`] for the
-//! HTTP/1.1 connection on `runtime::net`.
+//! series, how far behind schedule the sends fell), [`schedule`] for the
+//! arrival patterns (constant, Poisson, bursts: `--burst 500x100ms` every
+//! `--burst-every 1s`, the due times that the coordinated-omission
+//! correction counts from) and [`client`] for the HTTP/1.1 connection on
+//! `runtime::net`. `--header 'Name: value'` (repeatable) adds headers to
+//! every request, for tagged traffic.
 //!
 //! ```no_run
 //! let cfg = loadgen::Config::parse(["http://127.0.0.1:8080/", "--rate", "500", "--duration", "1s"]).unwrap();
@@ -21,8 +25,10 @@
 pub mod client;
 pub mod config;
 pub mod run;
+pub mod schedule;
 pub mod stats;
 
 pub use config::{Arrivals, Config, Mode, USAGE};
 pub use run::{Run, run};
+pub use schedule::{Burst, Schedule};
 pub use stats::{Point, Report};

@@ -14,9 +14,11 @@
 //! this one was due), it sends at once and counts from the *due* time
 //! anyway. So a 200 ms stall shows up as every request due during the
 //! stall being late by up to 200 ms, which is what users would have seen.
-//! With `--arrivals poisson` the gaps between due times are exponential
+//! With `--pattern poisson` the gaps between due times are exponential
 //! with the same mean (independent users arriving at random), instead of
-//! constant. The time from the actual send is kept too (service time), and how far
+//! constant; with `--burst NxW` requests come in bursts once a period
+//! (the due times are [`crate::schedule`]'s, and a burst larger than the
+//! connections queues in the load generator, counted from the due times). The time from the actual send is kept too (service time), and how far
 //! behind schedule the sends fell, and how many due requests were never
 //! sent before the run ended.
 //!
@@ -29,7 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::client::{Conn, ErrorKind};
-use crate::config::{Arrivals, Config, Mode};
+use crate::config::{Config, Mode};
+use crate::schedule::Schedule;
 use crate::stats::{Recorder, Report};
 
 /// A finished run: the report and the merged measurements behind it.
@@ -61,11 +64,7 @@ struct Shared {
 }
 
 async fn drive(cfg: Arc<Config>) -> io::Result<Run> {
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: loadgen\r\n\r\n",
-        cfg.path, cfg.host
-    )
-    .into_bytes();
+    let request = request_bytes(&cfg);
     // Connect first (as wrk does), so the clock starts with every
     // connection open; a server that refuses is an error for the run.
     let mut conns = Vec::with_capacity(cfg.connections);
@@ -119,6 +118,28 @@ async fn drive(cfg: Arc<Config>) -> io::Result<Run> {
         report,
         recorder: total,
     })
+}
+
+/// The one request every exchange sends: `--header`s after the defaults; a
+/// `--header 'Host: ...'` or `'User-Agent: ...'` replaces the default.
+fn request_bytes(cfg: &Config) -> Vec<u8> {
+    let mut head = format!("GET {} HTTP/1.1\r\n", cfg.path);
+    let given = |name: &str| {
+        cfg.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    if !given("host") {
+        head += &format!("Host: {}\r\n", cfg.host);
+    }
+    if !given("user-agent") {
+        head += "User-Agent: loadgen\r\n";
+    }
+    for (name, value) in &cfg.headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += "\r\n";
+    head.into_bytes()
 }
 
 fn take_budget(s: &Shared) -> bool {
@@ -185,11 +206,8 @@ async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
     let cfg = &s.cfg;
     let mut rec = Recorder::default();
     let mut conn = Some(conn);
-    let interval = Duration::from_secs_f64(cfg.connections as f64 / cfg.rate);
-    let offset = Duration::from_secs_f64(i as f64 / cfg.rate);
-    let mut due = offset;
-    let mut rng =
-        XorShift(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    let mut schedule = Schedule::new(cfg.arrivals, cfg.rate, cfg.connections, i);
+    let mut due = schedule.next().expect("a schedule never ends");
     loop {
         if due >= cfg.duration {
             break;
@@ -197,8 +215,8 @@ async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
         let now = s.t0.elapsed();
         if now >= cfg.duration {
             // Due before the end, never sent: the server kept us too long.
-            let left = (cfg.duration - due).as_secs_f64() / interval.as_secs_f64();
-            rec.not_sent += left.ceil() as u64;
+            let left = schedule.take_while(|d| *d < cfg.duration).count();
+            rec.not_sent += 1 + left as u64;
             break;
         }
         if !take_budget(s) {
@@ -210,31 +228,12 @@ async fn open_loop(s: &Shared, i: usize, conn: Conn) -> Recorder {
             rec.behind(now - due);
         }
         exchange(s, &mut conn, &mut rec, due, Instant::now()).await;
-        due += match cfg.arrivals {
-            Arrivals::Constant => interval,
-            // Exponential gaps with the same mean: a Poisson process, what
-            // independent users produce.
-            Arrivals::Poisson => interval.mul_f64(-(1.0 - rng.next_f64()).ln()),
-        };
+        due = schedule.next().expect("a schedule never ends");
     }
     rec
 }
 
 // ANCHOR_END: open_loop
-
-/// A small deterministic generator for Poisson gaps (xorshift64*), seeded
-/// per connection so a run's schedule is reproducible.
-struct XorShift(u64);
-
-impl XorShift {
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 async fn closed_loop(s: &Shared, conn: Conn) -> Recorder {
     let mut rec = Recorder::default();
@@ -264,5 +263,26 @@ async fn progress_line(s: Arc<Shared>, done: Arc<AtomicBool>) {
         );
         last = n;
         tick += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_follow_the_defaults_or_replace_them() {
+        let mut cfg = Config::new("127.0.0.1:9".parse().unwrap());
+        cfg.path = "/work?us=1".into();
+        cfg.headers = vec![("x-tag".into(), "canary".into())];
+        assert_eq!(
+            String::from_utf8(request_bytes(&cfg)).unwrap(),
+            "GET /work?us=1 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: loadgen\r\nx-tag: canary\r\n\r\n"
+        );
+        cfg.headers = vec![("host".into(), "api.local".into())];
+        assert_eq!(
+            String::from_utf8(request_bytes(&cfg)).unwrap(),
+            "GET /work?us=1 HTTP/1.1\r\nUser-Agent: loadgen\r\nhost: api.local\r\n\r\n"
+        );
     }
 }

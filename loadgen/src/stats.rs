@@ -161,6 +161,9 @@ pub struct Report {
     pub connections: usize,
     /// The target rate (open loop), requests per second.
     pub rate: Option<f64>,
+    /// The arrival pattern (open loop): `constant`, `poisson`, or a burst
+    /// like `burst 500x100ms every 1s`.
+    pub pattern: Option<String>,
     /// How long the run sent, in seconds.
     pub elapsed_s: f64,
     /// Answered requests (any status below 400).
@@ -217,6 +220,7 @@ impl Report {
             mode: cfg.mode,
             connections: cfg.connections,
             rate: (cfg.mode == Mode::Open).then_some(cfg.rate),
+            pattern: (cfg.mode == Mode::Open).then(|| cfg.arrivals.describe()),
             elapsed_s: secs,
             requests,
             errors,
@@ -245,8 +249,9 @@ impl Report {
         let mut s = String::new();
         let mode = match self.mode {
             Mode::Open => format!(
-                "open loop at {:.0} req/s (latency from the intended send time)",
-                self.rate.unwrap_or(0.0)
+                "open loop at {:.0} req/s, {} (latency from the intended send time)",
+                self.rate.unwrap_or(0.0),
+                self.pattern.as_deref().unwrap_or("constant")
             ),
             Mode::Closed => "closed loop (latency from the actual send time, like wrk)".to_string(),
         };

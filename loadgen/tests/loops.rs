@@ -196,3 +196,39 @@ fn poisson_arrivals_keep_the_mean_rate_and_vary_the_gaps() {
         "requests per 100 ms vary more with exponential gaps: poisson {spread_poisson}, constant {spread_const}"
     );
 }
+
+#[test]
+fn a_burst_queues_in_the_load_generator_and_the_latency_counts_it() {
+    let s = server(None);
+    let mut c = config(&s, Mode::Open);
+    // 200 requests due at once every 250 ms, on 8 connections: each
+    // connection has 25 to send back to back, so the last of each burst
+    // waits for the 24 before it.
+    let burst = loadgen::Burst::parse("200x0ms", Duration::from_millis(250)).unwrap();
+    c.arrivals = loadgen::Arrivals::Burst(burst);
+    c.rate = burst.rate();
+    c.duration = Duration::from_millis(1000);
+    c.max_requests = 10_000;
+    c.path = "/work?us=100".into();
+    let r = loadgen::run(&c).unwrap().report;
+    assert_eq!(
+        (r.requests, r.errors),
+        (800, 0),
+        "four bursts of 200: {r:?}"
+    );
+    assert!(
+        r.p99_us > 3 * r.service.p99_us,
+        "a request waits behind its burst, and that wait is latency: P99 {} µs, service P99 {} µs",
+        r.p99_us,
+        r.service.p99_us
+    );
+    assert!(r.behind_schedule_us > 0, "sends fell behind in each burst");
+    // Due times land only in the bursts' 100 ms intervals (0, 200, 500, 700 ms).
+    let busy: Vec<u64> = r
+        .series
+        .iter()
+        .filter(|p| p.count > 0)
+        .map(|p| p.t_ms)
+        .collect();
+    assert_eq!(busy, [0, 200, 500, 700], "{:?}", r.series);
+}

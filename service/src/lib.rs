@@ -15,29 +15,43 @@
 //! * [`routes`]: `/`, `/echo`, `/work`, `/sleep`, `/alloc`, `/metrics`,
 //!   shared by all of them, plus an optional stall for the
 //!   coordinated-omission lesson;
-//! * [`pprof`]: `/debug/pprof/`, Go's `net/http/pprof` (CPU, heap, allocs,
-//!   block, mutex profiles for `go tool pprof`);
+//! * `pprof` (feature `pprof`): `/debug/pprof/`, Go's `net/http/pprof` (CPU,
+//!   heap, allocs, block, mutex profiles for `go tool pprof`);
 //! * [`server`]: start one of them on 127.0.0.1 in a thread, stop it;
 //! * [`traceparent`], [`metrics`], [`tagging`], [`store`], [`tier`]: W3C
 //!   trace context in the G's labels, per-route Prometheus metrics, tagged
-//!   load-test traffic with a shadow store, and the two-tier mode's client.
+//!   load-test traffic with a shadow store, and the two-tier mode's client;
+//! * [`files`]: a static-file handler for the fast engine, which is how
+//!   `cargo run --bin course` serves the book.
+//!
+//! The hyper engine, its adapter and the tokio peer sit behind the `full`
+//! feature, so that the course, which serves its book with the fast engine,
+//! never compiles hyper or tokio. Without `full`, [`Engine::Full`] is still
+//! a name, and starting it fails with a message saying to enable `full`.
 //!
 //! ```
+//! # #[cfg(feature = "full")] {
 //! use service::{Engine, Options, RuntimeKind, Server};
 //! let server = Server::start(Options { engine: Engine::Full, runtime: RuntimeKind::Ours, ..Options::default() }).unwrap();
 //! assert!(server.addr().ip().is_loopback());
 //! server.stop().unwrap();
+//! # }
 //! ```
 
+#[cfg(feature = "full")]
 pub mod adapter;
 pub mod breaker;
 pub mod fast;
+pub mod files;
+#[cfg(feature = "full")]
 pub mod full;
 pub mod incoming;
 pub mod limiter;
 pub mod metrics;
+#[cfg(feature = "full")]
 pub mod peer;
 pub mod reqtrace;
+#[cfg(feature = "pprof")]
 pub mod pprof;
 pub mod routes;
 pub mod server;

@@ -431,9 +431,15 @@ impl Routes {
     /// The route itself, without recording or labels.
     fn reply(&self, method: &str, path: &str, query: &str, body: &[u8]) -> Reply {
         match (method, path) {
+            #[cfg(feature = "pprof")]
             ("GET", p) if p.starts_with("/debug/pprof") => {
                 crate::pprof::respond(p, query).expect("the guard checked the prefix")
             }
+            #[cfg(not(feature = "pprof"))]
+            ("GET", p) if p.starts_with("/debug/pprof") => Reply::text(
+                501,
+                "built without /debug/pprof: cargo build -p service --features pprof\n",
+            ),
             ("GET" | "HEAD", "/") => Reply::text(200, "hello from the course runtime\n"),
             ("POST" | "PUT", "/echo") => {
                 Reply::owned(200, "application/octet-stream", body.to_vec())

@@ -22,8 +22,10 @@ use crate::fast::{self, Handler, Limits, Request};
 pub use crate::limiter::config::{Limit, default_breaker};
 use crate::routes::{Incoming, Routes, Stall};
 use crate::store::Stores;
+use crate::threads;
 use crate::tier::CallOptions;
-use crate::{adapter, full, peer, threads};
+#[cfg(feature = "full")]
+use crate::{adapter, full, peer};
 
 /// Which HTTP engine serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +366,15 @@ fn run(
             });
             served.map(|()| rt.trace())
         }
+        #[cfg(not(feature = "full"))]
+        (Engine::Full, _) => {
+            let _ = bound.send(Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the full (hyper) engine is behind the `service/full` cargo feature",
+            )));
+            Ok(None)
+        }
+        #[cfg(feature = "full")]
         (Engine::Full, RuntimeKind::Ours) => {
             let rt = ours(opts.procs, opts.trace)?;
             let served = rt.block_on(async move {
@@ -394,6 +405,7 @@ fn run(
             });
             served.map(|()| rt.trace())
         }
+        #[cfg(feature = "full")]
         (Engine::Full, RuntimeKind::Tokio) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(opts.procs)

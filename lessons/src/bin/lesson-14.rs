@@ -22,6 +22,7 @@ use lessons::artefacts;
 use lessons::chart::BarChart;
 use lessons::cli::Cli;
 use lessons::report::{Table, explain, notice, section, title, wrote};
+use lessons::svg::{Svg, palette};
 
 use loadgen::{Config, Mode};
 use service::{Engine, Options, RuntimeKind, Server};
@@ -72,7 +73,7 @@ fn main() {
     )
     .flag(
         "--write-book",
-        "also refresh the book's figure (book/load-testing/img)",
+        "also refresh the book's figures (book/load-testing/img)",
     )
     .parse();
     let secs = if args.quick() {
@@ -201,11 +202,93 @@ fn main() {
         .to_svg();
     let path = artefacts::write(&dir, "engines-qps.svg", &chart).expect("write svg");
     wrote("the chart", &path);
+    let both = figure(&results, rate, conns, secs);
+    let path = artefacts::write(&dir, "engines.svg", &both).expect("write svg");
+    wrote("the side-by-side figure (QPS and P99)", &path);
     if args.flag("--write-book") {
         let img = artefacts::book_dir("load-testing/img").expect("book/load-testing/img");
-        let path = artefacts::write(&img, "lesson-14-engines-qps.svg", &chart).expect("write svg");
+        let path = artefacts::write(&img, "lesson-14-engines.svg", &both).expect("write svg");
         wrote("the book's figure", &path);
     }
+}
+
+/// The engines side by side: closed-loop QPS on the left (longer is
+/// better), open-loop P99 at `rate` on the right (shorter is better), one
+/// row per engine, every bar labelled with its measured value.
+fn figure(results: &[Measured], rate: f64, conns: usize, secs: Duration) -> String {
+    let (label_w, panel_w, gap, row_h, top) = (170.0, 250.0, 90.0, 28.0, 58.0);
+    let width = label_w + 2.0 * panel_w + gap + 70.0;
+    let height = top + row_h * results.len() as f64 + 30.0;
+    let mut svg = Svg::new(width, height);
+    svg.text(
+        10.0,
+        20.0,
+        &format!(
+            "Four engines, each on one P (or one tokio worker), {conns} connections, {:.1} s per measurement",
+            secs.as_secs_f64()
+        ),
+        13.0,
+        "start",
+    );
+    type Value = fn(&Measured) -> f64;
+    let panels: [(&str, f64, Value, &str); 2] = [
+        (
+            "requests per second, closed loop (longer is better)",
+            label_w,
+            |m| m.qps,
+            palette::YIELD,
+        ),
+        (
+            &format!("P99 in ms at {rate:.0} req/s, open loop (shorter is better)"),
+            label_w + panel_w + gap,
+            |m| m.p99_us as f64 / 1000.0,
+            palette::PREEMPT,
+        ),
+    ];
+    for (heading, x, value, colour) in &panels {
+        svg.text(*x, top - 14.0, heading, 11.0, "start");
+        let max = results.iter().map(value).fold(0.0, f64::max);
+        for (i, m) in results.iter().enumerate() {
+            let y = top + row_h * i as f64;
+            let v = value(m);
+            let w = if max > 0.0 {
+                (panel_w - 10.0) * v / max
+            } else {
+                0.0
+            };
+            let shown = if v >= 100.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            };
+            svg.rect(
+                *x,
+                y + 4.0,
+                w,
+                row_h - 10.0,
+                colour,
+                Some(&format!("{}: {shown}", m.name)),
+            );
+            svg.text(*x + w + 4.0, y + 17.0, &shown, 11.0, "start");
+        }
+    }
+    for (i, m) in results.iter().enumerate() {
+        svg.text(
+            label_w - 8.0,
+            top + row_h * i as f64 + 17.0,
+            m.name,
+            12.0,
+            "end",
+        );
+    }
+    svg.text(
+        10.0,
+        height - 10.0,
+        "Drawn by lesson-14 from its own run; numbers from one shared 2-core machine.",
+        10.0,
+        "start",
+    );
+    svg.finish()
 }
 
 // ANCHOR: measure

@@ -17,9 +17,10 @@ use std::net::IpAddr;
 use std::process::exit;
 use std::time::Duration;
 
-use service::{Options, Server, Stall};
+use service::{Engine, Options, Server, Stall};
 
 /// The course allocator, so `/debug/pprof/heap` has samples with stacks.
+#[cfg(feature = "pprof")]
 #[global_allocator]
 static ALLOC: allocator::SpanAlloc = allocator::SpanAlloc::new();
 
@@ -137,6 +138,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
         _ => return Err("--stall-every-ms and --stall-ms go together".into()),
     }
     o.validate()?;
+    if !cfg!(feature = "full") && o.engine == Engine::Full {
+        return Err(
+            "the full engine (hyper) is not in this build: add `--features service/full` \
+             (cargo run --release -p service --features full -- --engine full)"
+                .into(),
+        );
+    }
     Ok(o)
 }
 

@@ -32,11 +32,53 @@
 //! or with too many headers is 431, a body over `max_body` is 413, anything
 //! httparse rejects is 400, a chunked body is 501; each of those answers
 //! with `Connection: close`, and the engine closes after sending it.
+//!
+//! A handler answers with anything that turns into a [`Response`]: a route's
+//! [`Reply`], or a `Response` with headers of its own (the static-file
+//! handler in [`crate::files`] adds `Location`, `ETag`, `Allow`). The engine
+//! frames it: a response to `HEAD` gets the headers of the `GET` it stands
+//! for (the same `Content-Length`) and no body, and a `304` or `204` has
+//! neither a body nor a length, as RFC 9110 says; getting either wrong would
+//! desynchronise a kept-alive connection.
 
 use std::io::Write as _;
 use std::time::Instant;
 
 use crate::routes::{Reply, reason};
+
+/// A reply plus the extra headers a handler wants sent (Go's
+/// `http.ResponseWriter` with `Header().Set` calls before the write).
+///
+/// ```
+/// use service::fast::Response;
+/// let r = Response::from(service::Reply::text(301, "moved\n")).header("Location", "/ch/");
+/// assert_eq!(r.headers, vec![("Location", "/ch/".to_string())]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status, content type, body and an optional send-not-before time.
+    pub reply: Reply,
+    /// Headers sent after `Content-Type` and `Content-Length`, in order.
+    /// The engine writes `Content-Length` and `Connection` itself.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    /// Adds one header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+impl From<Reply> for Response {
+    fn from(reply: Reply) -> Response {
+        Response {
+            reply,
+            headers: Vec::new(),
+        }
+    }
+}
 
 /// The most headers a request may have (fasthttp and hyper allow about 100).
 pub const MAX_HEADERS: usize = 64;
@@ -69,6 +111,7 @@ pub struct Request<'buf> {
     minor_version: u8,
     headers: &'buf [httparse::Header<'buf>],
     body: &'buf [u8],
+    on_connection: u64,
 }
 
 // ANCHOR_END: request
@@ -93,6 +136,11 @@ impl<'buf> Request<'buf> {
     pub fn body(&self) -> &'buf [u8] {
         self.body
     }
+    /// How many requests this connection carried before this one (0 for a
+    /// fresh connection): keep-alive at work, visible to a handler.
+    pub fn on_connection(&self) -> u64 {
+        self.on_connection
+    }
     /// Whether the client wants the connection kept open after this request
     /// (HTTP/1.1's default unless `Connection: close`; HTTP/1.0 only with
     /// `Connection: keep-alive`).
@@ -115,17 +163,22 @@ impl<'buf> Request<'buf> {
 /// `fasthttp.RequestHandler`).
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
-    fn handle(&self, req: &Request<'_>) -> Reply;
+    fn handle(&self, req: &Request<'_>) -> Response;
+
+    /// Called once per accepted connection, before its first read (for
+    /// statistics: connections against requests shows keep-alive at work).
+    fn connection_opened(&self) {}
 }
 
 // ANCHOR_END: handler
 
-impl<F> Handler for F
+impl<F, R> Handler for F
 where
-    F: Fn(&Request<'_>) -> Reply + Send + Sync + 'static,
+    F: Fn(&Request<'_>) -> R + Send + Sync + 'static,
+    R: Into<Response>,
 {
-    fn handle(&self, req: &Request<'_>) -> Reply {
-        self(req)
+    fn handle(&self, req: &Request<'_>) -> Response {
+        self(req).into()
     }
 }
 
@@ -149,6 +202,7 @@ pub struct ConnBuf {
     /// Responses waiting to be written.
     pub out: Vec<u8>,
     limits: Limits,
+    served: u64,
 }
 
 impl ConnBuf {
@@ -161,6 +215,7 @@ impl ConnBuf {
             end: 0,
             out: Vec::with_capacity(4096),
             limits,
+            served: 0,
         }
     }
 
@@ -200,20 +255,37 @@ impl ConnBuf {
         while !outcome.close && self.start < self.end {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let input = &self.buf[self.start..self.end];
-            let (reply, keep, consumed) = match frame(input, &mut headers, self.limits) {
-                Framed::Partial => break,
-                Framed::Reject(status, why) => (Reply::text(status, why), false, 0),
-                Framed::Complete(req, used) => (handler.handle(&req), req.keep_alive(), used),
-            };
+            let (response, keep, head, consumed) =
+                match frame(input, &mut headers, self.limits, self.served) {
+                    Framed::Partial => break,
+                    Framed::Reject(status, why) => {
+                        (Reply::text(status, why).into(), false, false, 0)
+                    }
+                    Framed::Complete(req, used) => (
+                        handler.handle(&req),
+                        req.keep_alive(),
+                        req.method() == "HEAD",
+                        used,
+                    ),
+                };
             self.start += consumed;
+            self.served += 1;
             outcome.served += 1;
             outcome.close = !keep;
-            if let Some(t) = reply.not_before {
+            if let Some(t) = response.reply.not_before {
                 outcome.not_before = Some(outcome.not_before.map_or(t, |o| o.max(t)));
             }
-            write_response(&mut self.out, &reply, keep);
+            write_response(&mut self.out, &response, keep, head);
         }
         outcome
+    }
+
+    /// Gives back the write buffer's memory after a large response (a big
+    /// file), so an idle kept-alive connection holds 64 KiB at most.
+    pub fn trim(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 64 * 1024 {
+            self.out = Vec::with_capacity(4096);
+        }
     }
 }
 
@@ -228,6 +300,7 @@ fn frame<'b>(
     input: &'b [u8],
     headers: &'b mut [httparse::Header<'b>],
     limits: Limits,
+    on_connection: u64,
 ) -> Framed<'b> {
     let mut req = httparse::Request::new(headers);
     let head_len = match req.parse(input) {
@@ -276,27 +349,48 @@ fn frame<'b>(
         minor_version,
         headers,
         body: &input[head_len..head_len + length],
+        on_connection,
     };
     Framed::Complete(req, head_len + length)
 }
 
-/// Serialises a response: status line, three headers, body.
-fn write_response(out: &mut Vec<u8>, reply: &Reply, keep_alive: bool) {
+/// Serialises a response: status line, headers, body. `head`: the request
+/// was `HEAD`, so the body is left out but its length is still announced.
+fn write_response(out: &mut Vec<u8>, response: &Response, keep_alive: bool, head: bool) {
+    let reply = &response.reply;
     let body = reply.body.as_bytes();
+    // 1xx, 204 and 304 never carry a body, so they announce no length.
+    let bodiless = matches!(reply.status, 100..=199 | 204 | 304);
     let _ = write!(
         out,
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n",
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\n",
         reply.status,
-        reason(reply.status),
+        reason_phrase(reply.status),
         reply.content_type,
-        body.len(),
-        if keep_alive {
-            ""
-        } else {
-            "Connection: close\r\n"
-        }
     );
-    out.extend_from_slice(body);
+    if !bodiless {
+        let _ = write!(out, "Content-Length: {}\r\n", body.len());
+    }
+    for (name, value) in &response.headers {
+        let _ = write!(out, "{name}: {value}\r\n");
+    }
+    if !keep_alive {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head && !bodiless {
+        out.extend_from_slice(body);
+    }
+}
+
+/// The reason phrase: the routes' own, plus the few only files need.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        403 => "Forbidden",
+        _ => reason(status),
+    }
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@
 
 mod conn;
 
-pub use conn::{ConnBuf, Handler, Limits, MAX_HEADERS, Outcome, Request};
+pub use conn::{ConnBuf, Handler, Limits, MAX_HEADERS, Outcome, Request, Response};
 
 use std::io;
 use std::net::Shutdown;
@@ -42,6 +42,7 @@ pub async fn serve_connection(
     limits: Limits,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    handler.connection_opened();
     let mut conn = ConnBuf::new(limits);
     loop {
         let outcome = conn.process(&*handler);
@@ -51,6 +52,7 @@ pub async fn serve_connection(
         if !conn.out.is_empty() {
             stream.write_all(&conn.out).await?;
             conn.out.clear();
+            conn.trim();
         }
         if outcome.close {
             return linger_close(stream).await;
