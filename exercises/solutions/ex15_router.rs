@@ -138,14 +138,13 @@ pub struct Match<'r, 'p, T> {
     pub params: Params<'r, 'p>,
 }
 
+// --- your code: node (the tree's representation is yours to choose) ---
 /// One node of the segment tree.
 ///
 /// The static children's names are kept apart from the children
 /// themselves: matching scans the names, and a node is large, so names
 /// side by side are a few cache lines where `(name, node)` pairs would be
 /// one line per child.
-// --- your code: helpers ---
-// --- end of your code ---
 #[derive(Debug, Clone)]
 struct Node<T> {
     static_names: Vec<Box<str>>,
@@ -166,6 +165,7 @@ impl<T> Default for Node<T> {
         }
     }
 }
+// --- end of your code ---
 
 /// A path router (matchit's `Router`, std only).
 // --- your code: default ---

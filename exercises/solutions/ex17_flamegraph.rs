@@ -14,7 +14,9 @@ pub struct Node {
 impl Node {
     /// Samples whose stack ended here.
     pub fn self_count(&self) -> u64 {
+        // --- your code: self_count ---
         self.total - self.children.values().map(|c| c.total).sum::<u64>()
+        // --- end of your code ---
     }
 }
 
@@ -35,6 +37,7 @@ pub struct Rect {
 
 /// Merges folded stacks into a tree.
 pub fn fold(folded: &str) -> Result<Node, String> {
+    // --- your code: fold ---
     let mut root = Node::default();
     for (i, line) in folded.lines().enumerate() {
         let line = line.trim_end();
@@ -55,10 +58,12 @@ pub fn fold(folded: &str) -> Result<Node, String> {
         }
     }
     Ok(root)
+    // --- end of your code ---
 }
 
 /// One rect per node but the root, depth first, children in name order.
 pub fn layout(root: &Node) -> Vec<Rect> {
+    // --- your code: layout ---
     fn go(n: &Node, depth: usize, mut x: f64, total: f64, out: &mut Vec<Rect>) {
         for (name, c) in &n.children {
             let w = c.total as f64 / total;
@@ -78,4 +83,5 @@ pub fn layout(root: &Node) -> Vec<Rect> {
         go(root, 0, 0.0, root.total as f64, &mut out);
     }
     out
+    // --- end of your code ---
 }

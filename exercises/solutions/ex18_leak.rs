@@ -12,7 +12,9 @@ pub fn render(id: u64) -> Vec<u8> {
         .collect()
 }
 
+// --- your code: the cache ---
 /// A cache of rendered thumbnails, at most [`CAP`], oldest evicted first.
+// --- end of your code ---
 #[derive(Default)]
 pub struct Thumbnails {
     cache: HashMap<u64, Vec<u8>>,
@@ -27,6 +29,7 @@ impl Thumbnails {
 
     /// The thumbnail of `id`, rendered on a miss.
     pub fn get(&mut self, id: u64) -> &[u8] {
+        // --- your code: get ---
         if !self.cache.contains_key(&id) {
             if self.order.len() == CAP {
                 let old = self.order.pop_front().expect("CAP > 0");
@@ -36,6 +39,7 @@ impl Thumbnails {
             self.cache.insert(id, render(id));
         }
         &self.cache[&id]
+        // --- end of your code ---
     }
 
     /// Thumbnails cached now.

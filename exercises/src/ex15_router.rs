@@ -138,10 +138,9 @@ pub struct Match<'r, 'p, T> {
     pub params: Params<'r, 'p>,
 }
 
+// --- your code: node (the tree's representation is yours to choose) ---
 /// One node of the segment tree.
-// --- your code: helpers ---
 #[allow(dead_code)] // the fields are for the methods you write
-// --- end of your code ---
 #[derive(Debug, Clone)]
 struct Node<T> {
     statics: Vec<(String, Node<T>)>,
@@ -160,6 +159,7 @@ impl<T> Default for Node<T> {
         }
     }
 }
+// --- end of your code ---
 
 /// A path router (matchit's `Router`, std only).
 // --- your code: default ---

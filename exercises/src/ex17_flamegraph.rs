@@ -46,7 +46,9 @@ pub struct Node {
 impl Node {
     /// Samples whose stack ended here.
     pub fn self_count(&self) -> u64 {
+        // --- your code: self_count ---
         todo!("self_count: total minus the children's totals")
+        // --- end of your code ---
     }
 }
 
@@ -67,14 +69,18 @@ pub struct Rect {
 
 /// Merges folded stacks into a tree.
 pub fn fold(folded: &str) -> Result<Node, String> {
+    // --- your code: fold ---
     let _ = folded;
     todo!(
         "fold: split each line at its last space; walk/insert the frames; add the count on the way"
     )
+    // --- end of your code ---
 }
 
 /// One rect per node but the root, depth first, children in name order.
 pub fn layout(root: &Node) -> Vec<Rect> {
+    // --- your code: layout ---
     let _ = root;
     todo!("layout: recurse with (depth, x); a child's w is its total / the root's total")
+    // --- end of your code ---
 }

@@ -33,8 +33,10 @@ pub fn render(id: u64) -> Vec<u8> {
         .collect()
 }
 
+// --- your code: the cache ---
 /// A cache of rendered thumbnails.
 #[allow(dead_code)] // `order` is for the fix
+// --- end of your code ---
 #[derive(Default)]
 pub struct Thumbnails {
     cache: HashMap<u64, Vec<u8>>,
@@ -49,8 +51,10 @@ impl Thumbnails {
 
     /// The thumbnail of `id`, rendered on a miss.
     pub fn get(&mut self, id: u64) -> &[u8] {
+        // --- your code: get ---
         // The leak: every id ever asked for stays here forever.
         self.cache.entry(id).or_insert_with(|| render(id))
+        // --- end of your code ---
     }
 
     /// Thumbnails cached now.

@@ -146,22 +146,6 @@ pub fn with_current_labels<R>(f: impl FnOnce(&[(Box<str>, Box<str>)]) -> R) -> R
     })
 }
 
-/// The id of the G being polled on this thread (Go's `getg().goid`; 0 for
-/// a `block_on` root future), `None` outside a poll. One thread-local load
-/// and one field read, no lock, no allocation: the CPU profiler's SIGPROF
-/// handler calls it to say which G a sample interrupted.
-///
-/// ```
-/// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
-/// let g = rt.block_on(async { runtime::spawn(async { runtime::current_g_id() }).await.unwrap() });
-/// assert!(g.is_some_and(|g| g > 0));
-/// assert_eq!(runtime::current_g_id(), None, "none outside");
-/// ```
-pub fn current_g_id() -> Option<u64> {
-    crate::context::with_current(|c| c.map(|c| c.current_g.get()))
-        .filter(|&g| g != crate::context::NO_G)
-}
-
 /// A clone of the current set, for a G about to be spawned (Go's
 /// `newproc` copying `g.labels`).
 pub(crate) fn inherit() -> Option<Arc<LabelSet>> {

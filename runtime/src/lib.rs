@@ -110,11 +110,9 @@ mod trace;
 mod loom_models;
 
 pub use builder::{BuildError, Builder, MAX_PROCS};
-pub use context::current_g;
+pub use context::current_g_id;
 pub use coop::{PreemptPoint, YieldNow, preempt_point, yield_now};
-pub use labels::{
-    Labels, WithLabels, current_g_id, current_labels, with_current_labels, with_labels,
-};
+pub use labels::{Labels, WithLabels, current_labels, with_current_labels, with_labels};
 pub use metrics::Metrics;
 pub use runq::RunQueueKind;
 pub use runtime::{Runtime, spawn, syscall};

@@ -50,9 +50,9 @@ pub mod limiter;
 pub mod metrics;
 #[cfg(feature = "full")]
 pub mod peer;
-pub mod reqtrace;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod reqtrace;
 pub mod routes;
 pub mod server;
 pub mod store;

@@ -9,7 +9,7 @@
 //! request. So:
 //!
 //! 1. Each request's G, and each G the request spawns, calls [`note`] once
-//!    at its start. `note` reads the G's id ([`runtime::current_g`]) and the
+//!    at its start. `note` reads the G's id ([`runtime::current_g_id`]) and the
 //!    trace id from its labels (inherited from the request, see
 //!    [`crate::traceparent`]) and keeps the pair, when recording is on
 //!    ([`enable`]; off, it is one relaxed load).
@@ -69,7 +69,7 @@ pub fn note() {
     if !ENABLED.load(Ordering::Relaxed) {
         return;
     }
-    let Some(g) = runtime::current_g() else {
+    let Some(g) = runtime::current_g_id() else {
         return;
     };
     let labels = runtime::current_labels();
