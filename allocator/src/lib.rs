@@ -120,6 +120,8 @@ pub mod checked;
 pub mod events;
 #[cfg(not(loom))]
 mod fork;
+#[cfg(all(not(loom), target_arch = "x86_64"))]
+pub mod frames;
 #[cfg(not(loom))]
 pub mod global;
 pub mod heap;

@@ -2,12 +2,11 @@
 //! records `callers()` into a bucket per stack).
 //!
 //! When the sampler picks an allocation (`profile.rs`, on the slow path
-//! only, about once per 512 KiB), [`Captured::here`] walks the frame
+//! only, about once per 512 KiB), `Captured::here` walks the frame
 //! pointers of the allocating thread into a fixed array on the stack: no
 //! allocation (we *are* the allocator), no unwind tables, no lock. The walk
-//! is the CPU profiler's (`profiler/src/walk.rs`; this crate sits below
-//! that one, so it carries its own copy): follow saved `rbp`s while they
-//! climb the stack, and prove each new page readable with
+//! is [`crate::frames`]' (which the CPU profiler uses too): follow saved
+//! `rbp`s while they climb the stack, and prove each new page readable with
 //! `process_vm_readv` before loading from it, so a frame without a frame
 //! pointer ends the stack instead of the process.
 //!
@@ -52,7 +51,6 @@ mod imp {
     use crate::os;
     use crate::profile::Profiler;
     use crate::sync::Mutex;
-    use core::sync::atomic::{AtomicI32, Ordering};
 
     /// Distinct stacks kept; samples from further stacks go to bucket "none".
     const BUCKETS: usize = 1 << 12;
@@ -81,27 +79,6 @@ mod imp {
         b: core::ptr::null_mut(),
         len: 0,
     });
-    static PID: AtomicI32 = AtomicI32::new(0);
-
-    fn readable(addr: usize) -> bool {
-        let mut pid = PID.load(Ordering::Relaxed);
-        if pid == 0 {
-            // SAFETY: getpid has no preconditions.
-            pid = unsafe { libc::getpid() };
-            PID.store(pid, Ordering::Relaxed);
-        }
-        let mut buf = [0u8; 16];
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: 16,
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut libc::c_void,
-            iov_len: 16,
-        };
-        // SAFETY: both iovecs describe 16 bytes; the kernel checks `remote`.
-        unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) == 16 }
-    }
 
     /// A stack walked but not yet interned.
     pub(crate) struct Captured {
@@ -126,30 +103,10 @@ mod imp {
             unsafe {
                 core::arch::asm!("mov {}, rbp", "mov {}, rsp", out(reg) fp, out(reg) sp, options(nomem, nostack));
             }
-            let hi = sp.saturating_add(64 << 20);
-            let mut ok_page = usize::MAX;
-            while c.depth < HEAP_STACK_DEPTH {
-                if fp < sp || fp >= hi || !fp.is_multiple_of(8) {
-                    break;
-                }
-                let (first, last) = (fp & !4095, (fp + 15) & !4095);
-                if first != ok_page || last != ok_page {
-                    if !readable(fp) {
-                        break;
-                    }
-                    ok_page = if first == last { first } else { usize::MAX };
-                }
-                // SAFETY: the 16 bytes at fp are readable (checked above).
-                let (next, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
-                if ret == 0 {
-                    break;
-                }
-                c.frames[c.depth] = ret;
-                c.depth += 1;
-                if next <= fp {
-                    break;
-                }
-                fp = next;
+            let mut frames = [0u64; HEAP_STACK_DEPTH];
+            c.depth = crate::frames::callers(fp as u64, sp as u64, &mut frames);
+            for (slot, ret) in c.frames.iter_mut().zip(frames) {
+                *slot = ret as usize;
             }
             c
         }

@@ -5,9 +5,9 @@
 //! request) with `fasthttp` (reuses everything, asks the handler to follow
 //! rules the compiler cannot check). Here:
 //!
-//! * [`full`]: hyper 1.x, the complete engine, on our runtime through the
-//!   small [`adapter`] (hyper's I/O, executor and timer traits over
-//!   `runtime::net` and `runtime::sleep`), or on tokio through [`peer`];
+//! * `full` (feature `full`): hyper 1.x, the complete engine, on our runtime
+//!   through the small `adapter` (hyper's I/O, executor and timer traits
+//!   over `runtime::net` and `runtime::sleep`), or on tokio through `peer`;
 //! * [`fast`]: our own HTTP/1.1 server on `httparse`, with per-connection
 //!   buffers reused across requests and a request type that borrows them,
 //!   so fasthttp's "do not keep the request" rule is a compile error;
