@@ -709,3 +709,68 @@ fn operations_that_never_wait_still_let_other_gs_run() {
         );
     });
 }
+
+static CONTENDED_LINE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The lock site of `mutex_delay_is_charged_once`, in a function of its own
+/// so its records are told apart from every other test's.
+async fn contended_turn(m: &Mutex<u64>) {
+    CONTENDED_LINE.store(line!() + 1, Ordering::Relaxed);
+    let mut g = m.lock().await;
+    *g += 1;
+    // Hold the lock across a yield: the work under the lock that makes
+    // the others queue.
+    runtime::yield_now().await;
+}
+
+/// The mutex profile charges each waiter's delay once (Go 1.22's
+/// accounting, go#61015): the total charged to the lock site cannot exceed
+/// what the waiters could have waited, 7 Gs queued for the whole run at
+/// most. Charging every queued waiter from its first queueing at every
+/// contended unlock counted the same wait many times over (about 80x the
+/// wall time in lesson 20).
+#[test]
+fn mutex_delay_is_charged_once() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let m = Arc::new(Mutex::new(0u64));
+    let start = Instant::now();
+    rt.block_on({
+        let m = m.clone();
+        async move {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    let m = m.clone();
+                    runtime::spawn(async move {
+                        for _ in 0..100 {
+                            contended_turn(&m).await;
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+        }
+    });
+    let wall = start.elapsed();
+    let rt_m = rt.metrics();
+    let charged: u64 = wait_records()
+        .iter()
+        .filter(|r| r.profile == Profile::Mutex && r.location.file().ends_with("sync.rs"))
+        .filter(|r| r.location.line() == CONTENDED_LINE.load(Ordering::Relaxed))
+        .map(|r| r.total_ns)
+        .sum();
+    assert!(
+        charged > 0,
+        "the lock was contended, so something is charged: {rt_m:?}"
+    );
+    let bound = 7 * wall.as_nanos() as u64;
+    assert!(
+        charged <= bound,
+        "charged {} ms of mutex delay in {} ms of wall time with at most 7 waiters \
+         (bound {} ms): waits counted more than once",
+        charged / 1_000_000,
+        wall.as_millis(),
+        bound / 1_000_000
+    );
+}

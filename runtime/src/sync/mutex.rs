@@ -80,7 +80,32 @@ const WAITERS: u32 = 8;
 /// Go's `starvationThresholdNs`: 1 ms.
 pub const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 
-type Sema = VecDeque<Arc<Sudog<()>>>;
+/// The mutex's semaphore queue: the waiters, oldest first, and the moment
+/// up to which their waits have already been charged to a holder.
+#[derive(Default)]
+struct Sema {
+    waiters: VecDeque<Arc<Sudog<()>>>,
+    /// Set at each charge (Go 1.22's `semrelease` accounting resets the
+    /// remaining waiters' start the same way): a wait is charged once, to
+    /// the holders it actually waited for, not again from its first
+    /// queueing at every later unlock. Kept when the queue empties: a woken
+    /// waiter that loses the race requeues with its first queueing time
+    /// (for starvation mode), and its wait until now was charged already.
+    charged_until: Option<Instant>,
+}
+
+impl Deref for Sema {
+    type Target = VecDeque<Arc<Sudog<()>>>;
+    fn deref(&self) -> &Self::Target {
+        &self.waiters
+    }
+}
+
+impl DerefMut for Sema {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.waiters
+    }
+}
 
 /// A mutual-exclusion lock for Gs (Go's `sync.Mutex`, holding its data as
 /// Rust's mutexes do). A G that must wait parks; its thread runs other Gs.
@@ -138,7 +163,10 @@ impl<T> Mutex<T> {
     pub(crate) fn with_threshold(value: T, threshold: Duration) -> Self {
         Mutex {
             state: AtomicU32::new(0),
-            sema: SemaLock::new(VecDeque::new()),
+            sema: SemaLock::new(Sema {
+                waiters: VecDeque::new(),
+                charged_until: None,
+            }),
             threshold,
             held_at: UnsafeCell::new(Location::caller()),
             value: UnsafeCell::new(value),
@@ -284,7 +312,7 @@ impl<T> Mutex<T> {
         let clear = if q.is_empty() { WAITERS } else { 0 };
         self.update(WOKEN_BIT, clear);
         if let Some(at) = holder {
-            Self::charge_holder(at, &sg, &q);
+            Self::charge_holder(at, &sg, &mut q);
         }
         // SAFETY: we hold the sema lock and took `sg` off the queue.
         let w = unsafe { sg.complete(None, WOKEN) };
@@ -314,13 +342,16 @@ impl<T> Mutex<T> {
 
     /// The mutex profile: charge the holder's lock site with the delay of
     /// the woken waiter and, scaled, of those behind it (Go 1.22).
-    fn charge_holder(at: &'static Location<'static>, woken: &Sudog<()>, q: &Sema) {
+    fn charge_holder(at: &'static Location<'static>, woken: &Sudog<()>, q: &mut Sema) {
         let now = Instant::now();
-        let head = now.saturating_duration_since(woken.since);
+        // Time before `charged_until` was charged at an earlier unlock.
+        let from = |since: Instant| q.charged_until.map_or(since, |c| c.max(since));
+        let head = now.saturating_duration_since(from(woken.since));
         let tail = q
             .back()
-            .map_or(head, |t| now.saturating_duration_since(t.since));
+            .map_or(head, |t| now.saturating_duration_since(from(t.since)));
         record_contention(WaitKind::Mutex, at, head, tail, q.len());
+        q.charged_until = Some(now);
     }
 }
 
