@@ -91,7 +91,7 @@ mod m;
 mod metrics;
 pub mod net;
 mod p;
-#[cfg(not(loom))]
+#[cfg(all(not(loom), feature = "bench-internals"))]
 #[doc(hidden)]
 pub mod padding_probe;
 mod park;

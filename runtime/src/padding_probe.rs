@@ -8,7 +8,8 @@
 //! cores would invalidate each other's copy of it on every slice: false
 //! sharing, the subject of the alignment chapter.
 //!
-//! This module is not part of the runtime's API (it is hidden from the docs);
+//! This module is not part of the runtime's API: it exists only with the
+//! `bench-internals` feature, which only this crate's own benches turn on;
 //! it lets `runtime/benches/p_padding.rs` run the real `P` and its real
 //! per-slice bookkeeping (`P::begin_slice`, `P::count_poll`, the same calls
 //! `execute` makes) laid out both ways.
