@@ -2,16 +2,10 @@
 //! print and the figures they write, and their handling of flags.
 
 mod common;
-use common::{quick, run};
+use common::{line_with, quick, run};
 
 const LESSON_23: &str = env!("CARGO_BIN_EXE_lesson-23");
 const LESSON_24: &str = env!("CARGO_BIN_EXE_lesson-24");
-
-fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("expected a line containing {needle:?} in:\n{out}"))
-}
 
 #[test]
 fn lesson_23_rejects_bad_flags_and_has_help() {

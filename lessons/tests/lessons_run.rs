@@ -7,13 +7,7 @@
 //! limit; a lesson that hangs is killed and the test fails, naming it.
 
 mod common;
-use common::{quick, run};
-
-fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("expected a line containing {needle:?} in:\n{out}"))
-}
+use common::{line_with, quick, run};
 
 /// The first whole number after `after` in `line`.
 fn number_after(line: &str, after: &str) -> f64 {

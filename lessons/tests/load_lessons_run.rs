@@ -4,7 +4,7 @@
 //! `cargo test -p lessons --features load-testing --test load_lessons_run`.
 
 mod common;
-use common::{quick, run};
+use common::{assert_flags_and_help, quick};
 
 const LESSONS: [&str; 2] = [
     env!("CARGO_BIN_EXE_lesson-14"),
@@ -28,16 +28,7 @@ fn row_ms(out: &str, label: &str) -> Vec<f64> {
 #[test]
 fn flags_and_help() {
     for bin in LESSONS {
-        let r = run(bin, &["--no-such-flag"]);
-        assert_eq!(r.code, Some(2), "{bin}");
-        assert!(
-            r.stderr.contains("unknown flag `--no-such-flag`"),
-            "{}",
-            r.stderr
-        );
-        let r = run(bin, &["--help"]);
-        assert_eq!(r.code, Some(0), "{bin}");
-        assert!(r.stdout.contains("--quick"), "{}", r.stdout);
+        assert_flags_and_help(bin);
     }
 }
 

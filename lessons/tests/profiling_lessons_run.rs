@@ -4,7 +4,7 @@
 //! `cargo test -p lessons --features profiling --test profiling_lessons_run`.
 
 mod common;
-use common::{quick, run};
+use common::{assert_flags_and_help, quick};
 
 const LESSONS: [&str; 3] = [
     env!("CARGO_BIN_EXE_lesson-18"),
@@ -29,16 +29,7 @@ fn before_after(out: &str, route: &str) -> (u64, u64) {
 #[test]
 fn flags_and_help() {
     for bin in LESSONS {
-        let r = run(bin, &["--no-such-flag"]);
-        assert_eq!(r.code, Some(2), "{bin}");
-        assert!(
-            r.stderr.contains("unknown flag `--no-such-flag`"),
-            "{}",
-            r.stderr
-        );
-        let r = run(bin, &["--help"]);
-        assert_eq!(r.code, Some(0), "{bin}");
-        assert!(r.stdout.contains("--quick"), "{}", r.stdout);
+        assert_flags_and_help(bin);
     }
 }
 

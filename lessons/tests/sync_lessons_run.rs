@@ -2,15 +2,9 @@
 //! conclusions it prints, and its handling of flags.
 
 mod common;
-use common::{quick, run};
+use common::{line_with, quick, run};
 
 const LESSON_13: &str = env!("CARGO_BIN_EXE_lesson-13");
-
-fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("expected a line containing {needle:?} in:\n{out}"))
-}
 
 #[test]
 fn lesson_13_rejects_bad_flags_and_has_help() {

@@ -266,16 +266,23 @@ impl Routes {
         (i, ROUTES[i])
     }
 
+    /// The labels a request's G runs under: its span, and this service's
+    /// name when it has one.
+    fn labels_of(&self, req: &Incoming<'_>, route: &'static str) -> Vec<(&'static str, String)> {
+        let mut labels = req.span_labels(route);
+        if let Some(service) = &self.name {
+            labels.push((reqtrace::SERVICE, service.clone()));
+        }
+        labels
+    }
+
     /// Answers one request on the sync path (the fast and thread engines):
     /// the route runs inside the request's span labels, and is recorded.
     pub fn handle(&self, req: &Incoming<'_>) -> Reply {
         let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
         let (index, name) = Self::route_of(path);
         let in_flight = self.metrics.begin(index);
-        let mut labels = req.span_labels(name);
-        if let Some(service) = &self.name {
-            labels.push((reqtrace::SERVICE, service.clone()));
-        }
+        let labels = self.labels_of(req, name);
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         if let Some(refused) = self.admit(index, path) {
             return self.finish(refused, in_flight, index);
@@ -296,10 +303,7 @@ impl Routes {
         let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
         let (index, name) = Self::route_of(path);
         let in_flight = self.metrics.begin(index);
-        let mut labels = req.span_labels(name);
-        if let Some(service) = &self.name {
-            labels.push((reqtrace::SERVICE, service.clone()));
-        }
+        let labels = self.labels_of(req, name);
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         if let Some(refused) = self.admit(index, path) {
             return self.finish(refused, in_flight, index);

@@ -1,6 +1,8 @@
 //! Running a lesson binary from a test: with a time limit, so that a lesson
 //! that hangs fails its test (naming it) instead of hanging the suite.
 
+#![allow(dead_code)] // each test target uses the part it needs
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -62,4 +64,26 @@ pub fn quick(bin: &str) -> String {
         r.stderr
     );
     r.stdout
+}
+
+/// The first line of `out` that contains `needle`; fails naming both.
+pub fn line_with<'a>(out: &'a str, needle: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("expected a line containing {needle:?} in:\n{out}"))
+}
+
+/// `bin` rejects an unknown flag with exit 2 and a message naming it, and
+/// answers `--help` with exit 0 and a usage that lists `--quick`.
+pub fn assert_flags_and_help(bin: &str) {
+    let r = run(bin, &["--no-such-flag"]);
+    assert_eq!(r.code, Some(2), "{bin}");
+    assert!(
+        r.stderr.contains("unknown flag `--no-such-flag`"),
+        "{}",
+        r.stderr
+    );
+    let r = run(bin, &["--help"]);
+    assert_eq!(r.code, Some(0), "{bin}");
+    assert!(r.stdout.contains("--quick"), "{}", r.stdout);
 }
