@@ -216,11 +216,15 @@ fn a_burst_queues_in_the_load_generator_and_the_latency_counts_it() {
         (800, 0),
         "four bursts of 200: {r:?}"
     );
+    // The median request is about the 13th of its connection's 25, so its
+    // latency holds about a dozen service times. Medians, not tails: one
+    // slow response on a loaded machine moves a service P99 as much as the
+    // queue does, but not a median (CI saw P99 34 ms against 12.5 ms).
     assert!(
-        r.p99_us > 3 * r.service.p99_us,
-        "a request waits behind its burst, and that wait is latency: P99 {} µs, service P99 {} µs",
-        r.p99_us,
-        r.service.p99_us
+        r.p50_us > 4 * r.service.p50_us,
+        "a request waits behind its burst, and that wait is latency: P50 {} µs, service P50 {} µs",
+        r.p50_us,
+        r.service.p50_us
     );
     assert!(r.behind_schedule_us > 0, "sends fell behind in each burst");
     // Due times land only in the bursts' 100 ms intervals (0, 200, 500, 700 ms).
