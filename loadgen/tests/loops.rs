@@ -9,6 +9,15 @@ use std::time::Duration;
 use loadgen::{Config, Mode};
 use service::{Options, Server, Stall};
 
+/// The tests of this file take turns. Each one measures latency on a
+/// 2-core machine, and a closed loop running beside it (as many requests as
+/// the server can answer) would be measured as the server's own slowness.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed test poisons the lock; the next one still gets its turn.
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn server(stall: Option<Stall>) -> Server {
     Server::start(Options {
         procs: 1,
@@ -33,6 +42,7 @@ fn config(server: &Server, mode: Mode) -> Config {
 
 #[test]
 fn the_open_loop_sees_a_stall_the_closed_loop_hides() {
+    let _turn = one_at_a_time();
     // 100 ms frozen in every 500 ms: a fifth of the time.
     let s = server(Some(Stall {
         every: Duration::from_millis(500),
@@ -75,6 +85,7 @@ fn the_open_loop_sees_a_stall_the_closed_loop_hides() {
 
 #[test]
 fn a_request_budget_bounds_a_run_exactly() {
+    let _turn = one_at_a_time();
     let s = server(None);
     let mut c = config(&s, Mode::Closed);
     c.max_requests = 50;
@@ -94,6 +105,7 @@ fn a_request_budget_bounds_a_run_exactly() {
 
 #[test]
 fn errors_are_counted_by_kind() {
+    let _turn = one_at_a_time();
     let s = server(None);
     let mut c = config(&s, Mode::Closed);
     c.path = "/nope".into();
@@ -112,6 +124,7 @@ fn errors_are_counted_by_kind() {
 
 #[test]
 fn the_binary_prints_the_json_fields_and_rejects_bad_input_with_exit_2() {
+    let _turn = one_at_a_time();
     let bin = env!("CARGO_BIN_EXE_loadgen");
     let s = server(None);
     let url = format!("http://{}/", s.addr());
@@ -165,6 +178,7 @@ fn the_binary_prints_the_json_fields_and_rejects_bad_input_with_exit_2() {
 
 #[test]
 fn poisson_arrivals_keep_the_mean_rate_and_vary_the_gaps() {
+    let _turn = one_at_a_time();
     let s = server(None);
     let spread = |arrivals| {
         let mut c = config(&s, Mode::Open);
@@ -199,6 +213,7 @@ fn poisson_arrivals_keep_the_mean_rate_and_vary_the_gaps() {
 
 #[test]
 fn a_burst_queues_in_the_load_generator_and_the_latency_counts_it() {
+    let _turn = one_at_a_time();
     let s = server(None);
     let mut c = config(&s, Mode::Open);
     // 200 requests due at once every 250 ms, on 8 connections: each
