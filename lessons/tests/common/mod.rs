@@ -22,9 +22,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Lessons of one test target run one at a time: each is an experiment that
+/// measures something (a wait, a rate, a latency), and on a two-core machine
+/// a lesson running beside it would be measured too.
+static ONE_LESSON_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `bin` with `args` (without the schedtrace variable, whose lines would
 /// mix into the output); kills it and panics if it outlives [`LIMIT`].
 pub fn run(bin: &str, args: &[&str]) -> Run {
+    // A test that failed holding the turn poisons the lock; the rest still run.
+    let _turn = ONE_LESSON_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut child = Command::new(bin)
         .args(args)
         .env_remove("RUNTIME_SCHEDTRACE")
