@@ -8,9 +8,11 @@
 //!
 //! `/canary/start` takes `steps=5,25,50` (weights, percent), `min=N`
 //! (samples per version before judging), `tolerance=5` and
-//! `confidence=95` (percent), `tick_ms=N`, `patience=N` (ticks without
-//! enough data before rolling back), `undecided=N` (inconclusive ticks at
-//! one step before rolling back), and v2's injected regression:
+//! `confidence=99` (percent), `tick_ms=N`, `patience=N` (ticks without
+//! enough data before rolling back), `prove=1` (step up only when v2 is
+//! shown within the tolerance, see [`super::controller`]), `undecided=N`
+//! (with `prove=1`, inconclusive ticks at one step before rolling back),
+//! and v2's injected regression:
 //! `regress_pct=10&regress_us=1000` (10% of v2's requests spin 1000 µs
 //! more). Unknown or malformed parameters are a 400 that names them.
 //!
@@ -143,11 +145,12 @@ fn parse_start(query: &str) -> Result<(Rollout, Duration), String> {
             "tick_ms" => tick_ms = int(MAX_TICK_MS)?.max(1),
             "patience" => plan.patience = int(1_000_000)? as u32,
             "undecided" => plan.max_inconclusive = int(1_000_000)? as u32,
+            "prove" => plan.require_proof = int(1)? == 1,
             "regress_pct" => pct = pct_of()?,
             "regress_us" => extra_us = int(MAX_WORK_US)?,
             _ => {
                 return Err(format!(
-                    "unknown parameter `{k}` (steps, min, tolerance, confidence, tick_ms, patience, undecided, regress_pct, regress_us)"
+                    "unknown parameter `{k}` (steps, min, tolerance, confidence, tick_ms, patience, undecided, prove, regress_pct, regress_us)"
                 ));
             }
         }
@@ -224,6 +227,7 @@ impl Canary {
                 "confidence": r.plan.test.confidence,
                 "patience": r.plan.patience,
                 "undecided": r.plan.max_inconclusive,
+                "require_proof": r.plan.require_proof,
                 "regression": {
                     "percent": f64::from(r.regression.per_10k) / 100.0,
                     "extra_us": r.regression.extra.as_micros() as u64,

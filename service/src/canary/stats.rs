@@ -16,8 +16,9 @@
 //!   and look at the spread of `P99(v2*) / P99(v1*)` over many resamples.
 //!   Its lower 5th percentile above 1.05 says "more than 5% worse, at 95%
 //!   confidence"; its upper 95th percentile at or below 1.05 says "not more
-//!   than 5% worse, at 95% confidence". In between, the data cannot tell
-//!   yet, and the honest answer is to wait for more. It needs no assumption
+//!   than 5% worse, at 95% confidence". In between, the data cannot tell.
+//!   (The default confidence is 99%, for the controller's sake: see
+//!   [`super::controller`].) It needs no assumption
 //!   about the shape of latency distributions (which are skewed and often
 //!   multi-modal), and it works on the HDR histograms directly.
 //!
@@ -74,7 +75,8 @@ pub struct TestConfig {
     pub min_samples: u64,
     /// How much worse v2's P99 may be (0.05: 5%).
     pub tolerance: f64,
-    /// One-sided confidence of each bound (0.95).
+    /// One-sided confidence of each bound (0.99: a controller looks many
+    /// times, and each look is a chance of a false alarm).
     pub confidence: f64,
     /// Bootstrap replicates.
     pub replicates: usize,
@@ -87,7 +89,7 @@ impl Default for TestConfig {
         TestConfig {
             min_samples: 200,
             tolerance: 0.05,
-            confidence: 0.95,
+            confidence: 0.99,
             replicates: 2000,
             quantile: 0.99,
         }
