@@ -263,6 +263,7 @@ impl Controller {
         let min = self.plan.test.min_samples;
         let tol = self.plan.test.tolerance * 100.0;
         let conf = self.plan.test.confidence * 100.0;
+        // ANCHOR: decide
         let (decision, reason) = match comparison.verdict {
             Verdict::NotEnoughData => {
                 self.waiting += 1;
@@ -309,6 +310,7 @@ impl Controller {
                 }
             }
         };
+        // ANCHOR_END: decide
         self.phase = match decision {
             Decision::Wait | Decision::Hold => Phase::Analysing(step),
             Decision::StepUp => Phase::Analysing(step + 1),

@@ -176,6 +176,7 @@ impl Canary {
         );
     }
 
+    // ANCHOR: epoch
     /// Routes a request: `key` is its trace id's key if it has one (a
     /// sequence number is used otherwise), `pin` a version it asked for.
     pub fn route(&self, key: Option<u64>, pin: Option<Version>) -> Ticket {
@@ -203,6 +204,7 @@ impl Canary {
         live.windows[i].saturating_record(us);
         true
     }
+    // ANCHOR_END: epoch
 
     /// One controller tick at `at` (since the rollout started): judge the
     /// windows, apply the decision, log it. `None` when no rollout runs.

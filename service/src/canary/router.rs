@@ -112,6 +112,7 @@ pub fn key_of(bytes: &[u8]) -> u64 {
 /// assert_eq!(choose(7, 100, None), Version::V2);
 /// assert_eq!(choose(7, 0, Some(Version::V2)), Version::V2);
 /// ```
+// ANCHOR: choose
 pub fn choose(key: u64, weight: u32, pin: Option<Version>) -> Version {
     if let Some(v) = pin {
         return v;
@@ -122,6 +123,7 @@ pub fn choose(key: u64, weight: u32, pin: Option<Version>) -> Version {
         Version::V1
     }
 }
+// ANCHOR_END: choose
 
 #[cfg(test)]
 mod tests {

@@ -139,6 +139,7 @@ pub fn compare(v1: &Histogram<u64>, v2: &Histogram<u64>, cfg: &TestConfig) -> Co
             verdict: Verdict::NotEnoughData,
         };
     }
+    // ANCHOR: bootstrap
     let ratio = p99_us[1] as f64 / p99_us[0].max(1) as f64;
     let mut rng = Rng::new(0x5eed_ca1a_2025);
     let mut ratios: Vec<f64> = (0..cfg.replicates.max(1))
@@ -160,6 +161,7 @@ pub fn compare(v1: &Histogram<u64>, v2: &Histogram<u64>, cfg: &TestConfig) -> Co
     } else {
         Verdict::Inconclusive
     };
+    // ANCHOR_END: bootstrap
     Comparison {
         samples,
         p99_us,
@@ -206,12 +208,14 @@ impl Empirical {
         self.value_at_fraction(q)
     }
 
+    // ANCHOR: resample
     /// The `q` quantile of one bootstrap resample of size n.
     fn resampled_quantile(&self, q: f64, rng: &mut Rng) -> u64 {
         let k = ((q * self.n as f64).ceil() as u64).clamp(1, self.n);
         let u = rng.beta(k as f64, (self.n + 1 - k) as f64);
         self.value_at_fraction(u)
     }
+    // ANCHOR_END: resample
 }
 
 /// xorshift64* with Box–Muller normals and Marsaglia–Tsang gammas: enough
