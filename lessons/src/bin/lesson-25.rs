@@ -138,19 +138,27 @@ fn main() {
         "outcome",
         "final weight",
         "decided after",
+        "P50 v1 / v2",
+        "P99 v1 / v2",
         "requests",
     ]);
     for (s, run) in scenarios.iter().zip(&runs) {
         let log = run["canary"]["log"].as_array().cloned().unwrap_or_default();
-        let decided = log
+        let last = log
             .iter()
-            .find(|e| e["decision"] == "rollback" || e["decision"] == "promote")
-            .map_or("-".to_string(), |e| format!("{} ms", e["at_ms"]));
+            .find(|e| e["decision"] == "rollback" || e["decision"] == "promote");
+        let pair = |q: &str| {
+            last.map_or("-".to_string(), |e| {
+                format!("{} / {} µs", e[q]["v1"], e[q]["v2"])
+            })
+        };
         t.row([
             s.name.to_string(),
             run["canary"]["phase"].as_str().unwrap_or("?").to_string(),
             format!("{}%", run["canary"]["weight"]),
-            decided,
+            last.map_or("-".to_string(), |e| format!("{} ms", e["at_ms"])),
+            pair("p50_us"),
+            pair("p99_us"),
             run["requests"].to_string(),
         ]);
     }
@@ -163,8 +171,8 @@ fn main() {
         );
     }
     notice(
-        "The regressed v2 moved only its tail: its median is v1's, and a dashboard of averages \
-         would have shipped it. The ratio of P99s said more than 5% worse with a lower bound far \
+        "The regressed v2 moved only its tail: its median is about v1's (the P50 column), so a \
+         dashboard of medians would have shipped it. The ratio of P99s said more than 5% worse with a lower bound far \
          above 1.05, so it went back to 0% at its first judged step, having served a few percent \
          of the traffic. The healthy v2 went up step by step; each step waited for enough samples \
          before judging (the \"wait\" lines), because a P99 of a handful of requests is their \

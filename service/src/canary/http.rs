@@ -204,6 +204,7 @@ pub fn entry_json(e: &Entry) -> Value {
         "at_ms": e.at.as_millis() as u64,
         "weight": e.weight,
         "samples": { "v1": c.samples[0], "v2": c.samples[1] },
+        "p50_us": { "v1": c.p50_us[0], "v2": c.p50_us[1] },
         "p99_us": { "v1": c.p99_us[0], "v2": c.p99_us[1] },
         "ratio": c.ratio,
         "lower": c.bounds.map(|b| b.0),

@@ -101,6 +101,8 @@ impl Default for TestConfig {
 pub struct Comparison {
     /// Samples in v1's and v2's windows.
     pub samples: [u64; 2],
+    /// Observed median of each, µs (0 for an empty window).
+    pub p50_us: [u64; 2],
     /// Observed P99 of each, µs (0 for an empty window).
     pub p99_us: [u64; 2],
     /// Observed `P99(v2) / P99(v1)` (`None` without enough data).
@@ -130,9 +132,11 @@ pub fn compare(v1: &Histogram<u64>, v2: &Histogram<u64>, cfg: &TestConfig) -> Co
     let (e1, e2) = (Empirical::of(v1), Empirical::of(v2));
     let samples = [e1.n, e2.n];
     let p99_us = [e1.quantile(cfg.quantile), e2.quantile(cfg.quantile)];
+    let p50_us = [e1.quantile(0.5), e2.quantile(0.5)];
     if e1.n < cfg.min_samples.max(1) || e2.n < cfg.min_samples.max(1) {
         return Comparison {
             samples,
+            p50_us,
             p99_us,
             ratio: None,
             bounds: None,
@@ -164,6 +168,7 @@ pub fn compare(v1: &Histogram<u64>, v2: &Histogram<u64>, cfg: &TestConfig) -> Co
     // ANCHOR_END: bootstrap
     Comparison {
         samples,
+        p50_us,
         p99_us,
         ratio: Some(ratio),
         bounds: Some((lower, upper)),
