@@ -41,6 +41,7 @@
 #[cfg(feature = "full")]
 pub mod adapter;
 pub mod breaker;
+pub mod canary;
 pub mod fast;
 pub mod files;
 #[cfg(feature = "full")]

@@ -24,6 +24,7 @@
 //! | `/trace` | the trace and tag labels this request's G and a G it spawned carry, as JSON |
 //! | `/store?key=K` | PUT/POST: store the body under K; GET: read it (tagged traffic: the shadow store) |
 //! | `/front?path=P` | two-tier mode: call the backend's `P` with this request's trace and tag |
+//! | `/canary/...` | a canary rollout between two versions of `/work` ([`crate::canary`]) |
 //!
 //! Every request runs inside [`runtime::with_labels`] with its span's
 //! labels (see [`crate::traceparent`] and [`crate::tagging`]): its route,
@@ -168,6 +169,7 @@ pub struct Routes {
     limiters: Vec<Option<RouteLimiter>>,
     fault: AtomicBool,
     name: Option<String>,
+    canary: Arc<crate::canary::Canary>,
 }
 
 impl Default for Routes {
@@ -190,6 +192,7 @@ impl Routes {
             limiters: ROUTES.iter().map(|_| None).collect(),
             fault: AtomicBool::new(false),
             name: None,
+            canary: Arc::default(),
         }
     }
 
@@ -291,6 +294,9 @@ impl Routes {
             reqtrace::note();
             match path {
                 "/front" => Reply::text(501, "/front needs the full engine (an async handler)\n"),
+                p if p.starts_with("/canary") => {
+                    crate::canary::http::respond(&self.canary, req, p, query)
+                }
                 _ => self.reply(req.method, path, query, req.body),
             }
         }));
@@ -312,6 +318,9 @@ impl Routes {
             reqtrace::note();
             match path {
                 "/front" => self.front(req.method, query, req.body).await,
+                p if p.starts_with("/canary") => {
+                    crate::canary::http::respond(&self.canary, req, p, query)
+                }
                 "/trace" => {
                     // A G the request spawns inherits the span's labels.
                     let spawned = runtime::spawn(async {
@@ -539,6 +548,7 @@ impl Routes {
     /// The metrics in Prometheus' text exposition format.
     pub fn metrics_text(&self) -> String {
         let mut s = self.metrics.prometheus();
+        s += &self.canary.prometheus();
         if let Some(b) = &self.breaker {
             s += &b.prometheus("backend");
         }
@@ -593,7 +603,7 @@ fn number(query: &str, key: &str, max: u64) -> Option<u64> {
 
 /// Burns CPU for `d` (what a handler doing real work looks like to the
 /// scheduler: no await, no syscall).
-fn spin(d: Duration) {
+pub(crate) fn spin(d: Duration) {
     let start = Instant::now();
     let mut x = 0u64;
     while start.elapsed() < d {
