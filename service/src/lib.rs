@@ -42,6 +42,7 @@
 pub mod adapter;
 pub mod breaker;
 pub mod fast;
+pub mod feacore;
 pub mod files;
 #[cfg(feature = "full")]
 pub mod full;
