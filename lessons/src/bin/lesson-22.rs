@@ -61,6 +61,7 @@ struct Measured {
     calls: u64,
     profile: CpuProfile,
     shed: Option<u64>,
+    wall: Duration,
 }
 
 /// Which part of the process a stack belongs to, from its frames.
@@ -77,7 +78,7 @@ fn part_of(stack: &[String]) -> &'static str {
     } else if stack.len() <= 2 {
         // The walk stopped in libc (a syscall wrapper built without frame
         // pointers): the thread was in the kernel, whose part is unknown.
-        "syscall, stack cut"
+        "in a syscall (stack cut at libc)"
     } else {
         "other"
     }
@@ -100,6 +101,7 @@ fn load(addr: SocketAddr, plan: &Plan, mode: Mode, rate: u64) -> Report {
 /// The three phases against one version, all under the CPU profiler.
 fn measure(name: &'static str, addr: SocketAddr, stores: &Stores, plan: &Plan) -> Measured {
     stores.reset();
+    let started = std::time::Instant::now();
     let p = CpuProfiler::start(DEFAULT_HZ).expect("start the CPU profiler");
     let phases = vec![
         (
@@ -113,6 +115,7 @@ fn measure(name: &'static str, addr: SocketAddr, stores: &Stores, plan: &Plan) -
         ("closed loop", load(addr, plan, Mode::Closed, 0)),
     ];
     let profile = p.stop().symbolize();
+    let wall = started.elapsed();
     let total = stores.total();
     Measured {
         name,
@@ -121,6 +124,7 @@ fn measure(name: &'static str, addr: SocketAddr, stores: &Stores, plan: &Plan) -
         calls: total.calls,
         profile,
         shed: None,
+        wall,
     }
 }
 
@@ -147,7 +151,7 @@ fn top_frames(p: &CpuProfile) -> (Ranked, Ranked) {
             .stack
             .iter()
             .rev()
-            .find(|f| f.starts_with("service::"))
+            .find(|f| f.contains("service::"))
             .cloned()
             .unwrap_or_default();
         *own.entry(o).or_insert(0) += s.count;
@@ -181,6 +185,15 @@ fn report_json(r: &Report) -> serde_json::Value {
         "not_sent": r.not_sent, "qps": r.qps, "p50_us": r.p50_us, "p99_us": r.p99_us,
         "max_us": r.max_us,
     })
+}
+
+/// A frame name cut to a table's width.
+fn short(f: &str) -> String {
+    if f.chars().count() > 72 {
+        format!("{}…", f.chars().take(71).collect::<String>())
+    } else {
+        f.to_string()
+    }
 }
 
 fn ms(us: u64) -> String {
@@ -423,7 +436,7 @@ fn main() {
             "samples".into(),
         ]);
         for (f, n) in leaf.iter().take(5) {
-            t.row([f.clone(), n.to_string()]);
+            t.row([short(f), n.to_string()]);
         }
         t.print();
         let mut t = Table::new([
@@ -431,13 +444,24 @@ fn main() {
             "samples".into(),
         ]);
         for (f, n) in own.iter().take(5) {
-            t.row([f.clone(), n.to_string()]);
+            t.row([short(f), n.to_string()]);
         }
         t.print();
         let per_k = 1000.0 * service as f64 / answered as f64;
         println!(
             "cpu {}: service samples={service} per 1000 answered={per_k:.2}",
             m.name
+        );
+        // A sample is one profiling period of CPU on some thread: samples x
+        // period over wall time x cores is how busy the machine was.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let busy = m.profile.samples() as f64 * m.profile.period_ns as f64
+            / (m.wall.as_nanos() as f64 * cores as f64);
+        println!(
+            "busy {}: {:.0}% of {cores} cores over {:.1} s (the whole process)",
+            m.name,
+            100.0 * busy,
+            m.wall.as_secs_f64()
         );
         let svg = profiler::flame::svg(
             &folded(&m.profile),
@@ -459,6 +483,8 @@ fn main() {
                 "samples": m.profile.samples(),
                 "by_part": parts,
                 "service_samples_per_1000": per_k,
+                "busy_share_of_cores": busy,
+                "wall_s": m.wall.as_secs_f64(),
                 "top_leaf": leaf.iter().take(8).collect::<Vec<_>>(),
                 "top_service_frames": own.iter().take(8).collect::<Vec<_>>(),
             }),
@@ -466,10 +492,11 @@ fn main() {
     }
     notice(
         "a CPU profile shows CPU, not waiting: the pool's workers spend most of each request \
-         blocked in read(2) on a store, which costs no samples. Compare the service's samples \
-         per 1000 answered requests: the task version does not use less CPU per request (it \
-         spawns a G per call and pays the same hashing); it stops waiting in line. Its widest \
-         service frames are the work itself, compute::spread and compute::aggregate.",
+         blocked in read(2) on a store, which costs no samples, so the process is mostly idle \
+         while the pool is at its ceiling (the busy line). Most samples of both versions are \
+         in syscalls (the stack walk stops in libc): a request here is mostly socket work. The \
+         service's own widest frames are the work, compute::aggregate and compute::spread; \
+         the tasks won by not waiting in line, not by doing less.",
     );
 
     let versions: Vec<serde_json::Value> = [&b, &a]

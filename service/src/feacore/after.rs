@@ -306,6 +306,7 @@ async fn answer(c: &mut Conn, shared: &Shared, get: bool, entity: Option<u64>, k
     }
 }
 
+// ANCHOR: fan_out
 /// Calls every store at once and collects the answers into `c.rows`; false
 /// if a store failed.
 #[inline(never)]
@@ -339,6 +340,7 @@ async fn fan_out(c: &mut Conn, shared: &Shared, entity: u64) -> bool {
     }
     ok
 }
+// ANCHOR_END: fan_out
 
 /// One call on its own G: connect if the leg is new, write the entity, wait
 /// for the answer line. Gives the leg back unless the call broke it.

@@ -197,6 +197,7 @@ fn worker(rx: &Mutex<Receiver<Job>>, stores: &[SocketAddr], settings: Settings) 
     }
 }
 
+// ANCHOR: sequential
 /// One request, start to finish, blocking on each store in turn.
 #[inline(never)]
 fn compute_one(
@@ -225,6 +226,7 @@ fn compute_one(
         not_before: None,
     }
 }
+// ANCHOR_END: sequential
 
 /// A blocking call: write the entity, wait for the answer line.
 #[inline(never)]
