@@ -43,6 +43,7 @@ pub mod adapter;
 pub mod breaker;
 pub mod canary;
 pub mod fast;
+pub mod feacore;
 pub mod files;
 #[cfg(feature = "full")]
 pub mod full;
