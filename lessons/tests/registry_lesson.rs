@@ -16,8 +16,7 @@ fn lesson_26_rejects_bad_flags_and_has_help() {
 #[test]
 fn lesson_26_cargo_resolves_builds_patches_and_vendors_from_our_registry() {
     let out = quick(LESSON_26);
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/lessons/lesson-26");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/lessons/lesson-26");
 
     // The server's own log: what cargo asked for, and what it got.
     let text = std::fs::read_to_string(dir.join("requests.json"))
@@ -56,7 +55,10 @@ fn lesson_26_cargo_resolves_builds_patches_and_vendors_from_our_registry() {
 
     // The build ran the dependency's code, from the registry, then patched,
     // then vendored with the server stopped.
-    line_with(&out, "the program says: hello, registry! (course-greet 0.1.1)");
+    line_with(
+        &out,
+        "the program says: hello, registry! (course-greet 0.1.1)",
+    );
     line_with(
         &out,
         "the program says: hello, registry! (course-greet 0.1.1-patched)",
