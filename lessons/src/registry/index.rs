@@ -166,29 +166,30 @@ impl IndexLine {
     /// assert!(!json.contains('\n'));
     /// ```
     pub fn to_json(&self) -> String {
-        let deps: Vec<Value> = self
-            .deps
-            .iter()
-            .map(|d| {
-                json!({
-                    "name": d.name,
-                    "req": d.req,
-                    "features": d.features,
-                    "optional": d.optional,
-                    "default_features": d.default_features,
-                    "target": d.target,
-                    "kind": d.kind.as_str(),
-                })
-            })
-            .collect();
         // Written field by field: serde_json's map sorts its keys (unless
         // some crate in the build turns on `preserve_order`), and a reader
         // wants `name` and `vers` first. Cargo does not mind either way.
+        let deps: Vec<String> = self
+            .deps
+            .iter()
+            .map(|d| {
+                format!(
+                    r#"{{"name":{},"req":{},"features":{},"optional":{},"default_features":{},"target":{},"kind":{}}}"#,
+                    json!(d.name),
+                    json!(d.req),
+                    json!(d.features),
+                    d.optional,
+                    d.default_features,
+                    json!(d.target),
+                    json!(d.kind.as_str()),
+                )
+            })
+            .collect();
         format!(
-            r#"{{"name":{},"vers":{},"deps":{},"cksum":{},"features":{},"yanked":{}}}"#,
+            r#"{{"name":{},"vers":{},"deps":[{}],"cksum":{},"features":{},"yanked":{}}}"#,
             json!(self.name),
             json!(self.vers),
-            Value::Array(deps),
+            deps.join(","),
             json!(self.cksum),
             json!(self.features),
             self.yanked
