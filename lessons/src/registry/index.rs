@@ -50,6 +50,7 @@ use sha2::{Digest, Sha256};
 /// assert_eq!(index_path("syn"), "3/s/syn");
 /// assert_eq!(index_path("course-greet"), "co/ur/course-greet");
 /// ```
+// ANCHOR: index_path
 pub fn index_path(name: &str) -> String {
     let name = name.to_ascii_lowercase();
     match name.len() {
@@ -60,6 +61,7 @@ pub fn index_path(name: &str) -> String {
         _ => format!("{}/{}/{name}", &name[..2], &name[2..4]),
     }
 }
+// ANCHOR_END: index_path
 
 /// The `cksum` of a `.crate` file: its SHA-256, in lowercase hex.
 ///
