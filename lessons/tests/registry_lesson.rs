@@ -1,7 +1,8 @@
 //! Runs lesson 26 in quick mode and checks that cargo really resolved and
 //! built from our registry: the server's request log has the index files
 //! and the `.crate` downloads, the build succeeded and ran, the lock file
-//! names our server as the source, and the yanked version was not chosen.
+//! names our server as the source, the yanked version was not chosen, and
+//! a crates.io name was looked up in our registry (404) and nowhere else.
 
 mod common;
 use common::{assert_flags_and_help, line_with, quick};
@@ -48,6 +49,12 @@ fn lesson_26_cargo_resolves_builds_patches_and_vendors_from_our_registry() {
         0,
         "the yanked 0.1.2 must not be downloaded: {text}"
     );
+    assert_eq!(
+        got("/se/rd/serde", 404),
+        1,
+        "a crates.io name was looked up in our registry, and only there: {text}"
+    );
+    line_with(&out, "(a plain crates.io dependency): failed, as it should");
     assert!(
         got("/co/ur/course-greet", 304) >= 1,
         "resolving again revalidates the index with a 304: {text}"

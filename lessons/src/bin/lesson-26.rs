@@ -12,7 +12,9 @@
 //! 3. an application that depends on `course-greet = "0.1"`, built by
 //!    cargo with a `CARGO_HOME` of its own and `--config` pointing every
 //!    source at our server; the server's log shows each request cargo made;
-//! 4. a second resolution, which revalidates the index (304 Not Modified);
+//! 4. a crate the registry lacks (`serde`): an error, not a download from
+//!    crates.io; then a second resolution, which revalidates the index
+//!    (304 Not Modified);
 //! 5. `[patch]`: the same build with `course-greet` replaced by a local
 //!    directory, no registry involved;
 //! 6. `cargo vendor`: the dependencies copied into the application, and a
@@ -147,6 +149,41 @@ fn run(quick: bool, vendor: bool) -> io::Result<()> {
         "cargo asked for config.json, one index file per crate in the dependency graph, and \
          one .crate per chosen version: course-greet 0.1.1, the newest 0.1.x that is not \
          yanked. The lock file records our URL as the source and the checksum it verified.",
+    );
+
+    section("A crate the registry does not have: an error, not the internet");
+    let stranger =
+        Throwaway::bin("hello-serde", "fn main() {}\n").write(&dir.join("hello-serde"))?;
+    std::fs::write(
+        stranger.join("Cargo.toml"),
+        Throwaway::bin("hello-serde", "").manifest() + "serde = \"1\"\n",
+    )?;
+    let before = server.seen().len();
+    let refused = consumer
+        .command(&stranger, &["generate-lockfile"])
+        .output()?;
+    let why = String::from_utf8_lossy(&refused.stderr);
+    println!(
+        "cargo generate-lockfile for `serde = \"1\"` (a plain crates.io dependency): {}",
+        if refused.status.success() {
+            "succeeded?!"
+        } else {
+            "failed, as it should"
+        }
+    );
+    for l in why
+        .lines()
+        .filter(|l| l.starts_with("error") || l.contains("location searched"))
+    {
+        println!("  cargo: {l}");
+    }
+    for s in &server.seen()[before..] {
+        println!("  server: {} {} -> {}", s.method, s.path, s.status);
+    }
+    notice(
+        "source replacement leaves no way round: crates.io's name now means our registry, which \
+         answered 404 for se/rd/serde, and cargo stopped there. A proxy with a fallback to the \
+         internet (GOPROXY=...,direct) would have gone on to fetch it.",
     );
 
     section("Resolving again: the index is revalidated, not downloaded");
