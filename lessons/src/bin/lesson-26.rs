@@ -16,11 +16,11 @@
 //!    crates.io; then a second resolution, which revalidates the index
 //!    (304 Not Modified);
 //! 5. `[patch]`: the same build with `course-greet` replaced by a local
-//!    directory, no registry involved;
-//! 6. `cargo vendor`: the dependencies copied into the application, and a
-//!    build with the server stopped and `--offline`;
-//! 7. cold builds of an application without dependencies, with the two
-//!    small crates, and with a crate of generated code as well.
+//!    directory;
+//! 6. cold builds of an application without dependencies, with the two
+//!    small crates, and with a crate of generated code as well;
+//! 7. `cargo vendor`: the dependencies copied into the application, and a
+//!    build with the server stopped and `--offline`.
 //!
 //! Everything is written under `target/lessons/lesson-26/`; nothing is
 //! fetched from anywhere but 127.0.0.1.
