@@ -13,6 +13,8 @@
 //!   snapshot, bar charts), with no plotting dependency.
 //! - [`segments`]: a made-up MPEG transport stream and its zero-copy
 //!   keyframe cutter, shared by lesson 24 and the `segments` bench.
+//! - `registry` (feature `registry`): a cargo sparse registry on loopback,
+//!   lesson 26's.
 //!
 //! ```
 //! use lessons::report::Table;
@@ -25,6 +27,8 @@
 pub mod artefacts;
 pub mod chart;
 pub mod cli;
+#[cfg(feature = "registry")]
+pub mod registry;
 pub mod report;
 pub mod segments;
 pub mod slow_server;
