@@ -11,7 +11,7 @@
 //! `ERR` and the connection is closed.
 //!
 //! All the stores share one runtime of one P (they are cheap: they sleep),
-//! in a thread of their own ([`super::background`]). Each counts its calls
+//! in a thread of their own (`feacore::background`). Each counts its calls
 //! and how many it is serving at once; [`StoreStats::max_in_flight`] is how
 //! a test tells a client that fans out from one that calls one store at a
 //! time: a client calling sequentially never has more than one call in
