@@ -140,4 +140,34 @@ fn lesson_17_opens_probes_and_recovers_and_writes_the_timeline() {
         .filter(|e| e["ph"] == "i")
         .count();
     assert_eq!(marks, trans.len(), "one marker per transition in the trace");
+    // The runtime's own trace has the same transitions, written by the
+    // breaker on the Gs whose calls moved it.
+    let printed: Vec<String> = trans
+        .iter()
+        .filter_map(|l| l.rsplit(": ").next())
+        .map(|t| t.replace(" -> ", "->"))
+        .collect();
+    let path =
+        lessons::artefacts::workspace_root().join("target/lessons/lesson-17/frontend-trace.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("frontend-trace.json"))
+            .expect("JSON");
+    let in_trace: Vec<String> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["cat"] == "breaker")
+        .map(|e| {
+            assert!(e["args"]["g"].is_u64(), "on a G: {e}");
+            e["name"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(
+        in_trace, printed,
+        "every transition the lesson printed is in the runtime's trace, in order"
+    );
+    assert!(
+        out.contains("the same, in the same order"),
+        "the lesson checked it too:\n{out}"
+    );
 }

@@ -8,7 +8,11 @@
 //! fault), and later repaired. Every 100 ms the lesson samples the
 //! breaker's state and the frontend's answers in that interval (their
 //! count and P99), and writes the timeline to
-//! `target/lessons/lesson-17/breaker.json`, which the book draws.
+//! `target/lessons/lesson-17/breaker.json`, which the book draws. The
+//! frontend's runtime records its scheduler trace, and the breaker writes
+//! every state change into it (`runtime::trace_log`): the lesson prints
+//! them with the G, P and M that made them and writes the trace as
+//! `frontend-trace.json`.
 //!
 //! What to notice: the limiter turns the burst's excess into fast 429s
 //! instead of a queue; the breaker opens within a window's worth of failed
@@ -123,6 +127,9 @@ fn main() {
         runtime: RuntimeKind::Ours,
         procs: 1,
         name: Some("frontend".into()),
+        // The runtime's trace: the breaker writes each state change into
+        // it (`runtime::trace_log`), on the G whose call caused it.
+        trace: true,
         backend: Some(backend.addr()),
         breaker: Some(breaker::Config {
             wait_in_open: Duration::from_millis(300),
@@ -173,7 +180,9 @@ fn main() {
             let fault = (script.fault.0..script.fault.1).contains(&t_ms);
             backend.routes().set_fault(fault);
             let (n, p99_us) = metrics.take_interval("/front").unwrap_or((0, 0));
-            let state = front.routes().breaker_state().unwrap_or(State::Closed);
+            // `peek`, not `state`: this thread is outside the runtime, and
+            // a transition it caused would be missing from the trace.
+            let state = front.routes().breaker().map_or(State::Closed, |b| b.peek());
             points.push(Point {
                 t_ms,
                 state: state.as_str(),
@@ -210,7 +219,8 @@ fn main() {
         .metrics()
         .snapshot("/work")
         .map_or(0, |s| s.requests);
-    front.stop().expect("stop the frontend");
+    let (_, trace) = front.stop_with_trace().expect("stop the frontend");
+    let trace = trace.expect("the frontend's runtime traced");
     backend.stop().expect("stop the backend");
 
     section("The timeline, every 100 ms (frontend's /front)");
@@ -239,6 +249,34 @@ fn main() {
             tr.to
         );
     }
+    section("The same transitions in the frontend runtime's trace");
+    let logs = trace.user_logs(breaker::TRACE_CATEGORY);
+    let t0_ns = trace.events.first().map_or(0, |e| e.ts_ns);
+    for (event, log) in &logs {
+        println!(
+            "  {:>6.1} ms  G{} on P{} (M{}): {}",
+            (event.ts_ns - t0_ns) as f64 / 1e6,
+            log.g,
+            event.p.map_or("-".to_string(), |p| p.to_string()),
+            event.m,
+            log.message
+        );
+    }
+    let agree = logs.len() == transitions.len()
+        && logs
+            .iter()
+            .zip(&transitions)
+            .all(|((_, l), t)| l.message == breaker::transition_name(t.from, t.to));
+    println!(
+        "  {} breaker events in the trace, {} transitions in the breaker: {}",
+        logs.len(),
+        transitions.len(),
+        if agree {
+            "the same, in the same order"
+        } else {
+            "they differ"
+        }
+    );
     let opens = transitions.iter().filter(|t| t.to == State::Open).count();
     let probes = transitions
         .iter()
@@ -300,6 +338,12 @@ fn main() {
     .expect("write breaker-trace.json");
     wrote(
         "the breaker's states as a Chrome trace (Perfetto opens it)",
+        &path,
+    );
+    let path = artefacts::write(&dir, "frontend-trace.json", &trace.to_chrome_json())
+        .expect("write frontend-trace.json");
+    wrote(
+        "the frontend runtime's trace, each breaker transition an instant on its G (Perfetto)",
         &path,
     );
     let svg = figure(&points, &script);
