@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::breaker::{Breaker, State};
+use crate::breaker::{Breaker, SharedClock, State};
 use crate::limiter::RouteLimiter;
 use crate::metrics::Metrics;
 use crate::reqtrace;
@@ -164,7 +164,7 @@ pub struct Routes {
     backend: Option<SocketAddr>,
     call: CallOptions,
     stores: Option<Arc<Stores>>,
-    breaker: Option<Breaker>,
+    breaker: Option<Breaker<SharedClock>>,
     limiters: Vec<Option<RouteLimiter>>,
     fault: AtomicBool,
     name: Option<String>,
@@ -202,13 +202,13 @@ impl Routes {
     }
 
     /// The same routes with `/front`'s backend calls behind `breaker`.
-    pub fn with_breaker(mut self, breaker: Breaker) -> Routes {
+    pub fn with_breaker(mut self, breaker: Breaker<SharedClock>) -> Routes {
         self.breaker = Some(breaker);
         self
     }
 
     /// The breaker in front of the backend, if any.
-    pub fn breaker(&self) -> Option<&Breaker> {
+    pub fn breaker(&self) -> Option<&Breaker<SharedClock>> {
         self.breaker.as_ref()
     }
 

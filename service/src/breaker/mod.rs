@@ -454,7 +454,7 @@ impl BreakerCore {
 }
 
 /// Where a [`Breaker`] reads the time.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + fmt::Debug {
     /// Time since the clock's origin.
     fn now(&self) -> Duration;
 }
@@ -492,11 +492,16 @@ impl Clock for ManualClock {
     }
 }
 
-impl<C: Clock> Clock for std::sync::Arc<C> {
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     fn now(&self) -> Duration {
         (**self).now()
     }
 }
+
+/// A clock chosen at run time: what a server's breaker runs on
+/// ([`SystemClock`] normally; a [`ManualClock`] a test drives, through
+/// `Options::breaker_clock`).
+pub type SharedClock = std::sync::Arc<dyn Clock>;
 
 /// A shared breaker: the state machine behind a lock, on a clock (what a
 /// route holds; resilience4j's `CircuitBreaker`, Go's `sony/gobreaker`).
