@@ -4,7 +4,7 @@
 //! `cargo test -p lessons --features load-testing --test tracing_breaker_lessons_run`.
 
 mod common;
-use common::{assert_flags_and_help, quick};
+use common::{assert_flags_and_help, line_with, quick};
 
 const LESSONS: [&str; 2] = [
     env!("CARGO_BIN_EXE_lesson-16"),
@@ -165,6 +165,22 @@ fn lesson_17_opens_probes_and_recovers_and_writes_the_timeline() {
     assert_eq!(
         in_trace, printed,
         "every transition the lesson printed is in the runtime's trace, in order"
+    );
+    // Tagged traffic: each stored write in exactly its own store.
+    let stored = |row: &str| -> u64 {
+        let cells: Vec<&str> = line_with(&out, row).split_whitespace().collect();
+        cells[cells.len() - 2].parse().expect("the stored count")
+    };
+    let (tagged_ok, real_ok) = (stored("tagged (x-load-test)"), stored("real (untagged)"));
+    assert!(
+        tagged_ok > 0 && real_ok > 0,
+        "both kinds were stored:\n{out}"
+    );
+    assert!(
+        line_with(&out, "real store:").contains(&format!(
+            "real store: {real_ok} records, 0 of them tagged; shadow store: {tagged_ok} records, 0 of them untagged"
+        )),
+        "no tagged write in the real store, no real one in the shadow, none lost:\n{out}"
     );
     assert!(
         out.contains("the same, in the same order"),
