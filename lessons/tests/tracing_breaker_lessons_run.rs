@@ -4,7 +4,7 @@
 //! `cargo test -p lessons --features load-testing --test tracing_breaker_lessons_run`.
 
 mod common;
-use common::{assert_flags_and_help, quick};
+use common::{assert_flags_and_help, line_with, quick};
 
 const LESSONS: [&str; 2] = [
     env!("CARGO_BIN_EXE_lesson-16"),
@@ -140,4 +140,50 @@ fn lesson_17_opens_probes_and_recovers_and_writes_the_timeline() {
         .filter(|e| e["ph"] == "i")
         .count();
     assert_eq!(marks, trans.len(), "one marker per transition in the trace");
+    // The runtime's own trace has the same transitions, written by the
+    // breaker on the Gs whose calls moved it.
+    let printed: Vec<String> = trans
+        .iter()
+        .filter_map(|l| l.rsplit(": ").next())
+        .map(|t| t.replace(" -> ", "->"))
+        .collect();
+    let path =
+        lessons::artefacts::workspace_root().join("target/lessons/lesson-17/frontend-trace.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("frontend-trace.json"))
+            .expect("JSON");
+    let in_trace: Vec<String> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["cat"] == "breaker")
+        .map(|e| {
+            assert!(e["args"]["g"].is_u64(), "on a G: {e}");
+            e["name"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(
+        in_trace, printed,
+        "every transition the lesson printed is in the runtime's trace, in order"
+    );
+    // Tagged traffic: each stored write in exactly its own store.
+    let stored = |row: &str| -> u64 {
+        let cells: Vec<&str> = line_with(&out, row).split_whitespace().collect();
+        cells[cells.len() - 2].parse().expect("the stored count")
+    };
+    let (tagged_ok, real_ok) = (stored("tagged (x-load-test)"), stored("real (untagged)"));
+    assert!(
+        tagged_ok > 0 && real_ok > 0,
+        "both kinds were stored:\n{out}"
+    );
+    assert!(
+        line_with(&out, "real store:").contains(&format!(
+            "real store: {real_ok} records, 0 of them tagged; shadow store: {tagged_ok} records, 0 of them untagged"
+        )),
+        "no tagged write in the real store, no real one in the shadow, none lost:\n{out}"
+    );
+    assert!(
+        out.contains("the same, in the same order"),
+        "the lesson checked it too:\n{out}"
+    );
 }

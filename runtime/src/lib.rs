@@ -119,4 +119,6 @@ pub use runtime::{Runtime, spawn, syscall};
 pub use schedtrace::SCHEDTRACE_ENV;
 pub use task::{JoinError, JoinHandle};
 pub use timer::{Elapsed, Sleep, Timeout, sleep, sleep_until, timeout};
-pub use trace::{EventKind, GRun, RunSlice, SliceEnd, StopReason, Trace, TraceEvent};
+pub use trace::{
+    EventKind, GRun, RunSlice, SliceEnd, StopReason, Trace, TraceEvent, UserLog, trace_log,
+};

@@ -49,6 +49,7 @@ pub mod files;
 pub mod full;
 pub mod incoming;
 pub mod limiter;
+mod loom;
 pub mod metrics;
 #[cfg(feature = "full")]
 pub mod peer;

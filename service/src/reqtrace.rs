@@ -18,7 +18,9 @@
 //!    bars on a track named after the request: each poll (which P and M ran
 //!    it, why it stopped), each wait with its reason (`io`, `sleep`,
 //!    `chan`, ...) from the stop to the `GoUnblock`, and the wait from being
-//!    readied to running (`runnable`, the scheduling latency).
+//!    readied to running (`runnable`, the scheduling latency), and what
+//!    the request's code wrote with `runtime::trace_log` (a breaker's state
+//!    change) as an instant.
 //! 3. [`chrome_json_with_requests`] appends those tracks (process 3,
 //!    "requests") to the runtime's own Chrome JSON, which Perfetto and the
 //!    book's timeline widget both draw.
@@ -154,6 +156,16 @@ pub fn request_events(trace: &Trace, notes: &[Note], service: &str, pid: u32) ->
                 }
                 readied.insert(g, (e.ts_ns, by));
             }
+            // What the request's code said it did (`runtime::trace_log`,
+            // e.g. a breaker's state change): an instant on its track.
+            EventKind::UserLog(ref log) => {
+                let Some(&t) = track_of.get(&log.g) else {
+                    continue;
+                };
+                out.push(json!({"ph": "i", "s": "t", "pid": pid, "tid": t,
+                    "cat": log.category, "name": log.message, "ts": us(e.ts_ns),
+                    "args": {"g": log.g, "p": e.p, "m": e.m}}));
+            }
             _ => {}
         }
     }
@@ -207,6 +219,15 @@ mod tests {
                         reason: StopReason::Done,
                     },
                 ),
+                ev(
+                    11_000,
+                    Some(1),
+                    EventKind::UserLog(Box::new(runtime::UserLog {
+                        g: 7,
+                        category: "breaker".into(),
+                        message: "closed->open".into(),
+                    })),
+                ),
                 ev(12_500, Some(1), EventKind::GoStart { g: 8 }), // not this request's
             ],
         };
@@ -244,6 +265,13 @@ mod tests {
         );
         assert_eq!(first[1]["dur"], 6.0, "waited 6 µs on the socket");
         assert_eq!(first[2]["args"]["wait_us"], 1, "readied 1 µs before it ran");
+        let logs: Vec<_> = evs.iter().filter(|e| e["ph"] == "i").collect();
+        assert_eq!(logs.len(), 1, "the request's G logged once: {logs:?}");
+        assert_eq!(
+            (&logs[0]["name"], &logs[0]["cat"], &logs[0]["ts"]),
+            (&json!("closed->open"), &json!("breaker"), &json!(11.0)),
+            "the log on the request's track, at its time"
+        );
         let json = chrome_json_with_requests(&trace, &notes, "front");
         assert!(json.contains("requests (front)") && json.contains("\"traceEvents\""));
     }

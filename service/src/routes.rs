@@ -35,9 +35,15 @@
 //! can call the backend and `/trace` can spawn. Both record the request in
 //! [`crate::metrics`], from the moment the routes see it to the moment its
 //! response may be sent (a `/sleep` or a stall counts).
+//!
+//! This file is the routing table: the [`Routes`] themselves, the two
+//! request paths, and the dispatch from (method, path) to a handler
+//! ([`Routes::respond`]'s `reply`). The rest, one concept each:
+//! `reply.rs` ([`Reply`], [`Body`], [`reason`]), `handlers.rs` (`/front`,
+//! `/store`, `/trace`, the work of `/work` and `/alloc`), `query.rs`
+//! (reading query parameters), `tests.rs`.
 
 use std::future::Future;
-use std::hint::black_box;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
@@ -45,16 +51,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::breaker::{Breaker, State};
+use crate::breaker::{Breaker, SharedClock, State};
 use crate::limiter::RouteLimiter;
 use crate::metrics::Metrics;
 use crate::reqtrace;
 use crate::store::Stores;
-use crate::tagging;
-use crate::tier::{self, CallOptions};
-use crate::traceparent;
+use crate::tier::CallOptions;
 
 pub use crate::incoming::Incoming;
+pub use reply::{Body, Reply, reason};
+
+mod handlers;
+mod query;
+mod reply;
+
+pub(crate) use handlers::spin;
+use handlers::{alloc_and_free, span_json, trace_reply};
+use query::number;
 
 /// The largest `/work?us=N` accepted (one second of CPU).
 pub const MAX_WORK_US: u64 = 1_000_000;
@@ -74,82 +87,6 @@ pub struct Stall {
     pub pause: Duration,
 }
 
-/// A response body: a constant or bytes made for this request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
-    /// A body known at compile time.
-    Static(&'static [u8]),
-    /// A body made for this request.
-    Owned(Vec<u8>),
-}
-
-impl Body {
-    /// The body's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Body::Static(b) => b,
-            Body::Owned(v) => v,
-        }
-    }
-}
-
-/// What a route answers (Go's `http.ResponseWriter`, written all at once).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The HTTP status code.
-    pub status: u16,
-    /// The `Content-Type` header.
-    pub content_type: &'static str,
-    /// The body.
-    pub body: Body,
-    /// Hold the response until this instant (a sleep or a stall).
-    pub not_before: Option<Instant>,
-}
-
-impl Reply {
-    /// A plain-text reply with a constant body.
-    ///
-    /// ```
-    /// let r = service::Reply::text(404, "not found\n");
-    /// assert_eq!((r.status, r.body.as_bytes()), (404, &b"not found\n"[..]));
-    /// ```
-    pub fn text(status: u16, body: &'static str) -> Reply {
-        Reply {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: Body::Static(body.as_bytes()),
-            not_before: None,
-        }
-    }
-
-    fn owned(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
-        Reply {
-            status,
-            content_type,
-            body: Body::Owned(body),
-            not_before: None,
-        }
-    }
-}
-
-/// The reason phrase of the status codes the engines send.
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Payload Too Large",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Unknown",
-    }
-}
-
 /// Route names, in the order of the metrics.
 pub const ROUTES: [&str; 10] = [
     "/", "/echo", "/work", "/sleep", "/alloc", "/metrics", "/trace", "/store", "/front", "other",
@@ -165,7 +102,7 @@ pub struct Routes {
     backend: Option<SocketAddr>,
     call: CallOptions,
     stores: Option<Arc<Stores>>,
-    breaker: Option<Breaker>,
+    breaker: Option<Breaker<SharedClock>>,
     limiters: Vec<Option<RouteLimiter>>,
     fault: AtomicBool,
     name: Option<String>,
@@ -205,13 +142,13 @@ impl Routes {
     }
 
     /// The same routes with `/front`'s backend calls behind `breaker`.
-    pub fn with_breaker(mut self, breaker: Breaker) -> Routes {
+    pub fn with_breaker(mut self, breaker: Breaker<SharedClock>) -> Routes {
         self.breaker = Some(breaker);
         self
     }
 
     /// The breaker in front of the backend, if any.
-    pub fn breaker(&self) -> Option<&Breaker> {
+    pub fn breaker(&self) -> Option<&Breaker<SharedClock>> {
         self.breaker.as_ref()
     }
 
@@ -370,59 +307,6 @@ impl Routes {
         reply
     }
 
-    /// `/front?path=P`: the backend's `P`, called from a G this request
-    /// spawns (so the trace crosses a spawn and a hop).
-    async fn front(&self, method: &str, query: &str, body: &[u8]) -> Reply {
-        let Some(addr) = self.backend else {
-            return Reply::text(503, "no backend configured (start with --backend ADDR)\n");
-        };
-        let Some(target) = query.strip_prefix("path=").filter(|p| p.starts_with('/')) else {
-            return Reply::text(400, "/front needs ?path=/backend/target\n");
-        };
-        let (method, target, body, opts) = (
-            method.to_string(),
-            target.to_string(),
-            body.to_vec(),
-            self.call,
-        );
-        let frontend = span_json();
-        let permit = match self.breaker.as_ref().map(Breaker::try_acquire) {
-            Some(Err(rejected)) => {
-                return Reply::owned(
-                    503,
-                    "text/plain; charset=utf-8",
-                    format!("{rejected}\n").into_bytes(),
-                );
-            }
-            Some(Ok(p)) => Some(p),
-            None => None,
-        };
-        let call = runtime::spawn(async move {
-            reqtrace::note();
-            tier::call(addr, &method, &target, &body, opts).await
-        });
-        let result = call.await;
-        if let (Some(b), Some(p)) = (&self.breaker, permit) {
-            b.record(p, matches!(&result, Ok(Ok(r)) if r.status < 500));
-        }
-        match result {
-            Ok(Ok(r)) => {
-                let body = serde_json::json!({
-                    "frontend": frontend,
-                    "status": r.status,
-                    "backend": String::from_utf8_lossy(&r.body),
-                });
-                Reply::owned(r.status, "application/json", body.to_string().into_bytes())
-            }
-            Ok(Err(e)) => Reply::owned(
-                502,
-                "text/plain; charset=utf-8",
-                format!("backend call failed: {e}\n").into_bytes(),
-            ),
-            Err(_) => Reply::text(500, "the backend call's G failed\n"),
-        }
-    }
-
     /// Answers one request (Go's `ServeMux.ServeHTTP` plus the handlers).
     /// `target` is the request line's target, path and query.
     ///
@@ -501,40 +385,6 @@ impl Routes {
         }
     }
 
-    /// `/store?key=K`: the running G's store (the shadow for tagged traffic).
-    fn store(&self, method: &str, query: &str, body: &[u8]) -> Reply {
-        let Some(stores) = &self.stores else {
-            return Reply::text(503, "no store configured (start with --store DIR)\n");
-        };
-        let Some(key) = query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("key="))
-            .filter(|k| !k.is_empty() && k.len() <= 256)
-        else {
-            return Reply::text(400, "/store needs ?key=K (1 to 256 bytes)\n");
-        };
-        match method {
-            "PUT" | "POST" => match stores.put(key, body) {
-                Ok(()) => Reply::text(200, "stored\n"),
-                Err(e) => Reply::owned(
-                    500,
-                    "text/plain; charset=utf-8",
-                    format!("store failed: {e}\n").into_bytes(),
-                ),
-            },
-            "GET" => match stores.get(key) {
-                Ok(Some(v)) => Reply::owned(200, "application/octet-stream", v),
-                Ok(None) => Reply::text(404, "no such key\n"),
-                Err(e) => Reply::owned(
-                    500,
-                    "text/plain; charset=utf-8",
-                    format!("store failed: {e}\n").into_bytes(),
-                ),
-            },
-            _ => Reply::text(405, "GET, PUT or POST /store\n"),
-        }
-    }
-
     /// If `now` falls in a stall, when the stall ends. Each period of
     /// `every` ends with its pause, so the first period starts clean.
     pub fn stalled_until(&self, now: Instant) -> Option<Instant> {
@@ -561,25 +411,6 @@ impl Routes {
     }
 }
 
-/// The trace and tag labels of the running G, as a JSON object.
-fn span_json() -> serde_json::Value {
-    let labels = runtime::current_labels();
-    let get = |k: &str| labels.get(k).map(str::to_string);
-    serde_json::json!({
-        "trace_id": get(traceparent::TRACE_ID),
-        "span_id": get(traceparent::SPAN_ID),
-        "parent_id": get(traceparent::PARENT_ID),
-        "load_test": get(tagging::LABEL),
-        "route": get("route"),
-    })
-}
-
-fn trace_reply(spawned: Option<serde_json::Value>) -> Reply {
-    let mut v = span_json();
-    v["spawned"] = spawned.unwrap_or(serde_json::Value::Null);
-    Reply::owned(200, "application/json", v.to_string().into_bytes())
-}
-
 /// Polls a future that cannot wait (an `async` block with no `.await`
 /// inside) to its result: how the sync path runs a route inside
 /// [`runtime::with_labels`].
@@ -591,93 +422,5 @@ fn poll_once<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// `key=N` from a query string, if present, a number, and at most `max`.
-fn number(query: &str, key: &str, max: u64) -> Option<u64> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| v.parse().ok())
-        .filter(|n| *n <= max)
-}
-
-/// Burns CPU for `d` (what a handler doing real work looks like to the
-/// scheduler: no await, no syscall).
-pub(crate) fn spin(d: Duration) {
-    let start = Instant::now();
-    let mut x = 0u64;
-    while start.elapsed() < d {
-        for _ in 0..64 {
-            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-        }
-    }
-}
-
-/// Allocates `bytes`, writes one byte per 4 KiB page so the memory is real,
-/// frees it, and returns how many pages were touched.
-fn alloc_and_free(bytes: usize) -> usize {
-    let mut v = vec![0u8; bytes];
-    let mut pages = 0;
-    for i in (0..v.len()).step_by(4096) {
-        v[i] = 1;
-        pages += 1;
-    }
-    black_box(&v);
-    pages
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_route_answers_and_is_counted() {
-        let r = Routes::default();
-        assert_eq!(r.respond("GET", "/", b"").status, 200);
-        assert_eq!(r.respond("GET", "/work?us=10", b"").status, 200);
-        assert_eq!(
-            r.respond("GET", "/alloc?kb=64", b"").body.as_bytes(),
-            b"allocated 64 KiB, touched 16 pages\n"
-        );
-        assert_eq!(r.respond("GET", "/echo", b"").status, 405);
-        assert_eq!(r.respond("GET", "/nope", b"").status, 404);
-        assert_eq!(r.respond("GET", "/work?us=2000000", b"").status, 400);
-        assert_eq!(r.requests(), 6);
-        let m = r.metrics_text();
-        assert!(
-            m.contains("service_requests_total{route=\"/work\"} 2"),
-            "{m}"
-        );
-    }
-
-    #[test]
-    fn sleep_sets_a_deadline_instead_of_blocking() {
-        let r = Routes::default();
-        let before = Instant::now();
-        let reply = r.respond("GET", "/sleep?ms=50", b"");
-        assert!(
-            before.elapsed() < Duration::from_millis(50),
-            "the route itself must not sleep"
-        );
-        let t = reply.not_before.expect("a deadline");
-        assert!(t >= before + Duration::from_millis(50));
-    }
-
-    #[test]
-    fn a_stall_holds_replies_until_its_window_ends() {
-        let r = Routes::new(Some(Stall {
-            every: Duration::from_millis(1000),
-            pause: Duration::from_millis(200),
-        }));
-        let t0 = r.start;
-        assert_eq!(r.stalled_until(t0 + Duration::from_millis(500)), None);
-        assert_eq!(
-            r.stalled_until(t0 + Duration::from_millis(850)),
-            Some(t0 + Duration::from_millis(1000))
-        );
-        assert_eq!(
-            r.stalled_until(t0 + Duration::from_millis(1999)),
-            Some(t0 + Duration::from_millis(2000))
-        );
-    }
-}
+mod tests;

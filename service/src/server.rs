@@ -102,6 +102,9 @@ pub struct Options {
     /// The breaker in front of the backend (two-tier mode); `None`: the
     /// service's default, [`default_breaker`].
     pub breaker: Option<breaker::Config>,
+    /// The clock that breaker reads; `None`: the system's monotonic clock.
+    /// A test passes a [`breaker::ManualClock`] to move time itself.
+    pub breaker_clock: Option<breaker::SharedClock>,
     /// Limiters, by route (`("/work", Limit::Gcra { rate: 100.0, burst: 10 })`).
     pub limits_per_route: Vec<(String, Limit)>,
     /// The service's name in its requests' labels (`service=NAME`).
@@ -126,6 +129,7 @@ impl Default for Options {
             backend: None,
             store_dir: None,
             breaker: None,
+            breaker_clock: None,
             limits_per_route: Vec::new(),
             name: None,
             trace: false,
@@ -191,7 +195,9 @@ impl Server {
         if let Some(addr) = opts.backend {
             let breaker = Breaker::new(
                 opts.breaker.unwrap_or_else(default_breaker),
-                SystemClock::default(),
+                opts.breaker_clock
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(SystemClock::default())),
             )
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             routes = routes

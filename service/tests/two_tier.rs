@@ -250,7 +250,12 @@ fn two_tier_mode_needs_the_full_engine_on_our_runtime() {
 
 #[test]
 fn the_breaker_opens_on_an_injected_backend_fault_fails_fast_and_recovers() {
-    use service::breaker::State;
+    use service::breaker::{ManualClock, State};
+    use std::sync::Arc;
+    // The breaker reads a clock the test moves: its open period passes when
+    // the test says so, not after a wall-clock wait (the calls themselves
+    // are real requests through both services).
+    let clock = Arc::new(ManualClock::default());
     let backend = full(None, None);
     let front = Server::start(Options {
         engine: Engine::Full,
@@ -261,19 +266,18 @@ fn the_breaker_opens_on_an_injected_backend_fault_fails_fast_and_recovers() {
             max_wait_in_open: Duration::from_millis(400),
             ..service::server::default_breaker()
         }),
+        breaker_clock: Some(clock.clone()),
         ..Options::default()
     })
     .unwrap();
     let state = || front.routes().breaker_state().unwrap();
+    let call = || request(front.addr(), "GET", "/front?path=/", &[], b"");
     for _ in 0..10 {
-        assert_eq!(
-            request(front.addr(), "GET", "/front?path=/", &[], b"").0,
-            200
-        );
+        assert_eq!(call().0, 200);
     }
     backend.routes().set_fault(true);
     for i in 0..10 {
-        let (s, body) = request(front.addr(), "GET", "/front?path=/", &[], b"");
+        let (s, body) = call();
         assert_eq!(s, 500, "call {i} reaches the faulty backend: {body}");
     }
     assert_eq!(
@@ -283,25 +287,26 @@ fn the_breaker_opens_on_an_injected_backend_fault_fails_fast_and_recovers() {
         front.routes().breaker().unwrap().transitions()
     );
     let before = backend.requests();
-    let (s, body) = request(front.addr(), "GET", "/front?path=/", &[], b"");
+    let (s, body) = call();
     assert_eq!(s, 503, "{body}");
     assert!(body.contains("circuit breaker is open"), "{body}");
+    clock.advance(Duration::from_millis(49));
+    assert_eq!(call().0, 503, "still open 1 ms before its period ends");
     assert_eq!(
         backend.requests(),
         before,
         "an open breaker does not call the backend"
     );
     backend.routes().set_fault(false);
-    // Poll (bounded) until the open period is over and 3 trials succeed.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while state() != State::Closed {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the breaker never closed again"
-        );
-        let _ = request(front.addr(), "GET", "/front?path=/", &[], b"");
-        std::thread::sleep(Duration::from_millis(10));
+    clock.advance(Duration::from_millis(1));
+    // The open period is over: the next 3 calls are the trials, and they
+    // reach the repaired backend.
+    for i in 0..3 {
+        let (s, body) = call();
+        assert_eq!(s, 200, "trial {i}: {body}");
     }
+    assert_eq!(backend.requests(), before + 3, "exactly 3 trial calls");
+    assert_eq!(state(), State::Closed, "3 good trials close it");
     let b = front.routes().breaker().unwrap();
     assert_eq!(
         (

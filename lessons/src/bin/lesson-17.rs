@@ -8,15 +8,25 @@
 //! fault), and later repaired. Every 100 ms the lesson samples the
 //! breaker's state and the frontend's answers in that interval (their
 //! count and P99), and writes the timeline to
-//! `target/lessons/lesson-17/breaker.json`, which the book draws.
+//! `target/lessons/lesson-17/breaker.json`, which the book draws. The
+//! frontend's runtime records its scheduler trace, and the breaker writes
+//! every state change into it (`runtime::trace_log`): the lesson prints
+//! them with the G, P and M that made them and writes the trace as
+//! `frontend-trace.json`. The burst is tagged load-test traffic
+//! (`x-load-test`), and a writer sends PUTs through the frontend to the
+//! backend's `/store`, alternately tagged and real: afterwards the lesson
+//! reads both of the backend's stores back and counts what landed where.
 //!
 //! What to notice: the limiter turns the burst's excess into fast 429s
 //! instead of a queue; the breaker opens within a window's worth of failed
 //! calls, the frontend answers 503 at once while it is open (the backend
 //! gets no calls), each probe (half-open) lets three trial calls through,
 //! and the open period doubles each time the trials fail, until the
-//! backend is repaired and the trials close it.
+//! backend is repaired and the trials close it. Every tagged write is in
+//! the shadow store and every real one in the real store, none crossed.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +38,7 @@ use lessons::svg::{Svg, legend};
 
 use loadgen::Config;
 use service::breaker::{self, State};
+use service::tagging;
 use service::{Engine, Limit, Options, RuntimeKind, Server};
 
 /// One sample of the timeline (the book's figure is drawn from these).
@@ -109,12 +120,19 @@ fn main() {
         script.fault.1,
     ));
 
+    // The backend's real and shadow stores, empty at the start of each run.
+    let store_dir = artefacts::lesson_dir(17)
+        .expect("create target/lessons/lesson-17")
+        .join("store");
+    let _ = std::fs::remove_dir_all(&store_dir);
+
     // ANCHOR: setup
     let backend = Server::start(Options {
         engine: Engine::Full,
         runtime: RuntimeKind::Ours,
         procs: 1,
         name: Some("backend".into()),
+        store_dir: Some(store_dir.clone()),
         ..Options::default()
     })
     .expect("start the backend on 127.0.0.1");
@@ -123,6 +141,9 @@ fn main() {
         runtime: RuntimeKind::Ours,
         procs: 1,
         name: Some("frontend".into()),
+        // The runtime's trace: the breaker writes each state change into
+        // it (`runtime::trace_log`), on the G whose call caused it.
+        trace: true,
         backend: Some(backend.addr()),
         breaker: Some(breaker::Config {
             wait_in_open: Duration::from_millis(300),
@@ -151,7 +172,10 @@ fn main() {
         cfg
     };
     let steady = load(rate, 8, script.total);
-    let burst = load(burst_rate, 16, script.burst.1 - script.burst.0);
+    let mut burst = load(burst_rate, 16, script.burst.1 - script.burst.0);
+    // The burst is the load test's own traffic: tagged, so whatever it
+    // writes downstream goes to the shadow store (service::tagging).
+    burst.headers = vec![(tagging::HEADER.into(), "lesson-17-burst".into())];
     let t0 = Instant::now();
     let done = Arc::new(AtomicBool::new(false));
     let (points, reports) = std::thread::scope(|s| {
@@ -160,6 +184,9 @@ fn main() {
             std::thread::sleep(Duration::from_millis(script.burst.0));
             loadgen::run(&burst).map(|r| r.report)
         });
+        // Writes through the frontend to the backend's /store, every 40 ms,
+        // alternately tagged and real, through the same limiter and breaker.
+        let writes = s.spawn(|| writer(front.addr(), script.total));
         // ANCHOR: sample
         let mut points = Vec::new();
         let mut tick = 0u64;
@@ -173,7 +200,9 @@ fn main() {
             let fault = (script.fault.0..script.fault.1).contains(&t_ms);
             backend.routes().set_fault(fault);
             let (n, p99_us) = metrics.take_interval("/front").unwrap_or((0, 0));
-            let state = front.routes().breaker_state().unwrap_or(State::Closed);
+            // `peek`, not `state`: this thread is outside the runtime, and
+            // a transition it caused would be missing from the trace.
+            let state = front.routes().breaker().map_or(State::Closed, |b| b.peek());
             points.push(Point {
                 t_ms,
                 state: state.as_str(),
@@ -193,7 +222,8 @@ fn main() {
             .join()
             .expect("burst load thread")
             .expect("burst load");
-        (points, (steady, burst))
+        let writes = writes.join().expect("writer thread");
+        (points, (steady, burst, writes))
     });
     let transitions = front
         .routes()
@@ -210,7 +240,8 @@ fn main() {
         .metrics()
         .snapshot("/work")
         .map_or(0, |s| s.requests);
-    front.stop().expect("stop the frontend");
+    let (_, trace) = front.stop_with_trace().expect("stop the frontend");
+    let trace = trace.expect("the frontend's runtime traced");
     backend.stop().expect("stop the backend");
 
     section("The timeline, every 100 ms (frontend's /front)");
@@ -239,13 +270,41 @@ fn main() {
             tr.to
         );
     }
+    section("The same transitions in the frontend runtime's trace");
+    let logs = trace.user_logs(breaker::TRACE_CATEGORY);
+    let t0_ns = trace.events.first().map_or(0, |e| e.ts_ns);
+    for (event, log) in &logs {
+        println!(
+            "  {:>6.1} ms  G{} on P{} (M{}): {}",
+            (event.ts_ns - t0_ns) as f64 / 1e6,
+            log.g,
+            event.p.map_or("-".to_string(), |p| p.to_string()),
+            event.m,
+            log.message
+        );
+    }
+    let agree = logs.len() == transitions.len()
+        && logs
+            .iter()
+            .zip(&transitions)
+            .all(|((_, l), t)| l.message == breaker::transition_name(t.from, t.to));
+    println!(
+        "  {} breaker events in the trace, {} transitions in the breaker: {}",
+        logs.len(),
+        transitions.len(),
+        if agree {
+            "the same, in the same order"
+        } else {
+            "they differ"
+        }
+    );
     let opens = transitions.iter().filter(|t| t.to == State::Open).count();
     let probes = transitions
         .iter()
         .filter(|t| t.to == State::HalfOpen)
         .count();
     let closes = transitions.iter().filter(|t| t.to == State::Closed).count();
-    let (steady_r, burst_r) = &reports;
+    let (steady_r, burst_r, writes) = &reports;
     let sent = |r: &loadgen::Report| r.requests + r.errors;
     println!(
         "  loadgen sent {} steady and {} burst requests; the frontend answered {} on /front: {} \
@@ -284,6 +343,46 @@ fn main() {
         fm.limited
     ));
 
+    section("Tagged traffic: the real store and the shadow store");
+    let stores = Stores::read(&store_dir);
+    let mut t = Table::new(["writes", "sent", "stored (200)", "refused"]);
+    for (name, w) in [
+        ("tagged (x-load-test)", writes.tagged),
+        ("real (untagged)", writes.real),
+    ] {
+        t.row([
+            name.to_string(),
+            w.sent.to_string(),
+            w.ok.to_string(),
+            (w.sent - w.ok).to_string(),
+        ]);
+    }
+    t.print();
+    println!(
+        "  real store: {} records, {} of them tagged; shadow store: {} records, {} of them untagged",
+        stores.real.len(),
+        stores
+            .real
+            .iter()
+            .filter(|r| !r.tag.is_empty() || r.key.starts_with("test-"))
+            .count(),
+        stores.shadow.len(),
+        stores
+            .shadow
+            .iter()
+            .filter(|r| r.tag.is_empty() || r.key.starts_with("real-"))
+            .count(),
+    );
+    notice(&format!(
+        "Every write the frontend answered 200 landed in exactly one store: the {} tagged ones in \
+         the shadow (tag {:?}), the {} real ones in the real store. The tag crossed the frontend's \
+         G, the G it spawned for the backend call, and the hop; writes refused by the limiter or \
+         the open breaker landed nowhere.",
+        writes.tagged.ok,
+        stores.shadow.first().map_or("", |r| r.tag.as_str()),
+        writes.real.ok
+    ));
+
     let dir = artefacts::lesson_dir(17).expect("create target/lessons/lesson-17");
     let path = artefacts::write(
         &dir,
@@ -300,6 +399,12 @@ fn main() {
     .expect("write breaker-trace.json");
     wrote(
         "the breaker's states as a Chrome trace (Perfetto opens it)",
+        &path,
+    );
+    let path = artefacts::write(&dir, "frontend-trace.json", &trace.to_chrome_json())
+        .expect("write frontend-trace.json");
+    wrote(
+        "the frontend runtime's trace, each breaker transition an instant on its G (Perfetto)",
         &path,
     );
     let svg = figure(&points, &script);
@@ -461,4 +566,102 @@ fn figure(points: &[Point], script: &Script) -> String {
         ],
     );
     svg.finish()
+}
+
+/// Writes sent and stored (answered 200), for one kind of traffic.
+#[derive(Clone, Copy, Default)]
+struct Sent {
+    sent: u64,
+    ok: u64,
+}
+
+/// What the writer did.
+#[derive(Clone, Copy, Default)]
+struct Writes {
+    tagged: Sent,
+    real: Sent,
+}
+
+/// Sends a PUT to `/front?path=/store?key=...` every 40 ms for `ms`,
+/// alternately tagged (`x-load-test`, key `test-N`) and real (key
+/// `real-N`), one connection each (loadgen sends only GETs).
+fn writer(front: SocketAddr, ms: u64) -> Writes {
+    let t0 = Instant::now();
+    let mut w = Writes::default();
+    for i in 0u64.. {
+        let due = t0 + Duration::from_millis(40 * i);
+        if due > t0 + Duration::from_millis(ms) {
+            break;
+        }
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let tagged = i % 2 == 0;
+        let (key, header) = if tagged {
+            (
+                format!("test-{i}"),
+                format!("{}: lesson-17\r\n", tagging::HEADER),
+            )
+        } else {
+            (format!("real-{i}"), String::new())
+        };
+        let body = format!("write {i}");
+        let status = put(
+            front,
+            &format!("/front?path=/store?key={key}"),
+            &header,
+            &body,
+        );
+        let kind = if tagged { &mut w.tagged } else { &mut w.real };
+        kind.sent += 1;
+        kind.ok += u64::from(status == 200);
+    }
+    w
+}
+
+/// One PUT on its own connection; its status (0 if there was no answer).
+fn put(addr: SocketAddr, target: &str, headers: &str, body: &str) -> u16 {
+    let Ok(mut c) = TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!(
+        "PUT {target} HTTP/1.1\r\nHost: lesson\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut out = Vec::new();
+    if c.write_all(req.as_bytes()).is_err() || c.read_to_end(&mut out).is_err() {
+        return 0;
+    }
+    out.get(9..12)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One record of a store.
+struct Record {
+    key: String,
+    tag: String,
+}
+
+/// The backend's two stores, read back from their files after the run.
+struct Stores {
+    real: Vec<Record>,
+    shadow: Vec<Record>,
+}
+
+impl Stores {
+    fn read(dir: &std::path::Path) -> Stores {
+        let stores = service::store::Stores::open(dir).expect("open the stores");
+        let read = |s: &service::store::Store| -> Vec<Record> {
+            s.records()
+                .expect("read a store")
+                .into_iter()
+                .map(|(key, _, tag)| Record { key, tag })
+                .collect()
+        };
+        Stores {
+            real: read(&stores.real),
+            shadow: read(&stores.shadow),
+        }
+    }
 }

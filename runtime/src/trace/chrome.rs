@@ -28,7 +28,10 @@ impl Trace {
     /// (`"i"`) events; flow arrows link a G's creation to its first run and a
     /// steal's victim to its thief. Process 2 ("Ms") has one thread per M,
     /// with a `syscall` bar for each blocking call and the events recorded
-    /// without a P. Timestamps are microseconds (floats).
+    /// without a P. An annotation from [`trace_log`](crate::trace_log) is an
+    /// instant named after its message, with its category as `cat` and
+    /// `args.g`, on the track of the G that wrote it. Timestamps are
+    /// microseconds (floats).
     pub fn to_chrome_json(&self) -> String {
         ChromeTrace::new(self).build().to_string()
     }
@@ -323,6 +326,16 @@ impl<'a> ChromeTrace<'a> {
                         self.span("epoll_wait", track, start, event.ts_ns, args.clone());
                     }
                     self.instant(event, "netpoll", args);
+                }
+                EventKind::UserLog(ref log) => {
+                    // On the P track where the G runs, so it sits on the G's
+                    // bar; the program's category is the event's `cat`.
+                    let (pid, tid) = Self::track(event);
+                    self.out.push(json!({
+                        "name": log.message, "cat": log.category, "ph": "i", "s": "t",
+                        "pid": pid, "tid": tid, "ts": micros(event.ts_ns),
+                        "args": { "g": log.g, "category": log.category, "message": log.message },
+                    }));
                 }
                 EventKind::GoCreate { .. }
                 | EventKind::GoUnblock { .. }

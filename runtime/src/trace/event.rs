@@ -103,6 +103,24 @@ pub enum EventKind {
         /// How long the M slept in `epoll_wait` (0 for a non-blocking poll).
         waited_ns: u64,
     },
+    /// Code running on a G wrote an annotation into the trace with
+    /// [`trace_log`](crate::trace_log) (Go's `EvUserLog`, written by
+    /// `runtime/trace.Log`). Boxed so that the rare annotation does not make
+    /// every other event bigger.
+    UserLog(Box<UserLog>),
+}
+
+/// An annotation a program wrote into the trace: a category and a message
+/// on the G that wrote it (Go's `runtime/trace.Log(ctx, category, message)`;
+/// `go tool trace` shows it on the goroutine's timeline).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserLog {
+    /// The G that wrote it (0 for a `block_on` root).
+    pub g: u64,
+    /// What kind of annotation, e.g. `"breaker"`.
+    pub category: String,
+    /// What happened, e.g. `"closed->open"`.
+    pub message: String,
 }
 
 /// Why a G stopped running.

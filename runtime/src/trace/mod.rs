@@ -52,14 +52,18 @@
 //! * `runs.rs`: reading a trace: counts, G runs paired start to stop, those
 //!   runs cut around their syscalls ([`Trace::run_slices`], used by the
 //!   Chrome export and by the lessons' timeline), scheduling latencies;
-//! * `chrome.rs`: the Chrome Trace Event export.
+//! * `chrome.rs`: the Chrome Trace Event export;
+//! * `log.rs`: the program's own annotations ([`trace_log`], Go's
+//!   `runtime/trace.Log`) and reading them back ([`Trace::user_logs`]).
 
 mod chrome;
 mod event;
+mod log;
 mod recorder;
 mod runs;
 
-pub use event::{EventKind, StopReason, Trace, TraceEvent};
+pub use event::{EventKind, StopReason, Trace, TraceEvent, UserLog};
+pub use log::trace_log;
 pub(crate) use recorder::Recorder;
 pub use runs::{GRun, RunSlice, SliceEnd};
 

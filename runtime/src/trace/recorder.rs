@@ -1,9 +1,24 @@
 //! The recorder: how the scheduler writes events while it runs.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::event::{EventKind, Trace, TraceEvent};
 use crate::loom::Mutex;
+
+/// How many runtimes in this process record a trace: the gate of
+/// [`trace_log`](crate::trace_log), so that a program's annotations cost one
+/// relaxed load when nobody traces. It is a hint, not a protocol (std's
+/// atomic, outside the loom facade, because a `static` needs a `const`
+/// constructor): a log that races with a runtime's start or end may be kept
+/// or dropped, and the recorder's own `enabled` decides for real.
+static RECORDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any runtime in the process is recording (one relaxed load).
+#[inline]
+pub(crate) fn any_recording() -> bool {
+    RECORDING.load(Ordering::Relaxed) > 0
+}
 
 /// Collects events while the runtime runs; the scheduler owns one.
 ///
@@ -23,6 +38,9 @@ impl Recorder {
         // Ms outnumber Ps only by the ones in syscalls and sysmon; twice the
         // Ps keeps collisions rare. A disabled recorder needs no buffers.
         let shard_count = if enabled { (procs * 2).max(2) } else { 0 };
+        if enabled {
+            RECORDING.fetch_add(1, Ordering::Relaxed);
+        }
         Self {
             enabled,
             procs,
@@ -67,6 +85,14 @@ impl Recorder {
         Trace {
             procs: self.procs,
             events,
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if self.enabled {
+            RECORDING.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

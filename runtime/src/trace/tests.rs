@@ -392,3 +392,134 @@ fn recorder_merges_threads_in_time_order() {
         "every start paired with its own stop"
     );
 }
+
+/// Runs two Gs that each log twice on a tracing runtime with 2 Ps, and
+/// returns the trace with the ids of the Gs.
+fn logged_trace() -> (Trace, Vec<u64>) {
+    let rt = crate::Runtime::builder()
+        .procs(2)
+        .trace(true)
+        .build()
+        .unwrap();
+    let gs = rt.block_on(async {
+        let mut handles = Vec::new();
+        for i in 0..2 {
+            handles.push(crate::spawn(async move {
+                crate::trace_log("breaker", &format!("closed->open {i}"));
+                crate::yield_now().await;
+                crate::trace_log("breaker", &format!("open->half_open {i}"));
+                crate::current_g_id().expect("on a G")
+            }));
+        }
+        let mut gs = Vec::new();
+        for h in handles {
+            gs.push(h.await.expect("the G finished"));
+        }
+        gs
+    });
+    (rt.trace().expect("tracing is on"), gs)
+}
+
+#[test]
+fn trace_log_records_on_the_running_g_inside_its_run() {
+    let (trace, gs) = logged_trace();
+    let logs = trace.user_logs("breaker");
+    assert_eq!(logs.len(), 4, "two logs from each of two Gs: {logs:?}");
+    assert!(
+        trace.user_logs("retry").is_empty(),
+        "only the category asked"
+    );
+    assert_eq!(trace.user_logs("").len(), 4, "'' is every category");
+    let runs = trace.runs();
+    for (i, &g) in gs.iter().enumerate() {
+        let mine: Vec<&str> = logs
+            .iter()
+            .filter(|(_, l)| l.g == g)
+            .map(|(_, l)| l.message.as_str())
+            .collect();
+        assert_eq!(
+            mine,
+            [format!("closed->open {i}"), format!("open->half_open {i}")],
+            "G{g}'s own logs, in the order it wrote them"
+        );
+    }
+    for (event, log) in &logs {
+        let run = runs
+            .iter()
+            .find(|r| r.g == log.g && (r.start_ns..=r.end_ns).contains(&event.ts_ns))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{log:?} at {} ns is inside no run of G{}",
+                    event.ts_ns, log.g
+                )
+            });
+        assert_eq!(
+            (event.p, event.m),
+            (run.p, run.m),
+            "recorded on the P and M that ran G{}",
+            log.g
+        );
+    }
+}
+
+#[test]
+fn trace_log_outside_a_tracing_runtime_records_nothing() {
+    let tracing = crate::Runtime::builder()
+        .procs(1)
+        .trace(true)
+        .build()
+        .unwrap();
+    assert!(
+        super::recorder::any_recording(),
+        "the gate is open while a runtime traces"
+    );
+    let quiet = crate::Runtime::builder().procs(1).build().unwrap();
+    quiet.block_on(async {
+        crate::spawn(async { crate::trace_log("breaker", "in a runtime that does not trace") })
+            .await
+            .unwrap();
+    });
+    crate::trace_log("breaker", "on no runtime at all");
+    tracing.block_on(async { crate::trace_log("breaker", "on the root G") });
+    let logs = tracing.trace().unwrap();
+    let msgs: Vec<(u64, &str)> = logs
+        .user_logs("breaker")
+        .iter()
+        .map(|(_, l)| (l.g, l.message.as_str()))
+        .collect();
+    assert_eq!(
+        msgs,
+        [(0, "on the root G")],
+        "only the tracing runtime's own G logs into its trace"
+    );
+    assert!(quiet.trace().is_none());
+}
+
+#[test]
+fn user_logs_are_instants_on_the_bar_of_their_g() {
+    let (trace, gs) = logged_trace();
+    let events = chrome(&trace);
+    let logs: Vec<&Value> = with_ph(&events, "i")
+        .into_iter()
+        .filter(|e| e["cat"] == "breaker")
+        .collect();
+    assert_eq!(logs.len(), 4, "one instant per log: {logs:?}");
+    for log in logs {
+        let g = log["args"]["g"].as_u64().expect("args.g");
+        assert!(gs.contains(&g), "the G that wrote it: {log}");
+        assert!(
+            log["name"].as_str().is_some_and(|n| n.contains("->")),
+            "named after the message: {log}"
+        );
+        let ts = log["ts"].as_f64().unwrap();
+        let on_bar = with_ph(&events, "X").into_iter().any(|bar| {
+            let (start, dur) = (bar["ts"].as_f64().unwrap(), bar["dur"].as_f64().unwrap());
+            bar["cat"] == "g"
+                && bar["args"]["g"] == g
+                && bar["pid"] == log["pid"]
+                && bar["tid"] == log["tid"]
+                && (start..=start + dur).contains(&ts)
+        });
+        assert!(on_bar, "{log} sits on a bar of G{g} on the same track");
+    }
+}

@@ -45,7 +45,9 @@
 //! `Duration` since any origin; [`Breaker`] wraps it in a lock with a
 //! [`Clock`] ([`SystemClock`] for real runs, [`ManualClock`] for tests
 //! and scripted scenarios) and logs every transition for the metrics and
-//! the trace.
+//! the trace: each state change is written into the runtime's trace with
+//! [`runtime::trace_log`] (category `"breaker"`, message like
+//! `"closed->open"`), on the G whose call caused it.
 
 pub mod window;
 
@@ -238,6 +240,32 @@ impl fmt::Display for Rejected {
 
 impl std::error::Error for Rejected {}
 
+/// The category of the breaker's events in the runtime's trace
+/// ([`runtime::trace_log`]); each message is a [`transition_name`].
+pub const TRACE_CATEGORY: &str = "breaker";
+
+/// A state change as the trace names it: `"closed->open"`,
+/// `"open->half_open"`, `"half_open->closed"`, ...
+///
+/// ```
+/// use service::breaker::{State, transition_name};
+/// assert_eq!(transition_name(State::HalfOpen, State::Open), "half_open->open");
+/// ```
+pub fn transition_name(from: State, to: State) -> &'static str {
+    // Spelled out so the trace needs no allocation per state change.
+    match (from, to) {
+        (State::Closed, State::Open) => "closed->open",
+        (State::Closed, State::HalfOpen) => "closed->half_open",
+        (State::Closed, State::Closed) => "closed->closed",
+        (State::Open, State::HalfOpen) => "open->half_open",
+        (State::Open, State::Closed) => "open->closed",
+        (State::Open, State::Open) => "open->open",
+        (State::HalfOpen, State::Closed) => "half_open->closed",
+        (State::HalfOpen, State::Open) => "half_open->open",
+        (State::HalfOpen, State::HalfOpen) => "half_open->half_open",
+    }
+}
+
 /// One state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
@@ -301,6 +329,12 @@ impl BreakerCore {
         self.state
     }
 
+    /// The state as of the last call, without applying the time-driven
+    /// transitions ([`state`](BreakerCore::state) applies them).
+    pub fn peek(&self) -> State {
+        self.state
+    }
+
     /// Every transition so far, oldest first.
     pub fn transitions(&self) -> &[Transition] {
         &self.transitions
@@ -317,6 +351,9 @@ impl BreakerCore {
     }
 
     fn go(&mut self, to: State, now: Duration) {
+        // Into the runtime's trace, on the G whose call moved the breaker
+        // (one relaxed load when nobody traces).
+        runtime::trace_log(TRACE_CATEGORY, transition_name(self.state, to));
         self.transitions.push(Transition {
             at: now,
             from: self.state,
@@ -417,7 +454,7 @@ impl BreakerCore {
 }
 
 /// Where a [`Breaker`] reads the time.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + fmt::Debug {
     /// Time since the clock's origin.
     fn now(&self) -> Duration;
 }
@@ -455,11 +492,16 @@ impl Clock for ManualClock {
     }
 }
 
-impl<C: Clock> Clock for std::sync::Arc<C> {
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     fn now(&self) -> Duration {
         (**self).now()
     }
 }
+
+/// A clock chosen at run time: what a server's breaker runs on
+/// ([`SystemClock`] normally; a [`ManualClock`] a test drives, through
+/// `Options::breaker_clock`).
+pub type SharedClock = std::sync::Arc<dyn Clock>;
 
 /// A shared breaker: the state machine behind a lock, on a clock (what a
 /// route holds; resilience4j's `CircuitBreaker`, Go's `sony/gobreaker`).
@@ -504,6 +546,15 @@ impl<C: Clock> Breaker<C> {
     pub fn state(&self) -> State {
         let now = self.clock.now();
         self.lock().state(now)
+    }
+
+    /// The state as of the last call, for an observer that must change
+    /// nothing: unlike [`state`](Breaker::state) it never moves the breaker
+    /// (an open breaker whose period is over stays `Open` here until the
+    /// next call or `state()`), so a sampler on a thread outside the
+    /// runtime cannot cause a transition the runtime's trace would miss.
+    pub fn peek(&self) -> State {
+        self.lock().peek()
     }
 
     /// Asks to make a call now.

@@ -313,3 +313,49 @@ fn the_shared_breaker_reports_its_state_in_prometheus_format() {
         "{text}"
     );
 }
+
+#[test]
+fn every_state_change_is_in_the_runtime_trace_on_the_g_that_caused_it() {
+    let rt = runtime::Runtime::builder()
+        .procs(1)
+        .trace(true)
+        .build()
+        .unwrap();
+    let (g, transitions) = rt.block_on(async {
+        runtime::spawn(async {
+            let mut b = BreakerCore::new(cfg()).unwrap();
+            trip(&mut b, Duration::ZERO); // closed -> open
+            b.state(1000 * MS); // open -> half_open
+            for _ in 0..3 {
+                call(&mut b, 1000 * MS, Duration::ZERO, true); // the trials close it
+            }
+            (runtime::current_g_id().unwrap(), b.transitions().to_vec())
+        })
+        .await
+        .unwrap()
+    });
+    let trace = rt.trace().unwrap();
+    let logged: Vec<(u64, &str)> = trace
+        .user_logs(TRACE_CATEGORY)
+        .iter()
+        .map(|(_, l)| (l.g, l.message.as_str()))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            (g, "closed->open"),
+            (g, "open->half_open"),
+            (g, "half_open->closed")
+        ],
+        "one trace event per transition, on the G that drove the breaker"
+    );
+    let names: Vec<&str> = transitions
+        .iter()
+        .map(|t| transition_name(t.from, t.to))
+        .collect();
+    assert_eq!(
+        names,
+        logged.iter().map(|(_, m)| *m).collect::<Vec<_>>(),
+        "the trace and the breaker's own list agree"
+    );
+}

@@ -7,8 +7,9 @@
 //! `tat`; losing the race means another request moved it first, so the
 //! check is redone with the value that won.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::loom::atomic::{AtomicU64, Ordering};
 
 use super::{LimitError, check_rate, monotonic};
 
@@ -73,7 +74,77 @@ impl Gcra {
     }
 }
 
-#[cfg(test)]
+/// The loom models (`RUSTFLAGS="--cfg loom" cargo test -p service --lib loom`,
+/// run by `.ci/loom.sh`). Time is handed in (`try_acquire_at`), so loom never
+/// reads a real clock: every interleaving of the threads' loads and
+/// compare-and-swaps is explored at fixed instants.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::loom::{Arc, model, thread};
+
+    /// A limiter with 100 ms between requests and bursts of 3, one token
+    /// already taken at `T`: two are left at that instant.
+    fn two_left() -> Gcra {
+        let g = Gcra::new(10.0, 3).unwrap();
+        assert!(g.try_acquire_at(T));
+        g
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    /// Three threads race for the last two tokens: exactly two win, and the
+    /// TAT moved once per winner.
+    #[test]
+    fn loom_three_threads_racing_for_two_tokens_admit_exactly_two() {
+        model(|| {
+            let g = Arc::new(two_left());
+            let racers: Vec<_> = (0..3)
+                .map(|_| {
+                    let g = g.clone();
+                    thread::spawn(move || g.try_acquire_at(T))
+                })
+                .collect();
+            let won = racers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|&w| w)
+                .count();
+            assert_eq!(won, 2, "the two tokens left, no more, no fewer");
+            let tat = g.tat.load(Ordering::Relaxed);
+            assert_eq!(
+                tat,
+                T.as_nanos() as u64 + 3 * g.t,
+                "one emission interval per admitted request"
+            );
+        });
+    }
+
+    /// Two threads at different instants: the later one may find a token
+    /// refilled, the earlier one may not, and no interleaving admits more
+    /// than the bucket holds at the later instant.
+    #[test]
+    fn loom_racers_at_two_instants_never_exceed_the_bucket() {
+        model(|| {
+            let g = Arc::new(Gcra::new(10.0, 1).unwrap());
+            assert!(g.try_acquire_at(T), "the only token");
+            let later = T + Duration::from_millis(100); // one refilled
+            let a = {
+                let g = g.clone();
+                thread::spawn(move || g.try_acquire_at(T))
+            };
+            let b = {
+                let g = g.clone();
+                thread::spawn(move || g.try_acquire_at(later))
+            };
+            let (a, b) = (a.join().unwrap(), b.join().unwrap());
+            assert!(!a, "nothing is left at T");
+            assert!(b, "the refilled token is there at T + 100 ms");
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
