@@ -9,7 +9,7 @@
 //! generator drives it in the open loop, in short slices, until the rollout
 //! is decided or the time is up.
 //!
-//! Twice: once with a v2 whose 10% of requests spin 1 ms longer (it must be
+//! Twice: once with a v2 whose 10% of requests spin 2 ms longer (it must be
 //! rolled back), once with a v2 identical to v1 (it must be promoted). The
 //! lesson prints both decision logs, as `GET /canary` serves them, and
 //! writes them to `target/lessons/lesson-25/decisions.json`, with a figure
@@ -61,7 +61,7 @@ fn main() {
             "--regress-us",
             "N",
             "how much longer a slow v2 request works, µs",
-            1000,
+            2000,
             1..=100_000,
         )
         .number(
