@@ -68,7 +68,7 @@ fn main() {
             "--min",
             "N",
             "samples per version before the controller judges",
-            500,
+            400,
             1..=1_000_000,
         )
         .number(
@@ -211,7 +211,7 @@ fn rollout(s: &Scenario, rate: u64, us: u64, min: u64, limit: Duration) -> Value
     })
     .expect("start the service on 127.0.0.1");
     let start = format!(
-        "/canary/start?steps=10,25,50&min={min}&tick_ms=100&patience=30&undecided=40\
+        "/canary/start?steps=10,25,50&min={min}&tick_ms=100&patience=80&undecided=40\
          &regress_pct={}&regress_us={}",
         s.regress_pct, s.regress_us
     );
