@@ -315,9 +315,9 @@ fn figure(scenarios: &[Scenario], runs: &[Value]) -> String {
         left,
         32.0,
         &[
-            ("weight", palette::YIELD),
-            ("P99 v1", palette::STEAL),
-            ("P99 v2", palette::PREEMPT),
+            (palette::YIELD, "v2's weight"),
+            (palette::STEAL, "P99 v1"),
+            (palette::PREEMPT, "P99 v2"),
         ],
     );
     for (i, (s, run)) in scenarios.iter().zip(runs).enumerate() {
@@ -346,7 +346,11 @@ fn figure(scenarios: &[Scenario], runs: &[Value]) -> String {
             "end",
         );
         let x = |t: f64| left + plot_w * t / t_max;
-        let (mut prev_w, mut prev_t) = (5.0, 0.0);
+        let first = log
+            .first()
+            .and_then(|e| e["weight"].as_f64())
+            .unwrap_or(0.0);
+        let (mut prev_w, mut prev_t) = (first, 0.0);
         for e in log {
             let t = e["at_ms"].as_f64().unwrap_or(0.0);
             let y_w = |w: f64| y0 + h - h * w / 100.0;
