@@ -2,14 +2,14 @@
 //!
 //! The service on 127.0.0.1 (fast engine, our runtime, 2 Ps) serves
 //! `/canary/work?us=N` from two versions of the same handler. The lesson
-//! starts a rollout (`POST /canary/start`): v2 gets 5% of the traffic, and
+//! starts a rollout (`POST /canary/start`): v2 gets 10% of the traffic, and
 //! the controller, a G inside the service, judges v2's P99 against v1's on
 //! every tick with a bootstrap bound and a minimum-sample guard, steps the
 //! weight up (25%, 50%), promotes, or rolls back to 0%. The course's load
 //! generator drives it in the open loop, in short slices, until the rollout
 //! is decided or the time is up.
 //!
-//! Twice: once with a v2 whose 10% of requests spin 1 ms longer (it must be
+//! Twice: once with a v2 whose 10% of requests spin 2 ms longer (it must be
 //! rolled back), once with a v2 identical to v1 (it must be promoted). The
 //! lesson prints both decision logs, as `GET /canary` serves them, and
 //! writes them to `target/lessons/lesson-25/decisions.json`, with a figure
@@ -61,14 +61,14 @@ fn main() {
             "--regress-us",
             "N",
             "how much longer a slow v2 request works, µs",
-            1000,
+            2000,
             1..=100_000,
         )
         .number(
             "--min",
             "N",
             "samples per version before the controller judges",
-            200,
+            400,
             1..=1_000_000,
         )
         .number(
@@ -103,7 +103,7 @@ fn main() {
     title("Lesson 25", "Canary releases judged by the tail");
     explain(&format!(
         "The service runs two versions of /canary/work?us={us} (the same busy loop). A rollout \
-         sends v2 5% of the traffic, then 25%, then 50%, then all of it, if at each step the \
+         sends v2 10% of the traffic, then 25%, then 50%, then all of it, if at each step the \
          controller (a G in the service, waking every 100 ms) can show that v2's P99 is not more \
          than 5% worse than v1's at 99% confidence (a bootstrap bound on the ratio of P99s, \
          over the latencies recorded at that step). Shown worse: back to 0% at once. Fewer than \
@@ -172,11 +172,12 @@ fn main() {
     }
     notice(
         "The regressed v2 moved only its tail: its median is about v1's (the P50 column), so a \
-         dashboard of medians would have shipped it. The ratio of P99s said more than 5% worse with a lower bound far \
-         above 1.05, so it went back to 0% at its first judged step, having served a few percent \
-         of the traffic. The healthy v2 went up step by step; each step waited for enough samples \
-         before judging (the \"wait\" lines), because a P99 of a handful of requests is their \
-         maximum, and no samples at all would otherwise read as no problems.",
+         dashboard of medians would have shipped it. The ratio of P99s said more than 5% worse \
+         (its lower bound above 1.05), so it went back to 0% at its first judged step, having \
+         served a tenth of the traffic for a second or two. The healthy v2 went up step by step; \
+         each step waited for enough samples before judging (the \"wait\" lines), because a P99 \
+         of a handful of requests is their maximum, and no samples at all would otherwise read \
+         as no problems. Its intervals are wide: on a busy machine the tail is scheduling noise.",
     );
 
     let dir = artefacts::lesson_dir(25).expect("create target/lessons/lesson-25");
@@ -210,7 +211,7 @@ fn rollout(s: &Scenario, rate: u64, us: u64, min: u64, limit: Duration) -> Value
     })
     .expect("start the service on 127.0.0.1");
     let start = format!(
-        "/canary/start?steps=5,25,50&min={min}&tick_ms=100&patience=30&undecided=40\
+        "/canary/start?steps=10,25,50&min={min}&tick_ms=100&patience=80&undecided=40\
          &regress_pct={}&regress_us={}",
         s.regress_pct, s.regress_us
     );
@@ -314,9 +315,9 @@ fn figure(scenarios: &[Scenario], runs: &[Value]) -> String {
         left,
         32.0,
         &[
-            ("weight", palette::YIELD),
-            ("P99 v1", palette::STEAL),
-            ("P99 v2", palette::PREEMPT),
+            (palette::YIELD, "v2's weight"),
+            (palette::STEAL, "P99 v1"),
+            (palette::PREEMPT, "P99 v2"),
         ],
     );
     for (i, (s, run)) in scenarios.iter().zip(runs).enumerate() {
@@ -345,7 +346,11 @@ fn figure(scenarios: &[Scenario], runs: &[Value]) -> String {
             "end",
         );
         let x = |t: f64| left + plot_w * t / t_max;
-        let (mut prev_w, mut prev_t) = (5.0, 0.0);
+        let first = log
+            .first()
+            .and_then(|e| e["weight"].as_f64())
+            .unwrap_or(0.0);
+        let (mut prev_w, mut prev_t) = (first, 0.0);
         for e in log {
             let t = e["at_ms"].as_f64().unwrap_or(0.0);
             let y_w = |w: f64| y0 + h - h * w / 100.0;
