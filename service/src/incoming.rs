@@ -2,8 +2,8 @@
 //! labels of its span.
 //!
 //! Every engine hands the routes the same few things: the method, the
-//! target, the body, and the three headers this chapter reads
-//! (`traceparent`, `tracestate`, `x-load-test`). [`Incoming::span_labels`]
+//! target, the body, and the headers this chapter reads
+//! (`traceparent`, `tracestate`, `x-load-test`, `x-canary`). [`Incoming::span_labels`]
 //! turns them into the labels the request runs under: a child span of a
 //! valid incoming trace (an invalid `traceparent` is ignored and a new
 //! trace starts), the route, and the load-test tag if there is one.
@@ -26,6 +26,8 @@ pub struct Incoming<'a> {
     pub tracestate: Option<&'a [u8]>,
     /// The `x-load-test` header.
     pub load_test: Option<&'a [u8]>,
+    /// The `x-canary` header (`v1` or `v2`: pins the canary route's version).
+    pub canary: Option<&'a [u8]>,
 }
 
 impl<'a> Incoming<'a> {
@@ -44,6 +46,7 @@ impl<'a> Incoming<'a> {
             traceparent: header("traceparent"),
             tracestate: header("tracestate"),
             load_test: header(tagging::HEADER),
+            canary: header(crate::canary::router::HEADER),
         }
     }
 

@@ -67,7 +67,7 @@ fn serve_work(canary: &Canary, req: &Incoming<'_>, query: &str) -> Reply {
         .traceparent
         .and_then(|v| TraceParent::parse_bytes(v).ok())
         .map(|tp| router::key_of(&tp.trace_id));
-    let ticket = canary.route(key, router::pin_of(req.tracestate));
+    let ticket = canary.route(key, router::pinned(req.canary, req.tracestate));
     work::run(
         &canary.regression(),
         ticket.version,
@@ -340,6 +340,38 @@ mod tests {
         let r = respond(&c, &req, "/canary/start", "");
         assert_eq!(r.status, 501);
         assert!(!c.running());
+    }
+
+    #[test]
+    fn the_x_canary_header_pins_and_wins_over_tracestate() {
+        let c = Arc::new(Canary::default());
+        let get = |canary: Option<&'static [u8]>, tracestate: Option<&'static [u8]>| {
+            let req = Incoming {
+                method: "GET",
+                target: "/canary/work?us=1",
+                canary,
+                tracestate,
+                ..Incoming::default()
+            };
+            String::from_utf8(
+                respond(&c, &req, "/canary/work", "us=1")
+                    .body
+                    .as_bytes()
+                    .to_vec(),
+            )
+            .unwrap()
+        };
+        assert_eq!(get(Some(b"v2"), None), "v2\n", "x-canary: v2 at weight 0");
+        assert_eq!(
+            get(Some(b"v1"), Some(b"canary=v2")),
+            "v1\n",
+            "the header wins over tracestate"
+        );
+        assert_eq!(
+            get(Some(b"bogus"), Some(b"canary=v2")),
+            "v2\n",
+            "a header naming no version pins nothing; tracestate still does"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! The pieces, one file each:
 //!
 //! * [`router`]: which version answers a request (weighted by a hash of the
-//!   request's key, or pinned by a `tracestate` entry `canary=v1|v2`);
+//!   request's key, or pinned by an `x-canary` header or a `tracestate`
+//!   entry `canary=v1|v2`);
 //! * [`work`]: the handler both versions run, and v2's injected regression;
 //! * [`stats`]: the judgement: a minimum-sample guard, then a bootstrap
 //!   bound on `P99(v2) / P99(v1)`;

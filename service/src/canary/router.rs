@@ -6,7 +6,8 @@
 //!
 //! 1. **Pinned.** A request that names a version gets it, whatever the
 //!    weight: a tester forcing v2 before any user sees it, or a client that
-//!    must stay on v1. The pin travels as a W3C `tracestate` entry,
+//!    must stay on v1. An `x-canary: v1|v2` header pins one hop; the pin
+//!    that travels is a W3C `tracestate` entry,
 //!    `canary=v1` or `canary=v2` (the same list [`crate::tagging`] reads its
 //!    `loadtest=` entry from), so it follows the request through every hop
 //!    that passes trace context on, as service meshes pass routing headers.
@@ -60,6 +61,25 @@ impl Version {
             _ => None,
         }
     }
+}
+
+/// The header that pins a request to a version (`x-canary: v1|v2`); it
+/// wins over a `tracestate` pin, which follows the request downstream.
+pub const HEADER: &str = "x-canary";
+
+/// The version a request is pinned to: its `x-canary` header if that names
+/// one, else its `tracestate` entry.
+///
+/// ```
+/// use service::canary::router::{Version, pinned};
+/// assert_eq!(pinned(Some(b"v1"), Some(b"canary=v2")), Some(Version::V1));
+/// assert_eq!(pinned(Some(b"v9"), Some(b"canary=v2")), Some(Version::V2));
+/// assert_eq!(pinned(None, None), None);
+/// ```
+pub fn pinned(header: Option<&[u8]>, tracestate: Option<&[u8]>) -> Option<Version> {
+    header
+        .and_then(|v| Version::parse(v.trim_ascii()))
+        .or_else(|| pin_of(tracestate))
 }
 
 /// The `tracestate` key that pins a request to a version.
