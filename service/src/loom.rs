@@ -12,10 +12,10 @@
 #![allow(unused_imports)] // not every item is used by every configuration
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic;
+pub(crate) use std::sync::{Mutex, MutexGuard, atomic};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic;
+pub(crate) use loom::sync::{Mutex, MutexGuard, atomic};
 
 #[cfg(all(test, loom))]
 pub(crate) use loom::{model, sync::Arc, thread};
