@@ -41,6 +41,9 @@ pub(crate) struct MachineCtx {
     /// The G being polled (0 while polling a `block_on` root future,
     /// [`NO_G`] between polls).
     pub(crate) current_g: Cell<u64>,
+    /// The goroutine-dump record of the G being polled (null between polls
+    /// and for the root): where `gstatus::park` writes its wait.
+    pub(crate) current_info: Cell<*const crate::gstatus::GInfo>,
     /// This M is a `block_on` thread, locked to its root (Go's `lockedg`):
     /// it runs the root and no other G.
     pub(crate) locked: Cell<bool>,
@@ -63,6 +66,7 @@ impl MachineCtx {
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
             current_g: Cell::new(NO_G),
+            current_info: Cell::new(ptr::null()),
             locked: Cell::new(false),
             rng: Cell::new(seed),
         }
