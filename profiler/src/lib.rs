@@ -5,6 +5,7 @@
 //!   into a preallocated ring, with the running G and its labels.
 //! * [`cache`]: hardware cache counters if present, cachegrind's heat map if not.
 //! * [`contention`]: block and mutex profiles from `runtime::sync`'s waits.
+//! * [`goroutine`]: the goroutine profile and dump (`debug=1`, `debug=2`).
 //! * [`heap`]: the heap profile by allocation stack, from the allocator's sampler.
 //! * [`symbols`]: addresses to function, file and line, after the fact.
 //! * [`builder`] and [`proto`]: pprof's `profile.proto`, gzipped, which
@@ -24,6 +25,7 @@ pub mod cache;
 pub mod contention;
 pub mod cpu;
 pub mod flame;
+pub mod goroutine;
 pub mod heap;
 pub mod profile;
 pub mod proto;
