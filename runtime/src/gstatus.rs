@@ -254,10 +254,12 @@ pub fn goroutines() -> Vec<Goroutine> {
 pub(crate) fn park(reason: WaitReason, at: Option<&'static Location<'static>>) {
     with_current(|ctx| {
         let Some(ctx) = ctx else { return };
-        if ctx.stop_reason.get() != StopReason::Block {
+        if ctx.stop_reason.get() == StopReason::Block {
+            ctx.stop_reason.set(reason.stop_reason());
+        }
+        if ctx.wait_named.replace(true) {
             return; // an inner wait of this poll already spoke
         }
-        ctx.stop_reason.set(reason.stop_reason());
         // SAFETY: `current_info` is set by `Running::enter` to the header of
         // the G this thread polls, whose reference the runner holds for the
         // whole poll, and reset before that reference can go.
@@ -265,6 +267,17 @@ pub(crate) fn park(reason: WaitReason, at: Option<&'static Location<'static>>) {
             info.wait.write(Some(reason), at, nanotime());
         }
     });
+}
+
+/// After a poll that returned `Pending`: a G that parked without naming a
+/// wait (a future of its own, `std::future::pending`) is recorded as
+/// `Other`, so that the dump never shows a stale reason from an earlier
+/// wait.
+pub(crate) fn parked_unnamed(info: &GInfo) {
+    let unnamed = with_current(|ctx| ctx.is_some_and(|c| !c.wait_named.get()));
+    if unnamed {
+        info.wait.write(Some(WaitReason::Other), None, nanotime());
+    }
 }
 
 /// [`park`] for a `runtime::sync` wait of `kind` at `at`.
@@ -340,6 +353,7 @@ impl Running {
         Running(with_current(|ctx| match ctx {
             Some(c) => {
                 c.current_info.set(info);
+                c.wait_named.set(false);
                 true
             }
             None => false,

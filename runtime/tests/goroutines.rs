@@ -127,3 +127,25 @@ fn finished_gs_leave_the_dump_and_a_runnable_g_has_no_wait() {
     });
     assert!(runtime::goroutines().is_empty(), "empty outside a runtime");
 }
+
+#[test]
+fn a_g_parked_without_a_named_wait_is_waiting_for_other() {
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    rt.block_on(async {
+        // First a named wait (a sleep), then a bare `pending`: the dump must
+        // not keep showing the sleep.
+        let h = runtime::spawn(async {
+            runtime::sleep(Duration::from_millis(1)).await;
+            std::future::pending::<()>().await
+        });
+        let gs = dump_when(|gs| {
+            gs.iter()
+                .any(|g| g.id == h.id() && g.wait_reason == Some(WaitReason::Other))
+        })
+        .await;
+        let g = gs.iter().find(|g| g.id == h.id()).unwrap();
+        assert_eq!((g.state, g.wait_site), (GState::Waiting, None), "{g:#?}");
+        h.abort();
+        assert!(h.await.unwrap_err().is_cancelled());
+    });
+}

@@ -189,6 +189,7 @@ where
     drop(running);
     let result = match polled {
         Ok(Poll::Pending) => {
+            crate::gstatus::parked_unnamed(&cell.header.info);
             return match cell.header.state.transition_to_idle() {
                 ToIdle::Notified => RunTag::Notified,
                 ToIdle::Cancelled => {
