@@ -9,4 +9,5 @@ export RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
 cargo test -p runtime --release --lib loom
 cargo test -p allocator --release --lib loom
+cargo test -p profiler --release --lib loom  # the SIGPROF sample ring
 bash .ci/exercises-loom.sh
