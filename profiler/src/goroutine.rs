@@ -264,7 +264,7 @@ mod tests {
                 .all(|x| x.value == [1] && x.location_id.len() == 2)
         );
         let sleep_site = format!(
-            "<runtime::Sleep as Future>::poll @ {}:{}",
+            "runtime::Sleep::poll @ {}:{}",
             file!(),
             lines[2].1
         );
