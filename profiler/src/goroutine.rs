@@ -263,11 +263,7 @@ mod tests {
                 .iter()
                 .all(|x| x.value == [1] && x.location_id.len() == 2)
         );
-        let sleep_site = format!(
-            "runtime::Sleep::poll @ {}:{}",
-            file!(),
-            lines[2].1
-        );
+        let sleep_site = format!("runtime::Sleep::poll @ {}:{}", file!(), lines[2].1);
         assert!(
             p.function.iter().any(|f| s(f.name) == sleep_site),
             "the proto names the sleep's site {sleep_site}"
