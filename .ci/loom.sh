@@ -10,4 +10,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
 cargo test -p runtime --release --lib loom
 cargo test -p allocator --release --lib loom
 cargo test -p service --release --lib loom
+cargo test -p profiler --release --lib loom  # the SIGPROF sample ring
 bash .ci/exercises-loom.sh

@@ -8,7 +8,10 @@
 # 2. The heap profile reads as Go's (inuse_space by default), its stacks
 #    start in the service's code, not in the allocator, and the allocs
 #    profile puts /alloc's `alloc_and_free` on top.
-# 3. Bad input gets Go's answers: seconds=0 a 400, a second CPU profile
+# 3. The goroutine profile reads as Go's (Type: goroutine), and its debug=1
+#    and debug=2 text forms list the service's Gs with their wait reasons
+#    and spawn sites (the accept loop's connections, parked in IO wait).
+# 4. Bad input gets Go's answers: seconds=0 a 400, a second CPU profile
 #    while one runs a 500 "cpu profiling already in use".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +77,23 @@ go tool pprof -top "$URL/debug/pprof/allocs" >"$WORK/allocs.txt" 2>&1 || { cat "
 head -14 "$WORK/allocs.txt"
 grep -q '^Type: alloc_space' "$WORK/allocs.txt" || fail "allocs is not an alloc_space profile"
 grep -q 'alloc_and_free' "$WORK/allocs.txt" || fail "alloc_and_free missing from the allocs profile"
+
+echo "--- goroutine profile and dump"
+# Two idle keep-alive connections: their Gs are parked reading, in IO wait.
+exec 3<>/dev/tcp/127.0.0.1/"${URL##*:}" 4<>/dev/tcp/127.0.0.1/"${URL##*:}"
+go tool pprof -top "$URL/debug/pprof/goroutine" >"$WORK/goroutine.txt" 2>&1 || { cat "$WORK/goroutine.txt"; fail "go tool pprof (goroutine)"; }
+head -12 "$WORK/goroutine.txt"
+grep -q '^Type: goroutine' "$WORK/goroutine.txt" || fail "goroutine is not a goroutine profile"
+curl -s "$URL/debug/pprof/goroutine?debug=1" >"$WORK/goroutine1.txt"
+head -8 "$WORK/goroutine1.txt"
+grep -q '^goroutine profile: total [1-9]' "$WORK/goroutine1.txt" || fail "debug=1 has no total"
+curl -s "$URL/debug/pprof/goroutine?debug=2" >"$WORK/goroutine2.txt"
+head -12 "$WORK/goroutine2.txt"
+grep -q '^goroutine [0-9]* \[IO wait' "$WORK/goroutine2.txt" || fail "debug=2 shows no G in IO wait"
+grep -q '^created by runtime::spawn in goroutine' "$WORK/goroutine2.txt" || fail "debug=2 has no spawn sites"
+exec 3>&- 4>&-
+code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/debug/pprof/goroutine?debug=9")
+[[ $code == 400 ]] || fail "goroutine?debug=9 gave $code, want 400"
 
 echo "--- bad input"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/debug/pprof/profile?seconds=0")

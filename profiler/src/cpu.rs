@@ -19,9 +19,9 @@
 //! `ucontext`, walks the frame pointers ([`crate::walk`]), asks the runtime
 //! which G was running ([`runtime::current_g_id`]) and copies that G's
 //! labels ([`runtime::with_current_labels`], both lock-free), all into one
-//! slot of a ring allocated before the first timer is armed. Slots are
-//! claimed with a compare-and-swap (empty → writing → full); a handler that
-//! finds its slot still full counts a lost sample instead of waiting. Go's
+//! slot of a ring allocated before the first timer is armed ([`crate::ring`]:
+//! slots claimed with a compare-and-swap, a handler that finds its slot
+//! still full counts a lost sample instead of waiting; loom-checked). Go's
 //! `profBuf` is the same idea: a lock-free log written by signal handlers,
 //! read by one goroutine.
 //!
@@ -33,15 +33,15 @@
 //!
 //! Symbols are resolved afterwards, in [`crate::CpuProfile`].
 
-use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::ring::Ring;
 use crate::walk;
 
 /// Frames kept per sample (Go's `maxCPUProfStack` is 64).
@@ -53,10 +53,6 @@ const SLOTS: usize = 2048;
 /// Go's default rate (`runtime.SetCPUProfileRate(100)`).
 pub const DEFAULT_HZ: u32 = 100;
 
-const EMPTY: u8 = 0;
-const WRITING: u8 = 1;
-const FULL: u8 = 2;
-
 struct SlotData {
     g: u64,
     depth: usize,
@@ -65,24 +61,8 @@ struct SlotData {
     labels: [u8; LABEL_BYTES],
 }
 
-struct Slot {
-    state: AtomicU8,
-    data: UnsafeCell<SlotData>,
-}
-
-struct Ring {
-    next: AtomicUsize,
-    lost: AtomicU64,
-    slots: Box<[Slot]>,
-}
-
-// SAFETY: a slot's data is written only by the handler that moved its state
-// EMPTY -> WRITING and read only by the collector after seeing FULL
-// (Acquire/Release on `state`), so no two threads touch it at once.
-unsafe impl Sync for Ring {}
-
 /// Allocated once, before the first timer, and never freed.
-static RING: OnceLock<Ring> = OnceLock::new();
+static RING: OnceLock<Ring<SlotData>> = OnceLock::new();
 /// A profile is being taken (the handler records only then).
 static SAMPLING: AtomicBool = AtomicBool::new(false);
 /// Handlers running right now (stop waits for zero).
@@ -178,7 +158,7 @@ impl CpuProfiler {
     fn start_in_use(hz: u32) -> Result<CpuProfiler, StartError> {
         walk::init();
         install_handler()?;
-        let ring = RING.get_or_init(Ring::new);
+        let ring = RING.get_or_init(new_ring);
         ring.clear();
         let (stop, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -227,51 +207,26 @@ impl Drop for CpuProfiler {
     }
 }
 
-impl Ring {
-    fn new() -> Ring {
-        let slots = (0..SLOTS)
-            .map(|_| Slot {
-                state: AtomicU8::new(EMPTY),
-                data: UnsafeCell::new(SlotData {
-                    g: 0,
-                    depth: 0,
-                    label_len: 0,
-                    frames: [0; MAX_FRAMES],
-                    labels: [0; LABEL_BYTES],
-                }),
-            })
-            .collect();
-        Ring {
-            next: AtomicUsize::new(0),
-            lost: AtomicU64::new(0),
-            slots,
-        }
-    }
+/// The ring's slots, allocated once before the first timer is armed.
+fn new_ring() -> Ring<SlotData> {
+    Ring::new(SLOTS, || SlotData {
+        g: 0,
+        depth: 0,
+        label_len: 0,
+        frames: [0; MAX_FRAMES],
+        labels: [0; LABEL_BYTES],
+    })
+}
 
-    fn clear(&self) {
-        for s in self.slots.iter() {
-            s.state.store(EMPTY, Ordering::Release);
-        }
-        self.lost.store(0, Ordering::Relaxed);
-    }
-
-    /// Moves every full slot into `out`.
-    fn drain(&self, out: &mut Vec<RawSample>) {
-        for s in self.slots.iter() {
-            if s.state.load(Ordering::Acquire) != FULL {
-                continue;
-            }
-            // SAFETY: FULL (Acquire) means the handler finished writing and
-            // no handler touches the slot until we store EMPTY below.
-            let d = unsafe { &*s.data.get() };
-            out.push(RawSample {
-                frames: d.frames[..d.depth].to_vec(),
-                g: (d.g != u64::MAX).then_some(d.g),
-                labels: parse_labels(&d.labels[..d.label_len]),
-            });
-            s.state.store(EMPTY, Ordering::Release);
-        }
-    }
+/// Moves every full slot of `ring` into `out`.
+fn drain(ring: &Ring<SlotData>, out: &mut Vec<RawSample>) {
+    ring.drain(|d| {
+        out.push(RawSample {
+            frames: d.frames[..d.depth].to_vec(),
+            g: (d.g != u64::MAX).then_some(d.g),
+            labels: parse_labels(&d.labels[..d.label_len]),
+        })
+    });
 }
 
 fn parse_labels(b: &[u8]) -> Vec<(String, String)> {
@@ -329,19 +284,13 @@ extern "C" fn on_sigprof(_sig: libc::c_int, _info: *mut libc::siginfo_t, uc: *mu
     IN_HANDLER.fetch_sub(1, Ordering::SeqCst);
 }
 
-fn record(ring: &Ring, uc: *mut libc::c_void) {
-    let i = ring.next.fetch_add(1, Ordering::Relaxed) % SLOTS;
-    let slot = &ring.slots[i];
-    if slot
-        .state
-        .compare_exchange(EMPTY, WRITING, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        ring.lost.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
-    // SAFETY: we own the slot (EMPTY -> WRITING), see `Sync for Ring`.
-    let d = unsafe { &mut *slot.data.get() };
+fn record(ring: &Ring<SlotData>, uc: *mut libc::c_void) {
+    // A slot still full (the collector is behind) is a lost sample.
+    ring.push(|d| fill(d, uc));
+}
+
+/// Writes one sample of the interrupted context `uc` into `d`.
+fn fill(d: &mut SlotData, uc: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid ucontext_t to an SA_SIGINFO handler.
     let (pc, fp, sp) = unsafe {
         let g = &(*(uc as *const libc::ucontext_t)).uc_mcontext.gregs;
@@ -371,7 +320,6 @@ fn record(ring: &Ring, uc: *mut libc::c_void) {
         }
         n
     });
-    slot.state.store(FULL, Ordering::Release);
 }
 
 /// The thread's CPU-time clock, named by tid (glibc's
@@ -476,7 +424,7 @@ fn collect(
         while let Err(mpsc::RecvTimeoutError::Timeout) =
             stop.recv_timeout(Duration::from_millis(20))
         {
-            ring.drain(&mut samples);
+            drain(ring, &mut samples);
             let _ = arm_new(&mut timers, interval);
         }
     }
@@ -487,11 +435,11 @@ fn collect(
     while IN_HANDLER.load(Ordering::SeqCst) != 0 {
         std::hint::spin_loop();
     }
-    ring.drain(&mut samples);
+    drain(ring, &mut samples);
     RawProfile {
         hz,
         samples,
-        lost: ring.lost.load(Ordering::Relaxed),
+        lost: ring.lost(),
         duration: started.elapsed(),
         start: Some(start),
         threads,

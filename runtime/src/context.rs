@@ -41,6 +41,11 @@ pub(crate) struct MachineCtx {
     /// The G being polled (0 while polling a `block_on` root future,
     /// [`NO_G`] between polls).
     pub(crate) current_g: Cell<u64>,
+    /// The goroutine-dump record of the G being polled (null between polls
+    /// and for the root): where `gstatus::park` writes its wait.
+    pub(crate) current_info: Cell<*const crate::gstatus::GInfo>,
+    /// A wait was already recorded in this poll (the first one wins).
+    pub(crate) wait_named: Cell<bool>,
     /// This M is a `block_on` thread, locked to its root (Go's `lockedg`):
     /// it runs the root and no other G.
     pub(crate) locked: Cell<bool>,
@@ -63,6 +68,8 @@ impl MachineCtx {
             budget: Cell::new(BUDGET),
             stop_reason: Cell::new(StopReason::Block),
             current_g: Cell::new(NO_G),
+            current_info: Cell::new(ptr::null()),
+            wait_named: Cell::new(false),
             locked: Cell::new(false),
             rng: Cell::new(seed),
         }
@@ -157,11 +164,11 @@ pub(crate) fn in_runtime() -> bool {
 /// timer, so a channel inside a timeout is a channel wait). Outside a runtime
 /// it does nothing.
 pub(crate) fn note_wait(reason: StopReason) {
-    with_current(|ctx| {
-        if let Some(ctx) = ctx
-            && ctx.stop_reason.get() == StopReason::Block
-        {
-            ctx.stop_reason.set(reason);
-        }
-    });
+    let wait = match reason {
+        StopReason::Io => crate::gstatus::WaitReason::Io,
+        StopReason::Sleep => crate::gstatus::WaitReason::Sleep,
+        _ => crate::gstatus::WaitReason::Other,
+    };
+    // The goroutine dump's record too; no site: the caller did not say.
+    crate::gstatus::park(wait, None);
 }

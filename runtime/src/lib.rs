@@ -85,6 +85,7 @@
 mod builder;
 mod context;
 mod coop;
+mod gstatus;
 mod labels;
 mod loom;
 mod m;
@@ -112,6 +113,7 @@ mod loom_models;
 pub use builder::{BuildError, Builder, MAX_PROCS};
 pub use context::current_g_id;
 pub use coop::{PreemptPoint, YieldNow, preempt_point, yield_now};
+pub use gstatus::{GState, Goroutine, WaitReason, goroutines};
 pub use labels::{Labels, WithLabels, current_labels, with_current_labels, with_labels};
 pub use metrics::Metrics;
 pub use runq::RunQueueKind;

@@ -148,6 +148,7 @@ impl Runtime {
     /// let h = rt.spawn(async { "done" });
     /// assert_eq!(rt.block_on(h).unwrap(), "done");
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -363,6 +364,7 @@ impl std::fmt::Debug for Runtime {
 /// let v = rt.block_on(async { runtime::spawn(async { 1 + 1 }).await });
 /// assert_eq!(v.unwrap(), 2);
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,

@@ -24,9 +24,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::context::{note_wait, with_current};
+use crate::context::with_current;
 use crate::loom::atomic::{AtomicU64, Ordering};
-use crate::trace::StopReason;
 use std::sync::Arc;
 
 use crate::loom::Mutex;
@@ -225,6 +224,9 @@ impl Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    // `track_caller`: the `.await` that sleeps is the G's wait site in the
+    // goroutine dump (`gstatus.rs`).
+    #[track_caller]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.deadline {
             if let Some((timers, key)) = self.registered.take() {
@@ -232,7 +234,10 @@ impl Future for Sleep {
             }
             return Poll::Ready(());
         }
-        note_wait(StopReason::Sleep);
+        crate::gstatus::park(
+            crate::gstatus::WaitReason::Sleep,
+            Some(std::panic::Location::caller()),
+        );
         if let Some((timers, key)) = &self.registered
             && timers.update(*key, cx.waker())
         {

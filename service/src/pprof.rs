@@ -9,6 +9,7 @@
 //! | `allocs` | the same samples, allocated objects and bytes shown first |
 //! | `block` | where Gs waited on channels and locks, and for how long |
 //! | `mutex` | how long lock holders kept others waiting, by lock site |
+//! | `goroutine` | every live G by wait site and spawn site; `?debug=1` counts per stack as text, `?debug=2` Go's traceback format |
 //!
 //! Like Go's handler, a CPU profile request holds its connection for the
 //! whole N seconds and only one runs at a time; a second one gets Go's
@@ -33,6 +34,7 @@ profiles (gzipped profile.proto, for `go tool pprof URL`):
   allocs             sampled allocations by stack (alloc_space first)
   block              time Gs spent waiting in runtime::sync, by call site
   mutex              delay lock holders caused to waiters, by lock site
+  goroutine          every live G by wait and spawn site (?debug=1: text counts, ?debug=2: each G)
 ";
 
 fn proto(bytes: Vec<u8>) -> Reply {
@@ -69,6 +71,23 @@ fn seconds(query: &str) -> Result<u64, String> {
     }
 }
 
+/// `debug=N` from a query (0 when absent): Go's 0 (proto), 1 and 2 (text).
+fn debug(query: &str) -> Result<u8, String> {
+    let v = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "debug")
+        .map(|(_, v)| v);
+    match v.map(str::parse::<u8>) {
+        None => Ok(0),
+        Some(Ok(n)) if n <= 2 => Ok(n),
+        _ => Err(format!(
+            "bad debug={}: expected 0, 1 or 2\n",
+            v.unwrap_or_default()
+        )),
+    }
+}
+
 /// Answers `GET /debug/pprof/...` (`path` without the query), or `None`
 /// for a path outside `/debug/pprof/`.
 ///
@@ -96,6 +115,12 @@ pub fn respond(path: &str, query: &str) -> Option<Reply> {
             &runtime::sync::wait_records(),
             runtime::sync::Profile::Mutex,
         )),
+        "goroutine" => match debug(query) {
+            Ok(0) => proto(profiler::goroutine::to_pprof(&runtime::goroutines())),
+            Ok(1) => text(200, profiler::goroutine::debug1(&runtime::goroutines())),
+            Ok(_) => text(200, profiler::goroutine::debug2(&runtime::goroutines())),
+            Err(e) => text(400, e),
+        },
         other => text(404, format!("unknown profile {other:?}\n{INDEX}")),
     })
 }
@@ -164,5 +189,54 @@ mod tests {
             assert_eq!(r.status, 200, "{name}");
             profiler::decode(r.body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod goroutine_tests {
+    use super::*;
+
+    /// Served from inside a G (as the service's handlers run), the dump
+    /// lists a G parked on a channel at this file's line, in all three forms.
+    #[test]
+    fn the_goroutine_dump_is_served_in_gos_three_forms() {
+        let rt = runtime::Runtime::builder().procs(1).build().unwrap();
+        let (line, id, replies) = rt.block_on(async {
+            let (tx, mut rx) = runtime::sync::channel::<()>(0);
+            #[rustfmt::skip]
+            let (line, h) = (line!(), runtime::spawn(async move { rx.recv().await }));
+            // procs(1): one yield lets the G run up to its park.
+            while !runtime::goroutines()
+                .iter()
+                .any(|g| g.state == runtime::GState::Waiting)
+            {
+                runtime::yield_now().await;
+            }
+            let replies: Vec<Reply> = ["", "debug=1", "debug=2", "debug=3"]
+                .iter()
+                .map(|q| respond("/debug/pprof/goroutine", q).unwrap())
+                .collect();
+            let id = h.id();
+            drop(tx);
+            h.await.unwrap();
+            (line, id, replies)
+        });
+        let body = |r: &Reply| String::from_utf8_lossy(r.body.as_bytes()).into_owned();
+        assert_eq!(replies[0].status, 200);
+        let p = profiler::decode(replies[0].body.as_bytes()).unwrap();
+        assert_eq!(p.sample.len(), 1, "one G: {p:?}");
+        let site = format!("{}:{line}", file!());
+        assert!(
+            body(&replies[1]).starts_with("goroutine profile: total 1\n")
+                && body(&replies[1]).contains(&site),
+            "{}",
+            body(&replies[1])
+        );
+        let two = body(&replies[2]);
+        assert!(
+            two.starts_with(&format!("goroutine {id} [chan receive]:\n")) && two.contains(&site),
+            "{two}"
+        );
+        assert_eq!(replies[3].status, 400, "debug=3 is not Go's either");
     }
 }

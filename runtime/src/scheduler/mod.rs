@@ -240,6 +240,7 @@ impl Shared {
     }
 
     /// Go's `newproc`: create a G and put it in `runnext` of the current P.
+    #[track_caller]
     pub(crate) fn spawn<F>(self: &Arc<Self>, future: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,

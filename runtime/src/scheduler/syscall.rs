@@ -130,5 +130,7 @@ pub(crate) fn syscall_in_context<R>(f: impl FnOnce() -> R) -> R {
         }
     }
     let _exit = Exit { ctx, oldp };
+    // The goroutine dump shows the G in `syscall` until `f` returns.
+    let _mark = crate::gstatus::enter_syscall();
     f()
 }

@@ -70,10 +70,9 @@ use super::buf::Buf;
 use super::chan_error::{CapacityError, SendError, TryRecvError, TrySendError};
 use super::profile::{WaitKind, record_wait};
 use super::sudog::{CLOSED, DONE, Sudog, WAITING, wake_all};
-use crate::context::note_wait;
 use crate::coop::{PreemptPoint, preempt_point};
+use crate::gstatus::park_for;
 use crate::loom::Mutex;
-use crate::trace::StopReason;
 
 type WaitQ<T> = VecDeque<Arc<Sudog<T>>>;
 
@@ -493,7 +492,7 @@ impl<T> Future for SendFuture<'_, T> {
                             // SAFETY: we hold the lock and it is still queued.
                             unsafe { sg.set_waker(cx.waker()) };
                             drop(ch);
-                            note_wait(StopReason::Chan);
+                            park_for(WaitKind::ChanSend, this.at);
                             return Poll::Pending;
                         }
                     }
@@ -525,7 +524,7 @@ impl<T> Future for SendFuture<'_, T> {
                 ch.sendq.push_back(sg.clone());
                 drop(ch);
                 this.waiter = Some(sg);
-                note_wait(StopReason::Chan);
+                park_for(WaitKind::ChanSend, this.at);
                 Poll::Pending
             }
         }
@@ -579,7 +578,7 @@ impl<T> Future for RecvFuture<'_, T> {
                             // SAFETY: we hold the lock and it is still queued.
                             unsafe { sg.set_waker(cx.waker()) };
                             drop(ch);
-                            note_wait(StopReason::Chan);
+                            park_for(WaitKind::ChanRecv, this.at);
                             return Poll::Pending;
                         }
                     }
@@ -603,7 +602,7 @@ impl<T> Future for RecvFuture<'_, T> {
                 ch.recvq.push_back(sg.clone());
                 drop(ch);
                 this.waiter = Some(sg);
-                note_wait(StopReason::Chan);
+                park_for(WaitKind::ChanRecv, this.at);
                 Poll::Pending
             }
         }

@@ -65,12 +65,11 @@ use std::time::{Duration, Instant};
 
 use super::profile::{WaitKind, count_mutex_event, record_contention, record_wait};
 use super::sudog::{DONE, Sudog, WAITING, WOKEN, wake_all};
-use crate::context::note_wait;
 use crate::coop::{PreemptPoint, preempt_point};
+use crate::gstatus::park_for;
 use crate::loom::Mutex as SemaLock;
 use crate::loom::UnsafeCell;
 use crate::loom::atomic::{AtomicU32, Ordering};
-use crate::trace::StopReason;
 
 const LOCKED: u32 = 1;
 const WOKEN_BIT: u32 = 2;
@@ -394,7 +393,7 @@ impl<'a, T> Future for Lock<'a, T> {
                         // SAFETY: we hold the sema lock and it is queued.
                         unsafe { sg.set_waker(cx.waker()) };
                         drop(q);
-                        note_wait(StopReason::Sync);
+                        park_for(WaitKind::Mutex, this.at);
                         return Poll::Pending;
                     }
                     drop(q);
@@ -457,7 +456,7 @@ impl<'a, T> Future for Lock<'a, T> {
             drop(q);
             this.awoke = false;
             this.waiter = Some(sg);
-            note_wait(StopReason::Sync);
+            park_for(WaitKind::Mutex, this.at);
             return Poll::Pending;
         }
         // ANCHOR_END: lock_slow

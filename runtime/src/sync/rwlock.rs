@@ -34,9 +34,8 @@ use std::time::Instant;
 
 use super::profile::{WaitKind, record_wait};
 use super::sudog::{DONE, Sudog, WAITING, wake_all};
-use crate::context::note_wait;
+use crate::gstatus::park_for;
 use crate::loom::{Mutex, UnsafeCell};
-use crate::trace::StopReason;
 
 type Queue = VecDeque<Arc<Sudog<()>>>;
 
@@ -232,7 +231,7 @@ impl<'a, T, G: FromLock<'a, T>> Future for Acquire<'a, T, G> {
                 // SAFETY: we hold the state lock and it is queued.
                 unsafe { sg.set_waker(cx.waker()) };
                 drop(s);
-                note_wait(StopReason::Sync);
+                park_for(this.kind(), this.at);
                 return Poll::Pending;
             }
             drop(s);
@@ -258,7 +257,7 @@ impl<'a, T, G: FromLock<'a, T>> Future for Acquire<'a, T, G> {
         }
         drop(s);
         this.waiter = Some(sg);
-        note_wait(StopReason::Sync);
+        park_for(this.kind(), this.at);
         Poll::Pending
     }
 }

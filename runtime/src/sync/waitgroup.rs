@@ -16,9 +16,8 @@ use std::time::Instant;
 
 use super::profile::{WaitKind, record_wait};
 use super::sudog::{DONE, Sudog, WAITING, wake_all};
-use crate::context::note_wait;
+use crate::gstatus::park_for;
 use crate::loom::Mutex;
-use crate::trace::StopReason;
 
 struct State {
     count: usize,
@@ -146,7 +145,7 @@ impl Future for Wait<'_> {
                 // SAFETY: we hold the lock and it is queued.
                 unsafe { sg.set_waker(cx.waker()) };
                 drop(s);
-                note_wait(StopReason::Sync);
+                park_for(WaitKind::WaitGroup, this.at);
                 return Poll::Pending;
             }
             // Released between the two checks.
@@ -161,7 +160,7 @@ impl Future for Wait<'_> {
         s.waiters.push(sg.clone());
         drop(s);
         this.waiter = Some(sg);
-        note_wait(StopReason::Sync);
+        park_for(WaitKind::WaitGroup, this.at);
         Poll::Pending
     }
 }

@@ -44,6 +44,9 @@ pub(crate) struct Header {
     /// The labels it inherited from the G that spawned it (Go's `g.labels`);
     /// set at spawn, never changed.
     pub(crate) labels: Option<std::sync::Arc<crate::labels::LabelSet>>,
+    /// Where it was spawned and what it waits for, for the goroutine dump
+    /// (`gstatus.rs`).
+    pub(crate) info: crate::gstatus::GInfo,
 }
 
 /// Intrusive doubly linked list links (see `owned.rs`).
@@ -108,6 +111,7 @@ where
 
     /// Allocates a new task; the returned pointer carries the three initial
     /// references of `State::new`.
+    #[track_caller]
     pub(crate) fn allocate(future: F, scheduler: S, id: u64) -> NonNull<Header> {
         let cell = Box::new(Cell {
             header: Header {
@@ -116,6 +120,7 @@ where
                 id,
                 owned: UnsafeCell::new(Links::default()),
                 labels: crate::labels::inherit(),
+                info: crate::gstatus::GInfo::new(std::panic::Location::caller()),
             },
             scheduler,
             join_waker: Mutex::new(None),
@@ -168,6 +173,7 @@ where
     // SAFETY: the vtable's functions expect a task header pointer.
     let waker = ManuallyDrop::new(unsafe { super::waker::waker_for(ptr) });
     let mut cx = Context::from_waker(&waker);
+    let running = crate::gstatus::Running::enter(&cell.header.info);
     let polled = catch_unwind(AssertUnwindSafe(|| {
         cell.stage.with_mut(|stage| {
             // SAFETY: RUNNING is set by us, so we have exclusive access to the
@@ -180,8 +186,10 @@ where
             }
         })
     }));
+    drop(running);
     let result = match polled {
         Ok(Poll::Pending) => {
+            crate::gstatus::parked_unnamed(&cell.header.info);
             return match cell.header.state.transition_to_idle() {
                 ToIdle::Notified => RunTag::Notified,
                 ToIdle::Cancelled => {

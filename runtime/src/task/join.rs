@@ -93,6 +93,9 @@ impl<T> JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    // `track_caller`: an `.await` on the handle calls `poll` directly, so
+    // the caller's location is the `.await`, the G's wait site in the dump.
+    #[track_caller]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: the handle holds a reference; `out` has the type the
@@ -100,6 +103,13 @@ impl<T> Future for JoinHandle<T> {
         unsafe {
             let h = self.raw.as_ref();
             (h.vtable.try_read_output)(self.raw, &mut out as *mut _ as *mut (), cx.waker());
+        }
+        if out.is_pending() {
+            // Its own reason, not whatever the trace said last.
+            crate::gstatus::park(
+                crate::gstatus::WaitReason::Join,
+                Some(std::panic::Location::caller()),
+            );
         }
         out
     }

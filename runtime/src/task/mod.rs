@@ -132,6 +132,7 @@ impl Drop for Notified {
 /// Allocates a task. Returns the pointer (carrying the live-list reference,
 /// to pass to `OwnedTasks::bind`), the first run-queue entry, and the
 /// JoinHandle.
+#[track_caller]
 pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,

@@ -119,6 +119,24 @@ impl OwnedTasks {
         self.shards.iter().map(|s| s.lock().len).sum()
     }
 
+    /// Calls `f` on every live task, one shard's lock at a time (the
+    /// goroutine dump). `f` runs under the lock: it must be short and must
+    /// not spawn.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            let mut at = shard.head;
+            while let Some(t) = at {
+                // SAFETY: under the shard lock, every linked task is alive
+                // (the list holds a reference) and its links are stable.
+                let h = unsafe { t.as_ref() };
+                f(h);
+                // SAFETY: as above.
+                at = unsafe { h.owned.with(|l| (*l).next) };
+            }
+        }
+    }
+
     /// Closes the list to new tasks and returns every live task, each with
     /// the list's reference.
     pub(crate) fn close_and_take_all(&self) -> Vec<Notified> {

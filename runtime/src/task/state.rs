@@ -65,7 +65,6 @@ impl Snapshot {
     pub(crate) fn is_complete(self) -> bool {
         self.0 & COMPLETE != 0
     }
-    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_notified(self) -> bool {
         self.0 & NOTIFIED != 0
     }
