@@ -25,7 +25,7 @@
   var ROW_H = 26;
   var LABEL_W = 56;
   var AXIS_H = 22;
-  var REASONS = ["yield", "preempt", "block", "chan", "sync", "io", "sleep", "done", "running"];
+  var REASONS = ["yield", "preempt", "block", "chan", "sync", "io", "sleep", "join", "done", "running"];
   var REASON_TEXT = {
     yield: "yielded (back on a run queue)",
     preempt: "preempted (budget or sysmon)",
@@ -34,6 +34,7 @@
     sync: "parked on a mutex, rwlock or wait group",
     io: "parked in the netpoller, waiting for a socket",
     sleep: "parked on a timer",
+    join: "waiting for another G to finish (JoinHandle)",
     done: "finished",
     running: "still running when the trace ended",
   };

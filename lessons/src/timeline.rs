@@ -196,7 +196,8 @@ impl Timeline {
                     | StopReason::Chan
                     | StopReason::Sync
                     | StopReason::Io
-                    | StopReason::Sleep,
+                    | StopReason::Sleep
+                    | StopReason::Join,
                 ) => Stop::Block,
                 Some(StopReason::Done) => Stop::Done,
                 None => Stop::Open,

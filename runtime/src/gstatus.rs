@@ -123,7 +123,8 @@ impl WaitReason {
             | WaitReason::WaitGroup => StopReason::Sync,
             WaitReason::Sleep => StopReason::Sleep,
             WaitReason::Io => StopReason::Io,
-            WaitReason::Join | WaitReason::Syscall | WaitReason::Other => StopReason::Block,
+            WaitReason::Join => StopReason::Join,
+            WaitReason::Syscall | WaitReason::Other => StopReason::Block,
         }
     }
 

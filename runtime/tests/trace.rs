@@ -153,3 +153,37 @@ fn unblocks_name_who_readied_whom_and_measure_the_wait_to_run() {
         "no unblock arrow in the Chrome JSON"
     );
 }
+
+#[test]
+fn a_g_waiting_on_a_join_handle_stops_with_reason_join() {
+    let rt = Runtime::builder().procs(1).trace(true).build().unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = runtime::sync::channel::<()>(0);
+        let child = runtime::spawn(async move { rx.recv().await });
+        let waiter = runtime::spawn(async move { child.await.unwrap() });
+        // One P: the waiter has polled its handle and parked on it before
+        // the root runs again and lets the child finish.
+        runtime::yield_now().await;
+        tx.send(()).await.unwrap();
+        assert_eq!(waiter.await.unwrap(), Some(()));
+    });
+    let trace = rt.trace().unwrap();
+    let join_stops = trace
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::GoStop {
+                    reason: StopReason::Join,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(
+        join_stops >= 1,
+        "a G parked on a JoinHandle stops with reason join, not io or block: {:?}",
+        trace.stops_by_reason()
+    );
+}

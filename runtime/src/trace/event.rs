@@ -145,13 +145,16 @@ pub enum StopReason {
     Io,
     /// It waits for a timer (Go's `waitReasonSleep`).
     Sleep,
+    /// It waits for another G to finish, on its `JoinHandle` (Go has no
+    /// join: a goroutine waits on a channel or a `WaitGroup` instead).
+    Join,
     /// It finished (Go's `GoEnd`).
     Done,
 }
 
 impl StopReason {
     /// All reasons, in declaration order.
-    pub const ALL: [StopReason; 8] = [
+    pub const ALL: [StopReason; 9] = [
         StopReason::Yield,
         StopReason::Preempt,
         StopReason::Block,
@@ -159,6 +162,7 @@ impl StopReason {
         StopReason::Sync,
         StopReason::Io,
         StopReason::Sleep,
+        StopReason::Join,
         StopReason::Done,
     ];
 
@@ -172,6 +176,7 @@ impl StopReason {
             StopReason::Sync => "sync",
             StopReason::Io => "io",
             StopReason::Sleep => "sleep",
+            StopReason::Join => "join",
             StopReason::Done => "done",
         }
     }
