@@ -19,7 +19,7 @@
 //! `ucontext`, walks the frame pointers ([`crate::walk`]), asks the runtime
 //! which G was running ([`runtime::current_g_id`]) and copies that G's
 //! labels ([`runtime::with_current_labels`], both lock-free), all into one
-//! slot of a ring allocated before the first timer is armed ([`crate::ring`]:
+//! slot of a ring allocated before the first timer is armed (`ring.rs`:
 //! slots claimed with a compare-and-swap, a handler that finds its slot
 //! still full counts a lost sample instead of waiting; loom-checked). Go's
 //! `profBuf` is the same idea: a lock-free log written by signal handlers,
