@@ -54,8 +54,17 @@ pub fn stack(g: &Goroutine) -> Vec<(String, Option<&'static Location<'static>>)>
     };
     vec![
         (leaf, g.wait_site),
-        ("runtime::spawn".to_string(), Some(g.spawned_at)),
+        (creator(g).to_string(), Some(g.spawned_at)),
     ]
+}
+
+/// What started `g`: `spawn`, or `block_on` for a root (G 0).
+fn creator(g: &Goroutine) -> &'static str {
+    if g.id == 0 {
+        "runtime::Runtime::block_on"
+    } else {
+        "runtime::spawn"
+    }
 }
 
 fn site_frame(function: &str, at: Option<&'static Location<'static>>) -> Frame {
@@ -178,7 +187,8 @@ pub fn debug2(gs: &[Goroutine]) -> String {
         };
         let _ = writeln!(
             out,
-            "created by runtime::spawn{parent}\n\t{}\n",
+            "created by {}{parent}\n\t{}\n",
+            creator(g),
             site(Some(g.spawned_at))
         );
     }
@@ -244,11 +254,18 @@ mod tests {
                 "debug=2 should contain\n{want}\nin\n{text}"
             );
         }
+        assert!(
+            text.contains("goroutine 0 [running]:\n(running)\ncreated by runtime::Runtime::block_on outside the runtime"),
+            "debug=2 lists the block_on root, which ran the dump, as G 0:\n{text}"
+        );
         let one = debug1(&gs);
-        assert!(one.starts_with("goroutine profile: total 3\n"), "{one}");
+        assert!(
+            one.starts_with("goroutine profile: total 4\n"),
+            "three Gs and the root: {one}"
+        );
         assert_eq!(
             one.lines().filter(|l| l.starts_with("1 @")).count(),
-            3,
+            4,
             "{one}"
         );
         let p = crate::decode(&to_pprof(&gs)).unwrap();
@@ -257,7 +274,7 @@ mod tests {
             (s(p.sample_type[0].r#type), s(p.sample_type[0].unit)),
             ("goroutine", "count")
         );
-        assert_eq!(p.sample.len(), 3);
+        assert_eq!(p.sample.len(), 4, "three Gs and the root");
         assert!(
             p.sample
                 .iter()

@@ -24,7 +24,9 @@
 //! to that path but two words in the header. A dump takes the shards' locks
 //! one at a time and copies each G's record out; it never stops the world
 //! (Go's `goroutineProfileWithLabels` does), so the dump is a set of
-//! per-G snapshots taken over a few microseconds, not one instant.
+//! per-G snapshots taken over a few microseconds, not one instant. A
+//! `block_on` root is no task and is not in that list: each registers a
+//! [`RootG`] with the runtime for as long as it runs, listed as G 0.
 //!
 //! The wait record is written by the G's own M (a G runs on one M at a time,
 //! and the task's state word orders one M's writes before the next M's), and
@@ -188,8 +190,9 @@ pub struct Goroutine {
 }
 
 /// Every live G of the runtime this is called in (Go's
-/// `runtime.GoroutineProfile`, `pprof.Lookup("goroutine")`), by id. The
-/// `block_on` root future (G 0) is not a spawned G and is not listed; Gs
+/// `runtime.GoroutineProfile`, `pprof.Lookup("goroutine")`), by id. Each
+/// `block_on` root running now is listed as G 0, "spawned" where
+/// `block_on` was called (Go lists its main goroutine the same way); Gs
 /// being polled right now show as `Running`. Empty outside a runtime.
 ///
 /// ```
@@ -205,9 +208,10 @@ pub struct Goroutine {
 ///     h.await.unwrap();
 ///     gs
 /// });
-/// assert_eq!(gs.len(), 1);
-/// assert_eq!(gs[0].wait_reason, Some(runtime::WaitReason::ChanReceive));
-/// assert_eq!(gs[0].state, runtime::GState::Waiting);
+/// assert_eq!(gs.len(), 2); // the root, which took the dump, and its G
+/// assert_eq!((gs[0].id, gs[0].state), (0, runtime::GState::Running));
+/// assert_eq!(gs[1].wait_reason, Some(runtime::WaitReason::ChanReceive));
+/// assert_eq!(gs[1].state, runtime::GState::Waiting);
 /// ```
 pub fn goroutines() -> Vec<Goroutine> {
     let Some(shared) = with_current(|c| c.map(|c| c.shared.clone())) else {
@@ -244,6 +248,25 @@ pub fn goroutines() -> Vec<Goroutine> {
                 .collect(),
         });
     });
+    for root in shared.roots.lock().iter() {
+        let wait = root.info.wait.read();
+        let (state, wait) = match wait {
+            Some(w) if w.0 == WaitReason::Syscall => (GState::Syscall, Some(w)),
+            _ if root.polling.load(Ordering::Acquire) == 1 => (GState::Running, None),
+            None => (GState::Runnable, None),
+            Some(w) => (GState::Waiting, Some(w)),
+        };
+        out.push(Goroutine {
+            id: 0,
+            state,
+            wait_reason: wait.map(|w| w.0),
+            waited: wait.map(|w| Duration::from_nanos(now.saturating_sub(w.2))),
+            wait_site: wait.and_then(|w| w.1),
+            spawned_at: root.info.spawned_at,
+            parent: None,
+            labels: Vec::new(),
+        });
+    }
     out.sort_by_key(|g| g.id);
     out
 }
@@ -341,6 +364,68 @@ impl GInfo {
             parent: crate::context::current_g_id(),
             wait: WaitCell::new(),
         }
+    }
+}
+
+/// A `block_on` root in the dump: G 0, on the thread that called
+/// `block_on` (Go's main goroutine, G 1, is listed the same way). It has no
+/// task state word, so it says itself whether it is being polled.
+pub(crate) struct RootG {
+    pub(crate) info: GInfo,
+    polling: AtomicU8,
+}
+
+impl RootG {
+    /// The root of a `block_on` called at `at`, registered with the
+    /// runtime until the guard drops.
+    pub(crate) fn register(
+        shared: &crate::loom::Arc<crate::scheduler::Shared>,
+        at: &'static Location<'static>,
+    ) -> RootGuard {
+        let root = crate::loom::Arc::new(RootG {
+            info: GInfo {
+                spawned_at: at,
+                parent: None,
+                wait: WaitCell::new(),
+            },
+            polling: AtomicU8::new(0),
+        });
+        shared.roots.lock().push(root.clone());
+        RootGuard {
+            shared: shared.clone(),
+            root,
+        }
+    }
+
+    /// Marks a poll of the root; `park` writes its wait while the guard
+    /// lives.
+    pub(crate) fn polling(&self) -> (Running, RootPoll<'_>) {
+        self.polling.store(1, Ordering::Release);
+        (Running::enter(&self.info), RootPoll(self))
+    }
+}
+
+/// See [`RootG::polling`].
+pub(crate) struct RootPoll<'a>(&'a RootG);
+
+impl Drop for RootPoll<'_> {
+    fn drop(&mut self) {
+        self.0.polling.store(0, Ordering::Release);
+    }
+}
+
+/// Takes a root off the runtime's list when its `block_on` returns.
+pub(crate) struct RootGuard {
+    shared: crate::loom::Arc<crate::scheduler::Shared>,
+    pub(crate) root: crate::loom::Arc<RootG>,
+}
+
+impl Drop for RootGuard {
+    fn drop(&mut self) {
+        self.shared
+            .roots
+            .lock()
+            .retain(|r| !crate::loom::Arc::ptr_eq(r, &self.root));
     }
 }
 

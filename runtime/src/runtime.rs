@@ -104,6 +104,7 @@ impl Runtime {
     /// let rt = runtime::Runtime::builder().procs(1).build().unwrap();
     /// assert_eq!(rt.block_on(async { 40 + 2 }), 42);
     /// ```
+    #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         if in_runtime() {
             panic!(
@@ -116,6 +117,8 @@ impl Runtime {
         let m = Arc::new(MHandle::new(shared.new_m_id()));
         shared.nthreads.fetch_add(1, Ordering::SeqCst);
         let root = RootWaker::new(m, shared);
+        // G 0 in the goroutine dump, "spawned" where block_on was called.
+        let dump = crate::gstatus::RootG::register(shared, std::panic::Location::caller());
         let ctx = MachineCtx::new(shared.clone(), root.m().clone());
         ctx.locked.set(true);
         let _enter = ctx.enter();
@@ -128,7 +131,15 @@ impl Runtime {
         ctx.hold(shared.acquirep(&ctx, pid));
         loop {
             root.start_poll();
-            if let Poll::Ready(v) = poll_root(&ctx, future.as_mut(), &mut cx) {
+            let polled = {
+                let _polling = dump.root.polling();
+                let polled = poll_root(&ctx, future.as_mut(), &mut cx);
+                if polled.is_pending() {
+                    crate::gstatus::parked_unnamed(&dump.root.info);
+                }
+                polled
+            };
+            if let Poll::Ready(v) = polled {
                 return v;
             }
             // Woken during its own poll (a yield, a G it woke that finished

@@ -149,3 +149,42 @@ fn a_g_parked_without_a_named_wait_is_waiting_for_other() {
         assert!(h.await.unwrap_err().is_cancelled());
     });
 }
+
+#[test]
+fn the_block_on_root_is_listed_as_g0_with_its_wait() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let file = file!();
+    #[rustfmt::skip]
+    let (l_block_on, (gs, l_wait)) = (line!(), rt.block_on(async {
+        let (tx, mut rx) = runtime::sync::channel::<Vec<Goroutine>>(1);
+        // A G that dumps once the root is parked on the channel below.
+        let dumper = runtime::spawn(dump_when(|gs| {
+            gs.iter().any(|g| g.id == 0 && g.state == GState::Waiting)
+        }));
+        let watcher = runtime::spawn(async move { tx.send(dumper.await.unwrap()).await.unwrap() });
+        #[rustfmt::skip]
+        let (l_wait, gs) = (line!(), rx.recv().await.unwrap());
+        watcher.await.unwrap();
+        (gs, l_wait)
+    }));
+    let root = gs
+        .iter()
+        .find(|g| g.id == 0)
+        .unwrap_or_else(|| panic!("no G 0 (the block_on root) in the dump {gs:#?}"));
+    assert_eq!(
+        (root.state, root.wait_reason),
+        (GState::Waiting, Some(WaitReason::ChanReceive)),
+        "the root waits on its channel receive: {root:#?}"
+    );
+    let site = root.wait_site.expect("the root's wait site");
+    assert_eq!((site.file(), site.line()), (file, l_wait), "{root:#?}");
+    assert_eq!(
+        (root.spawned_at.file(), root.spawned_at.line()),
+        (file, l_block_on),
+        "the root was \"spawned\" where block_on was called"
+    );
+    assert!(
+        runtime::goroutines().is_empty() && rt.block_on(async { runtime::goroutines() }).len() == 1,
+        "outside a runtime the dump is empty; a new block_on lists only its own root"
+    );
+}

@@ -224,17 +224,19 @@ mod goroutine_tests {
         let body = |r: &Reply| String::from_utf8_lossy(r.body.as_bytes()).into_owned();
         assert_eq!(replies[0].status, 200);
         let p = profiler::decode(replies[0].body.as_bytes()).unwrap();
-        assert_eq!(p.sample.len(), 1, "one G: {p:?}");
+        assert_eq!(p.sample.len(), 2, "the root and one G: {p:?}");
         let site = format!("{}:{line}", file!());
         assert!(
-            body(&replies[1]).starts_with("goroutine profile: total 1\n")
+            body(&replies[1]).starts_with("goroutine profile: total 2\n")
                 && body(&replies[1]).contains(&site),
             "{}",
             body(&replies[1])
         );
         let two = body(&replies[2]);
         assert!(
-            two.starts_with(&format!("goroutine {id} [chan receive]:\n")) && two.contains(&site),
+            two.starts_with("goroutine 0 [running]:\n")
+                && two.contains(&format!("goroutine {id} [chan receive]:\n"))
+                && two.contains(&site),
             "{two}"
         );
         assert_eq!(replies[3].status, 400, "debug=3 is not Go's either");

@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     pub(crate) sysmon_wake: (Mutex<bool>, crate::loom::Condvar),
     /// The network poller, started by the first socket (see `find.rs`).
     pub(crate) netpoll: std::sync::OnceLock<Arc<crate::net::poller::Poller>>,
+    /// The `block_on` roots running now, for the goroutine dump (G 0 each;
+    /// a root is no task, so `owned` does not list it).
+    pub(crate) roots: Mutex<Vec<Arc<crate::gstatus::RootG>>>,
 }
 
 impl Shared {
@@ -148,6 +151,7 @@ impl Shared {
             start: Instant::now(),
             sysmon_wake: (Mutex::new(false), crate::loom::Condvar::new()),
             netpoll: std::sync::OnceLock::new(),
+            roots: Mutex::new(Vec::new()),
         }
     }
 
