@@ -17,10 +17,13 @@
 //! * `private`: one object, used only by the P's own G. Go needs no
 //!   atomics here because `procPin` keeps anything else off the P; we have
 //!   no stop-the-world, so the cleanup sweep must be able to reach it too.
-//!   It is guarded by a one-bit lock (`busy`): the owner takes it with one
-//!   uncontended exchange and, if the sweep has it, just skips the slot
-//!   (never waits). The flag's cache line is written by the owner alone
-//!   between sweeps, so it costs no cache-line traffic.
+//!   It sits under its own small lock, which only the owner and the sweep
+//!   take: the owner only *tries* it (one uncontended compare-and-swap)
+//!   and, if the sweep has it, skips the slot rather than wait. The lock's
+//!   cache line is written by the owner alone between sweeps, so it costs
+//!   no cache-line traffic. (A one-bit spin flag over an `UnsafeCell`
+//!   would save the unlock's CAS, but the sweep would then have to spin,
+//!   which loom cannot model under its preemption bound.)
 //! * `shared`: a list the owner pushes and pops at its back (the newest
 //!   object, still warm in cache) and other Ps steal from at its front
 //!   (Go's `poolChain`, `pushHead`/`popHead` by the owner, `popTail` by
@@ -68,56 +71,41 @@ use std::sync::{Arc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::context::with_current;
-use crate::loom::atomic::{AtomicBool, Ordering};
-use crate::loom::{Mutex, UnsafeCell, spin_loop};
+use crate::loom::Mutex;
 
 /// One P's share of a pool: Go's `poolLocal`.
 struct Local<T> {
-    /// Held while someone (the owner, or the sweep) is in `private`.
-    busy: AtomicBool,
-    /// Go's `poolLocalInternal.private`.
-    private: UnsafeCell<Option<T>>,
+    /// Go's `poolLocalInternal.private`, under a lock that only its owner
+    /// and the sweep ever take (see `with_private`).
+    private: Mutex<Option<T>>,
     /// Go's `poolLocalInternal.shared` (a `poolChain`).
     shared: Mutex<VecDeque<T>>,
     /// Go's `Pool.victim`, this P's part: last cycle's objects.
     victim: Mutex<Vec<T>>,
 }
 
-// SAFETY: `private` is only touched inside `with_private`, which holds the
-// `busy` flag (acquire on taking it, release on giving it back), so at most
-// one thread reaches the cell at a time and each sees the previous one's
-// writes. Moving a `T` between threads that way needs `T: Send`.
-unsafe impl<T: Send> Sync for Local<T> {}
-
 impl<T> Local<T> {
     fn new() -> Self {
         Local {
-            busy: AtomicBool::new(false),
-            private: UnsafeCell::new(None),
+            private: Mutex::new(None),
             shared: Mutex::new(VecDeque::new()),
             victim: Mutex::new(Vec::new()),
         }
     }
 
     // ANCHOR: private
-    /// Runs `f` on the private slot. With `wait` false (the owner), gives
-    /// up and returns `None` if the slot is busy (the sweep is in it); with
-    /// `wait` true (the sweep), spins until the owner's few instructions
-    /// are done. `f` only moves an `Option`, so it never panics nor blocks.
+    /// Runs `f` on the private slot. The owner (`wait` false) only tries
+    /// the lock: one uncontended compare-and-swap, on a line no other P
+    /// writes between sweeps; if the sweep has the slot, the owner skips
+    /// it (returns `None`) rather than wait. The sweep (`wait` true) blocks
+    /// for the owner's few instructions. `f` only moves an `Option`.
     fn with_private<R>(&self, wait: bool, f: impl FnOnce(&mut Option<T>) -> R) -> Option<R> {
-        // Acquire: pairs with the release below, so the previous holder's
-        // writes to the slot happen-before ours.
-        while self.busy.swap(true, Ordering::Acquire) {
-            if !wait {
-                return None;
-            }
-            spin_loop();
-        }
-        // SAFETY: we hold `busy`, so no other thread is in the cell (see
-        // the `Sync` impl).
-        let r = self.private.with_mut(|p| f(unsafe { &mut *p }));
-        self.busy.store(false, Ordering::Release);
-        Some(r)
+        let mut slot = if wait {
+            self.private.lock()
+        } else {
+            self.private.try_lock()?
+        };
+        Some(f(&mut slot))
     }
     // ANCHOR_END: private
 }

@@ -6,9 +6,9 @@
 //! pool's per-local operations with their P number, as a G on that P would.
 //! Every object is a `Token` with a number; at the end, the numbers held by
 //! the threads, still in the pool, and dropped by the sweeps must be each
-//! object exactly once: none lost, none handed out twice. Two threads in
-//! one private slot at once is a loom causality violation on its
-//! `UnsafeCell`.
+//! object exactly once: none lost, none handed out twice; and the sweeps
+//! must have dropped exactly the ones they say they dropped (an object
+//! overwritten or dropped anywhere else is a loss too).
 
 use std::sync::Mutex as StdMutex;
 
@@ -31,11 +31,17 @@ impl Drop for Token {
 /// with nothing of its own) takes one; a sweep runs two cleanup cycles.
 /// P0 starts with objects 0 (private) and 1, 2 (shared).
 ///
-/// Broken variant that failed: `with_private` taking the slot with a
-/// check-then-set (`if !busy.load() { busy.store(true) }`) instead of one
-/// `swap`. The owner and the sweep both see the flag clear, both enter
-/// the slot, and loom reported "Causality violation: Concurrent write
-/// accesses to `UnsafeCell`".
+/// Broken variants that failed:
+///
+/// * `cleanup` moving a shared list into the victims one object at a time
+///   (its length read under one lock, each `pop_front().unwrap()` under
+///   another) instead of taking the whole list in one critical section:
+///   the thief steals between the two, and loom printed "called
+///   `Option::unwrap()` on a `None` value" (pool.rs, in `cleanup`).
+/// * `put` storing into the private slot without checking that it is
+///   empty (`*p = x.take()`): the object there is dropped by the
+///   overwrite, a loss no sweep counted, and loom printed "the sweeps
+///   dropped [0, 1, 2] but counted 0".
 #[test]
 fn loom_pool_owner_thief_cleanup_no_loss_no_duplicate() {
     loom::model(|| {
@@ -58,10 +64,7 @@ fn loom_pool_owner_thief_cleanup_no_loss_no_duplicate() {
         let p = pool.clone();
         let thief = thread::spawn(move || p.get_at(1).map(|t| t.id));
         let p = pool.clone();
-        let sweep = thread::spawn(move || {
-            p.cleanup();
-            p.cleanup();
-        });
+        let sweep = thread::spawn(move || p.cleanup() + p.cleanup());
 
         // Tokens are dropped right after `map` reads their id: count those
         // as held (they are also in `dropped`, checked below).
@@ -69,7 +72,7 @@ fn loom_pool_owner_thief_cleanup_no_loss_no_duplicate() {
             .into_iter()
             .flatten()
             .collect();
-        sweep.join().unwrap();
+        let swept_count = sweep.join().unwrap();
 
         let mut left = Vec::new();
         while let Some(t) = pool.get_at(0) {
@@ -85,6 +88,11 @@ fn loom_pool_owner_thief_cleanup_no_loss_no_duplicate() {
                 .filter(|id| !held.contains(id) && !left_ids.contains(id))
                 .collect()
         };
+        assert_eq!(
+            swept.len(),
+            swept_count,
+            "the sweeps dropped {swept:?} but counted {swept_count}"
+        );
         let mut seen: Vec<u32> = held.iter().chain(&left).chain(&swept).copied().collect();
         seen.sort_unstable();
         assert_eq!(
