@@ -2,6 +2,11 @@
 //! buffer, writes a 16 KiB response into it, yields once while holding it
 //! (as a G waiting on its socket would), checksums it and gives it back.
 //!
+//! A second group, `pool_get_put`, strips the request down to the pool
+//! itself (8 Gs, 2,000 get/put pairs each, one byte written, no yield):
+//! the cost of the mechanism alone, where the first group shows what is
+//! left of it under real work.
+//!
 //! Three ways to get the buffer, in one group so that the figures are
 //! ratios: `runtime::sync::Pool` (per-P locals), one `Mutex<Vec<Vec<u8>>>`
 //! shared by every P (the pool people write first), and no pool (a fresh
@@ -85,6 +90,30 @@ async fn serve<B: Buffers>(bufs: Arc<B>) -> u64 {
     total
 }
 
+/// The get/put pairs alone: 8 Gs, 2,000 each, one byte touched.
+async fn churn<B: Buffers>(bufs: Arc<B>) -> u64 {
+    let hs: Vec<_> = (0..8)
+        .map(|_| {
+            let bufs = bufs.clone();
+            runtime::spawn(async move {
+                let mut n = 0u64;
+                for _ in 0..2_000 {
+                    let mut buf = bufs.get();
+                    buf.push(1);
+                    n += std::hint::black_box(&buf).len() as u64;
+                    bufs.put(buf);
+                }
+                n
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in hs {
+        total += h.await.unwrap();
+    }
+    total
+}
+
 fn expected() -> u64 {
     (0..GS * REQUESTS)
         .map(|i| u64::from(i as u8) * RESPONSE as u64)
@@ -109,6 +138,19 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("no_pool", |b| {
         b.iter(|| assert_eq!(rt.block_on(serve(none.clone())), want))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("pool_get_put");
+    group.sample_size(20);
+    group.bench_function("per_p_pool", |b| {
+        b.iter(|| assert_eq!(rt.block_on(churn(ours.clone())), 16_000))
+    });
+    group.bench_function("mutex_vec", |b| {
+        b.iter(|| assert_eq!(rt.block_on(churn(locked.clone())), 16_000))
+    });
+    group.bench_function("no_pool", |b| {
+        b.iter(|| assert_eq!(rt.block_on(churn(none.clone())), 16_000))
     });
     group.finish();
 }
