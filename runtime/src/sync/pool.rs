@@ -496,6 +496,36 @@ mod tests {
     }
 
     #[test]
+    fn threads_outside_a_runtime_share_the_no_p_local() {
+        let c = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        let pool = {
+            let c = c.clone();
+            Arc::new(Pool::new(move || Counted::new(&c)))
+        };
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        let x = pool.get();
+                        pool.put(x);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let made = c.0.load(SeqCst);
+        assert!(
+            (1..=5).contains(&made),
+            "no P: one local; at most one object per thread, plus one in the \
+             private slot while another thread has it locked, made {made}"
+        );
+        assert_eq!(pool.cached(), made, "all back in the pool");
+    }
+
+    #[test]
     fn many_gs_on_four_ps_lose_nothing() {
         let c = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         let rt = crate::Runtime::builder().procs(4).build().unwrap();
