@@ -18,6 +18,7 @@
 //! | [`RwLock`] | `sync.RWMutex` | `rwlock.rs` |
 //! | [`WaitGroup`] | `sync.WaitGroup` | `waitgroup.rs` |
 //! | [`ErrGroup`] | `golang.org/x/sync/errgroup` (with `context` cancellation) | `errgroup.rs` |
+//! | [`Pool`], [`pool_cleanup`] | `sync.Pool` (per-P locals, victim cache, `poolCleanup`) | `pool.rs` |
 //! | [`wait_records`] | the block and mutex profiles' buckets | `profile.rs` |
 //!
 //! A parked G's stop reason in the trace is `chan` or `sync`; every wait
@@ -34,6 +35,7 @@ mod chan_error;
 mod channel;
 mod errgroup;
 mod mutex;
+mod pool;
 mod profile;
 mod rwlock;
 mod sudog;
@@ -41,11 +43,14 @@ mod waitgroup;
 
 #[cfg(all(test, loom))]
 mod loom_models;
+#[cfg(all(test, loom))]
+mod pool_loom;
 
 pub use chan_error::{CapacityError, SendError, TryRecvError, TrySendError};
 pub use channel::{ChanStats, Receiver, RecvFuture, SendFuture, Sender, channel, try_channel};
 pub use errgroup::{ErrGroup, GroupError, GroupStats, LimitError};
 pub use mutex::{Lock, Mutex, MutexGuard, STARVATION_THRESHOLD};
+pub use pool::{Pool, pool_cleanup};
 pub use profile::{Profile, WaitKind, WaitRecord, wait_records};
 pub use rwlock::{Acquire, FromLock, ReadGuard, RwLock, WriteGuard};
 pub use waitgroup::{Wait, WaitGroup};
