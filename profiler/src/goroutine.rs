@@ -114,7 +114,8 @@ fn labels_json(labels: &[(String, String)]) -> String {
 ///     let _h = runtime::spawn(async {});
 ///     profiler::goroutine::debug1(&runtime::goroutines())
 /// });
-/// assert!(text.starts_with("goroutine profile: total 1\n1 @ "), "{text}");
+/// // The spawned G and the block_on root (G 0), which took the dump.
+/// assert!(text.starts_with("goroutine profile: total 2\n1 @"), "{text}");
 /// ```
 pub fn debug1(gs: &[Goroutine]) -> String {
     // (stack as (function, site) pairs, labels) -> number of Gs.

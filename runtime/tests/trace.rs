@@ -51,7 +51,7 @@ fn the_trace_records_creates_starts_stops_with_reasons_steals_and_syscalls() {
     for reason in [
         StopReason::Yield,
         StopReason::Preempt,
-        StopReason::Block,
+        StopReason::Join, // the root awaiting the handles
         StopReason::Done,
     ] {
         assert!(
