@@ -379,10 +379,10 @@ impl RootG {
     /// The root of a `block_on` called at `at`, registered with the
     /// runtime until the guard drops.
     pub(crate) fn register(
-        shared: &crate::loom::Arc<crate::scheduler::Shared>,
+        shared: &std::sync::Arc<crate::scheduler::Shared>,
         at: &'static Location<'static>,
     ) -> RootGuard {
-        let root = crate::loom::Arc::new(RootG {
+        let root = std::sync::Arc::new(RootG {
             info: GInfo {
                 spawned_at: at,
                 parent: None,
@@ -416,8 +416,8 @@ impl Drop for RootPoll<'_> {
 
 /// Takes a root off the runtime's list when its `block_on` returns.
 pub(crate) struct RootGuard {
-    shared: crate::loom::Arc<crate::scheduler::Shared>,
-    pub(crate) root: crate::loom::Arc<RootG>,
+    shared: std::sync::Arc<crate::scheduler::Shared>,
+    pub(crate) root: std::sync::Arc<RootG>,
 }
 
 impl Drop for RootGuard {
@@ -425,7 +425,7 @@ impl Drop for RootGuard {
         self.shared
             .roots
             .lock()
-            .retain(|r| !crate::loom::Arc::ptr_eq(r, &self.root));
+            .retain(|r| !std::sync::Arc::ptr_eq(r, &self.root));
     }
 }
 
