@@ -11,7 +11,7 @@
 //! ratios: `runtime::sync::Pool` (per-P locals), one `Mutex<Vec<Vec<u8>>>`
 //! shared by every P (the pool people write first), and no pool (a fresh
 //! allocation each request, freed after it). The allocation counts of the
-//! same workload are in lessons/tests/pool_allocs.rs (the course allocator
+//! same workload are in runtime/tests/pool_allocs.rs (the course allocator
 //! counts every 64 KiB buffer, a large object, exactly).
 
 use std::sync::{Arc, Mutex};
@@ -21,48 +21,9 @@ use runtime::sync::Pool;
 
 const GS: usize = 64;
 const REQUESTS: usize = 8;
-const CAP: usize = 64 * 1024;
-const RESPONSE: usize = 16 * 1024;
-
-/// Where a request gets its buffer from.
-trait Buffers: Send + Sync + 'static {
-    fn get(&self) -> Vec<u8>;
-    fn put(&self, buf: Vec<u8>);
-}
-
-struct NoPool;
-
-impl Buffers for NoPool {
-    fn get(&self) -> Vec<u8> {
-        Vec::with_capacity(CAP)
-    }
-    fn put(&self, _buf: Vec<u8>) {}
-}
-
-struct Locked(Mutex<Vec<Vec<u8>>>);
-
-impl Buffers for Locked {
-    fn get(&self) -> Vec<u8> {
-        let cached = self.0.lock().unwrap().pop();
-        cached.unwrap_or_else(|| Vec::with_capacity(CAP))
-    }
-    fn put(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        self.0.lock().unwrap().push(buf);
-    }
-}
-
-struct PerP(Pool<Vec<u8>>);
-
-impl Buffers for PerP {
-    fn get(&self) -> Vec<u8> {
-        self.0.get()
-    }
-    fn put(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        self.0.put(buf);
-    }
-}
+#[path = "common/buffers.rs"]
+mod buffers;
+use buffers::{Buffers, CAP, Locked, NoPool, PerP, RESPONSE};
 
 /// One run of the workload; returns the checksums' sum (checked).
 async fn serve<B: Buffers>(bufs: Arc<B>) -> u64 {

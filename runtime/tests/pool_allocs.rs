@@ -10,7 +10,7 @@
 //! wakers) are read after the runtime is dropped and its Ms have exited,
 //! which flushes their thread caches' counts. Run with `--nocapture` to
 //! see the table (the book's pool page copies it).
-#![cfg(not(loom))]
+#![cfg(not(any(loom, asan)))] // the allocator is a dev-dependency only outside those
 
 use std::sync::{Arc, Mutex};
 
@@ -22,49 +22,10 @@ static ALLOC: SpanAlloc = SpanAlloc::new();
 
 const GS: usize = 64;
 const REQUESTS: usize = 8;
-const CAP: usize = 64 * 1024;
-const RESPONSE: usize = 16 * 1024;
 const PROCS: usize = 4;
-
-/// Where a request gets its buffer from (as in the bench).
-trait Buffers: Send + Sync + 'static {
-    fn get(&self) -> Vec<u8>;
-    fn put(&self, buf: Vec<u8>);
-}
-
-struct NoPool;
-
-impl Buffers for NoPool {
-    fn get(&self) -> Vec<u8> {
-        Vec::with_capacity(CAP)
-    }
-    fn put(&self, _buf: Vec<u8>) {}
-}
-
-struct Locked(Mutex<Vec<Vec<u8>>>);
-
-impl Buffers for Locked {
-    fn get(&self) -> Vec<u8> {
-        let cached = self.0.lock().unwrap().pop();
-        cached.unwrap_or_else(|| Vec::with_capacity(CAP))
-    }
-    fn put(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        self.0.lock().unwrap().push(buf);
-    }
-}
-
-struct PerP(Pool<Vec<u8>>);
-
-impl Buffers for PerP {
-    fn get(&self) -> Vec<u8> {
-        self.0.get()
-    }
-    fn put(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        self.0.put(buf);
-    }
-}
+#[path = "../benches/common/buffers.rs"]
+mod buffers;
+use buffers::{Buffers, CAP, Locked, NoPool, PerP, RESPONSE};
 
 async fn serve<B: Buffers>(bufs: Arc<B>) {
     let hs: Vec<_> = (0..GS)
