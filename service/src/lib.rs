@@ -55,6 +55,7 @@ pub mod metrics;
 pub mod peer;
 #[cfg(feature = "pprof")]
 pub mod pprof;
+pub mod probe;
 pub mod reqtrace;
 pub mod routes;
 pub mod server;

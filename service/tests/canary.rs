@@ -5,9 +5,7 @@
 //! timeout and every wait is a bounded number of requests, so a broken
 //! engine fails the test instead of hanging it.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use serde_json::Value;
 use service::{Engine, Options, RuntimeKind, Server};
@@ -25,23 +23,9 @@ fn start(engine: Engine, runtime: RuntimeKind) -> Server {
 /// One request on its own connection, with optional `tracestate`:
 /// (status, body).
 fn http(addr: SocketAddr, method: &str, target: &str, tracestate: Option<&str>) -> (u16, String) {
-    let mut c = TcpStream::connect(addr).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let ts = tracestate.map_or(String::new(), |t| format!("tracestate: {t}\r\n"));
-    write!(
-        c,
-        "{method} {target} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n{ts}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).expect("a response");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    let ts = tracestate.map(|t| format!("tracestate: {t}"));
+    let headers: Vec<&str> = ts.iter().map(String::as_str).collect();
+    service::probe::request(addr, method, target, &headers).expect("a request")
 }
 
 fn canary(addr: SocketAddr) -> Value {

@@ -15,9 +15,7 @@
 //! It also prints both services' per-route metrics (QPS, P50/P99/P99.9,
 //! errors, in flight) as `/metrics` serves them.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use lessons::artefacts;
 use lessons::cli::Cli;
@@ -255,18 +253,6 @@ fn main() {
 
 /// One request on its own connection; (status, body).
 fn get(addr: SocketAddr, target: &str, traceparent: &str) -> (u16, String) {
-    let mut c = TcpStream::connect(addr).expect("connect to the frontend");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(c, "GET {target} HTTP/1.1\r\nHost: lesson\r\nConnection: close\r\ntraceparent: {traceparent}\r\n\r\n")
-        .expect("send");
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).expect("a response");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    let header = format!("traceparent: {traceparent}");
+    service::probe::request(addr, "GET", target, &[&header]).expect("a request to the frontend")
 }

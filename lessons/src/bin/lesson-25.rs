@@ -15,8 +15,7 @@
 //! writes them to `target/lessons/lesson-25/decisions.json`, with a figure
 //! of the weight and the two P99s over time (`rollout.svg`).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lessons::artefacts;
@@ -378,21 +377,5 @@ fn figure(scenarios: &[Scenario], runs: &[Value]) -> String {
 
 /// One request on its own connection: (status, body).
 fn http(addr: SocketAddr, method: &str, target: &str) -> (u16, String) {
-    let mut c = TcpStream::connect(addr).expect("connect to the service");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        c,
-        "{method} {target} HTTP/1.1\r\nHost: lesson\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).expect("a response");
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
+    service::probe::request(addr, method, target, &[]).expect("a request to the service")
 }
