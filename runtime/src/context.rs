@@ -156,19 +156,3 @@ pub fn current_g_id() -> Option<u64> {
 pub(crate) fn in_runtime() -> bool {
     with_current(|c| c.is_some())
 }
-
-/// Says why the running G is about to return `Pending`, for the trace and
-/// the wait profiles: a channel, a lock, a socket or a timer calls this just
-/// before it parks the G (Go's `gopark` takes the same `waitReason`). The
-/// first wait named in a poll wins (a `timeout` polls its future before its
-/// timer, so a channel inside a timeout is a channel wait). Outside a runtime
-/// it does nothing.
-pub(crate) fn note_wait(reason: StopReason) {
-    let wait = match reason {
-        StopReason::Io => crate::gstatus::WaitReason::Io,
-        StopReason::Sleep => crate::gstatus::WaitReason::Sleep,
-        _ => crate::gstatus::WaitReason::Other,
-    };
-    // The goroutine dump's record too; no site: the caller did not say.
-    crate::gstatus::park(wait, None);
-}

@@ -271,10 +271,13 @@ pub fn goroutines() -> Vec<Goroutine> {
     out
 }
 
-/// Says why the running G is about to return `Pending`, and where: for the
-/// trace (as `note_wait`) and the goroutine dump. `at` is the caller of the
-/// waiting primitive (its `#[track_caller]` location). The first wait named
-/// in a poll wins, as for the trace.
+/// Says why the running G is about to return `Pending`, and where, for the
+/// trace's stop reason and the goroutine dump (Go's `gopark` takes the same
+/// `waitReason`): a channel, a lock, a socket, a timer or a join calls this
+/// just before it parks the G. `at` is the caller of the waiting primitive
+/// (its `#[track_caller]` location). The first wait named in a poll wins (a
+/// `timeout` polls its future before its timer, so a channel inside a
+/// timeout is a channel wait). Outside a runtime it does nothing.
 pub(crate) fn park(reason: WaitReason, at: Option<&'static Location<'static>>) {
     with_current(|ctx| {
         let Some(ctx) = ctx else { return };

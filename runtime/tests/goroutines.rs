@@ -188,3 +188,45 @@ fn the_block_on_root_is_listed_as_g0_with_its_wait() {
         "outside a runtime the dump is empty; a new block_on lists only its own root"
     );
 }
+
+#[test]
+fn socket_waits_name_the_line_that_reads_or_accepts() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let file = file!();
+    let (gs, ids_lines) = rt.block_on(async {
+        let listener = runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = runtime::net::TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        #[rustfmt::skip]
+        let (l_read, reader) = (line!(), runtime::spawn(async move { server.read(&mut [0u8; 8]).await.map(|_| ()) }));
+        #[rustfmt::skip]
+        let (l_accept, acceptor) = (line!(), runtime::spawn(async move { listener.accept().await.map(|_| ()) }));
+        let ids = [reader.id(), acceptor.id()];
+        let gs = dump_when(|gs| {
+            ids.iter().all(|id| {
+                gs.iter()
+                    .any(|g| g.id == *id && g.wait_reason == Some(WaitReason::Io))
+            })
+        })
+        .await;
+        // End both waits: the client closes (the read sees EOF) and a
+        // second client arrives for the accept.
+        drop(client);
+        reader.await.unwrap().unwrap();
+        let _second = runtime::net::TcpStream::connect(addr).await.unwrap();
+        acceptor.await.unwrap().unwrap();
+        (gs, ids.into_iter().zip([l_read, l_accept]).collect::<Vec<_>>())
+    });
+    for (id, line) in ids_lines {
+        let g = gs.iter().find(|g| g.id == id).unwrap();
+        let site = g
+            .wait_site
+            .unwrap_or_else(|| panic!("G {id} waits on a socket with no wait site: {g:#?}"));
+        assert_eq!(
+            (g.state, site.file(), site.line()),
+            (GState::Waiting, file, line),
+            "the socket wait's site is the line that called read/accept: {g:#?}"
+        );
+    }
+}

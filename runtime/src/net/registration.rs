@@ -19,13 +19,13 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::panic::Location;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::pd::{Dir, PollDesc};
 use super::poller::Poller;
-use crate::context::{note_wait, with_current};
-use crate::trace::StopReason;
+use crate::context::with_current;
 
 /// A socket registered with a poller.
 #[derive(Debug)]
@@ -62,11 +62,14 @@ impl Registration {
 
     // ANCHOR: poll_io
     /// Runs `op` until it does not return `WouldBlock`, parking the G on
-    /// the socket's `dir` half in between.
+    /// the socket's `dir` half in between. `at` is where the program waits
+    /// (the caller of `read`, `accept`...), for the goroutine dump; the
+    /// `futures_io` traits' polls cannot say, and pass `None`.
     pub(crate) fn poll_io<T>(
         &self,
         dir: Dir,
         cx: &mut Context<'_>,
+        at: Option<&'static Location<'static>>,
         mut op: impl FnMut() -> io::Result<T>,
     ) -> Poll<io::Result<T>> {
         // A preemption point, as in tokio: a G whose socket always has data
@@ -91,7 +94,9 @@ impl Registration {
                 Poll::Ready(Ok(())) => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
-                    note_wait(StopReason::Io);
+                    // Go's `gopark(..., waitReasonIOWait)`: the trace's stop
+                    // reason and the dump's wait record.
+                    crate::gstatus::park(crate::gstatus::WaitReason::Io, at);
                     return Poll::Pending;
                 }
             }

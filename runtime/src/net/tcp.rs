@@ -13,16 +13,21 @@
 //! returns `EINPROGRESS`; then wait until the socket is writable and read
 //! `SO_ERROR` for the outcome.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::pd::Dir;
 use super::registration::Registration;
 use super::sys;
+
+/// Where a socket operation was called, for the goroutine dump (`None`
+/// from the `futures_io` traits, whose callers are adapters).
+type Site = Option<&'static Location<'static>>;
 
 /// A TCP socket listening for connections (Go's `net.TCPListener`).
 ///
@@ -69,11 +74,22 @@ impl TcpListener {
     }
 
     /// Waits for a connection (Go's `Accept`): the G parks, holding no P,
-    /// until one arrives.
-    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+    /// until one arrives. (Not an `async fn`, so that `#[track_caller]`
+    /// can name the caller's line as the G's wait site in the goroutine
+    /// dump; the same holds for the other waiting methods below.)
+    #[track_caller]
+    pub fn accept(&self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + '_ {
+        let at = Location::caller();
+        self.accept_at(at)
+    }
+
+    async fn accept_at(
+        &self,
+        at: &'static Location<'static>,
+    ) -> io::Result<(TcpStream, SocketAddr)> {
         let _cancel = self.reg.cancel_on_drop(Dir::Read);
         let (s, peer) = poll_fn(|cx| {
-            self.reg.poll_io(Dir::Read, cx, || {
+            self.reg.poll_io(Dir::Read, cx, Some(at), || {
                 loop {
                     match self.inner.accept() {
                         // The peer gave up before we accepted: take the next.
@@ -116,10 +132,21 @@ impl TcpStream {
     /// Connects to `addr` (Go's `net.Dial("tcp", addr)`), trying each
     /// address it resolves to in turn. The G parks while the handshake is
     /// under way. A closed port fails with `ConnectionRefused`.
-    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+    #[track_caller]
+    pub fn connect(addr: impl ToSocketAddrs) -> impl Future<Output = io::Result<TcpStream>> {
+        let at = Location::caller();
+        // Resolved now, so the future does not hold `addr`.
+        let addrs = addr.to_socket_addrs();
+        async move { Self::connect_at(addrs?, at).await }
+    }
+
+    async fn connect_at(
+        addrs: impl Iterator<Item = SocketAddr>,
+        at: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
         let mut last = None;
-        for a in addr.to_socket_addrs()? {
-            match Self::connect_one(a).await {
+        for a in addrs {
+            match Self::connect_one(a, at).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
@@ -133,12 +160,15 @@ impl TcpStream {
     }
 
     // ANCHOR: connect
-    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+    async fn connect_one(
+        addr: SocketAddr,
+        at: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
         let (inner, done) = sys::connect_nonblocking(&addr)?;
         let reg = Registration::new(inner.as_raw_fd())?;
         if !done {
             poll_fn(|cx| {
-                reg.poll_io(Dir::Write, cx, || match inner.take_error()? {
+                reg.poll_io(Dir::Write, cx, Some(at), || match inner.take_error()? {
                     Some(e) => Err(e),
                     // Writable and no error: connected, unless still going.
                     None => match inner.peer_addr() {
@@ -157,40 +187,65 @@ impl TcpStream {
     // ANCHOR_END: connect
 
     /// Reads into `buf`; `Ok(0)` once the peer shut down its side.
-    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let _cancel = self.reg.cancel_on_drop(Dir::Read);
-        poll_fn(|cx| self.poll_read_buf(cx, buf)).await
+    #[track_caller]
+    pub fn read<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + 'a {
+        let at = Some(Location::caller());
+        async move {
+            let _cancel = self.reg.cancel_on_drop(Dir::Read);
+            poll_fn(|cx| self.poll_read_buf(cx, buf, at)).await
+        }
     }
 
     /// Reads exactly `buf.len()` bytes; `UnexpectedEof` if the peer closes
     /// first.
-    pub async fn read_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
-        let _cancel = self.reg.cancel_on_drop(Dir::Read);
-        while !buf.is_empty() {
-            match poll_fn(|cx| self.poll_read_buf(cx, buf)).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
+    #[track_caller]
+    pub fn read_exact<'a>(
+        &'a mut self,
+        mut buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<()>> + 'a {
+        let at = Some(Location::caller());
+        async move {
+            let _cancel = self.reg.cancel_on_drop(Dir::Read);
+            while !buf.is_empty() {
+                match poll_fn(|cx| self.poll_read_buf(cx, buf, at)).await? {
+                    0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    n => buf = &mut buf[n..],
+                }
             }
+            Ok(())
         }
-        Ok(())
     }
 
     /// Writes some of `buf`, returning how much.
-    pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _cancel = self.reg.cancel_on_drop(Dir::Write);
-        poll_fn(|cx| self.poll_write_buf(cx, buf)).await
+    #[track_caller]
+    pub fn write<'a>(&'a mut self, buf: &'a [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        let at = Some(Location::caller());
+        async move {
+            let _cancel = self.reg.cancel_on_drop(Dir::Write);
+            poll_fn(|cx| self.poll_write_buf(cx, buf, at)).await
+        }
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        let _cancel = self.reg.cancel_on_drop(Dir::Write);
-        while !buf.is_empty() {
-            match poll_fn(|cx| self.poll_write_buf(cx, buf)).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
+    #[track_caller]
+    pub fn write_all<'a>(
+        &'a mut self,
+        mut buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + 'a {
+        let at = Some(Location::caller());
+        async move {
+            let _cancel = self.reg.cancel_on_drop(Dir::Write);
+            while !buf.is_empty() {
+                match poll_fn(|cx| self.poll_write_buf(cx, buf, at)).await? {
+                    0 => return Err(io::ErrorKind::WriteZero.into()),
+                    n => buf = &buf[n..],
+                }
             }
+            Ok(())
         }
-        Ok(())
     }
 
     /// Shuts down the read side, the write side or both (the peer's reads
@@ -219,13 +274,24 @@ impl TcpStream {
         self.inner.nodelay()
     }
 
-    fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        self.reg.poll_io(Dir::Read, cx, || (&self.inner).read(buf))
+    fn poll_read_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+        at: Site,
+    ) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(Dir::Read, cx, at, || (&self.inner).read(buf))
     }
 
-    fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write_buf(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        at: Site,
+    ) -> Poll<io::Result<usize>> {
         self.reg
-            .poll_io(Dir::Write, cx, || (&self.inner).write(buf))
+            .poll_io(Dir::Write, cx, at, || (&self.inner).write(buf))
     }
 
     fn poll_write_vectored_bufs(
@@ -234,7 +300,7 @@ impl TcpStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.reg
-            .poll_io(Dir::Write, cx, || (&self.inner).write_vectored(bufs))
+            .poll_io(Dir::Write, cx, None, || (&self.inner).write_vectored(bufs))
     }
 }
 
@@ -244,7 +310,7 @@ impl futures_io::AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_buf(cx, buf)
+        self.poll_read_buf(cx, buf, None)
     }
 }
 
@@ -254,7 +320,7 @@ impl futures_io::AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_buf(cx, buf)
+        self.poll_write_buf(cx, buf, None)
     }
 
     fn poll_write_vectored(
@@ -280,7 +346,7 @@ impl futures_io::AsyncRead for &TcpStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_buf(cx, buf)
+        self.poll_read_buf(cx, buf, None)
     }
 }
 
@@ -290,7 +356,7 @@ impl futures_io::AsyncWrite for &TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_buf(cx, buf)
+        self.poll_write_buf(cx, buf, None)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -355,7 +355,7 @@ impl Shared {
         let held = guard.as_ref().expect("an M always holds a P after a poll");
         let pid = held.id();
         let reason = match result {
-            // The wait reason the G's last await named (`note_wait`), or Block.
+            // The wait reason the G's last await named (`gstatus::park`), or Block.
             RunResult::Idle => ctx.stop_reason.get(),
             RunResult::Yielded(t) => {
                 let reason = ctx.stop_reason.get();
