@@ -178,34 +178,43 @@ mod imp {
         /// `runtime.MemProfile` records): one record per distinct stack,
         /// with estimated allocated and in-use objects and bytes.
         pub fn stack_profile(&self) -> Vec<StackRecord> {
-            // The profile's lock first, as `record` takes them.
-            let _order = crate::global::BACKEND.profile.lock_inner();
-            let rate = crate::global::BACKEND.profile.rate();
-            let t = TABLE.lock();
-            let mut out = Vec::new();
-            if t.b.is_null() {
-                return out;
-            }
-            for i in 0..BUCKETS {
-                // SAFETY: the table exists and i < BUCKETS.
-                let e = unsafe { *t.b.add(i) };
-                if e.hash == 0 || e.allocs == 0 {
-                    continue;
+            // The buckets are copied out under the locks into room made
+            // before taking them, and turned into records after: an
+            // allocation under the profile's lock may be sampled, and the
+            // sample's `record` would wait on that same lock (the heap test
+            // hung there, a Vec's growth sampled mid-snapshot).
+            let mut used: Vec<Bucket> = Vec::with_capacity(BUCKETS);
+            let rate = {
+                // The profile's lock first, as `record` takes them.
+                let _order = crate::global::BACKEND.profile.lock_inner();
+                let t = TABLE.lock();
+                if !t.b.is_null() {
+                    for i in 0..BUCKETS {
+                        // SAFETY: the table exists and i < BUCKETS.
+                        let e = unsafe { *t.b.add(i) };
+                        if e.hash != 0 && e.allocs != 0 {
+                            used.push(e); // within capacity: no allocation
+                        }
+                    }
                 }
-                let (alloc_objects, alloc_bytes) =
-                    crate::profile::scale(e.allocs, e.alloc_bytes, rate);
-                let (inuse_objects, inuse_bytes) =
-                    crate::profile::scale(e.inuse, e.inuse_bytes, rate);
-                out.push(StackRecord {
-                    frames: e.frames[..e.depth].to_vec(),
-                    alloc_objects,
-                    alloc_bytes,
-                    inuse_objects,
-                    inuse_bytes,
-                    sampled_allocs: e.allocs,
-                });
-            }
-            out
+                crate::global::BACKEND.profile.rate()
+            };
+            used.iter()
+                .map(|e| {
+                    let (alloc_objects, alloc_bytes) =
+                        crate::profile::scale(e.allocs, e.alloc_bytes, rate);
+                    let (inuse_objects, inuse_bytes) =
+                        crate::profile::scale(e.inuse, e.inuse_bytes, rate);
+                    StackRecord {
+                        frames: e.frames[..e.depth].to_vec(),
+                        alloc_objects,
+                        alloc_bytes,
+                        inuse_objects,
+                        inuse_bytes,
+                        sampled_allocs: e.allocs,
+                    }
+                })
+                .collect()
         }
     }
 }
