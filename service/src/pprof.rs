@@ -46,15 +46,6 @@ fn proto(bytes: Vec<u8>) -> Reply {
     }
 }
 
-fn text(status: u16, body: String) -> Reply {
-    Reply {
-        status,
-        content_type: "text/plain; charset=utf-8",
-        body: Body::Owned(body.into_bytes()),
-        not_before: None,
-    }
-}
-
 /// `seconds=N` from a query, Go's default 30 when absent.
 fn seconds(query: &str) -> Result<u64, String> {
     let v = query
@@ -100,10 +91,10 @@ pub fn respond(path: &str, query: &str) -> Option<Reply> {
     let name = path.strip_prefix("/debug/pprof")?;
     let name = name.strip_prefix('/').unwrap_or(name);
     Some(match name {
-        "" => text(200, INDEX.to_string()),
+        "" => Reply::text_owned(200, INDEX.to_string()),
         "profile" => match seconds(query) {
             Ok(n) => cpu_profile(Duration::from_secs(n)),
-            Err(e) => text(400, e),
+            Err(e) => Reply::text_owned(400, e),
         },
         "heap" => proto(profiler::heap::to_pprof(&profiler::heap::snapshot(), false)),
         "allocs" => proto(profiler::heap::to_pprof(&profiler::heap::snapshot(), true)),
@@ -117,11 +108,11 @@ pub fn respond(path: &str, query: &str) -> Option<Reply> {
         )),
         "goroutine" => match debug(query) {
             Ok(0) => proto(profiler::goroutine::to_pprof(&runtime::goroutines())),
-            Ok(1) => text(200, profiler::goroutine::debug1(&runtime::goroutines())),
-            Ok(_) => text(200, profiler::goroutine::debug2(&runtime::goroutines())),
-            Err(e) => text(400, e),
+            Ok(1) => Reply::text_owned(200, profiler::goroutine::debug1(&runtime::goroutines())),
+            Ok(_) => Reply::text_owned(200, profiler::goroutine::debug2(&runtime::goroutines())),
+            Err(e) => Reply::text_owned(400, e),
         },
-        other => text(404, format!("unknown profile {other:?}\n{INDEX}")),
+        other => Reply::text_owned(404, format!("unknown profile {other:?}\n{INDEX}")),
     })
 }
 
@@ -129,7 +120,7 @@ pub fn respond(path: &str, query: &str) -> Option<Reply> {
 pub fn cpu_profile(d: Duration) -> Reply {
     let p = match profiler::CpuProfiler::start(profiler::DEFAULT_HZ) {
         Ok(p) => p,
-        Err(e) => return text(500, format!("Could not enable CPU profiling: {e}\n")),
+        Err(e) => return Reply::text_owned(500, format!("Could not enable CPU profiling: {e}\n")),
     };
     // Block this thread, not the P: other Gs keep serving meanwhile.
     runtime::syscall(|| std::thread::sleep(d));

@@ -87,7 +87,7 @@ fn serve_work(canary: &Canary, req: &Incoming<'_>, query: &str) -> Reply {
 fn start(canary: &Arc<Canary>, query: &str) -> Reply {
     let (rollout, tick) = match parse_start(query) {
         Ok(v) => v,
-        Err(e) => return text(400, format!("/canary/start: {e}\n")),
+        Err(e) => return Reply::text_owned(400, format!("/canary/start: {e}\n")),
     };
     if runtime::current_g_id().is_none() {
         return Reply::text(
@@ -96,7 +96,7 @@ fn start(canary: &Arc<Canary>, query: &str) -> Reply {
         );
     }
     if let Err(e) = canary.start(rollout.plan, rollout.regression) {
-        return text(409, format!("/canary/start: {e}\n"));
+        return Reply::text_owned(409, format!("/canary/start: {e}\n"));
     }
     spawn_controller(canary.clone(), tick);
     json_reply(200, &canary.json())
@@ -166,15 +166,6 @@ fn param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
         .filter_map(|kv| kv.split_once('='))
         .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
-}
-
-fn text(status: u16, body: String) -> Reply {
-    Reply {
-        status,
-        content_type: "text/plain; charset=utf-8",
-        body: Body::Owned(body.into_bytes()),
-        not_before: None,
-    }
 }
 
 fn json_reply(status: u16, v: &Value) -> Reply {

@@ -57,6 +57,22 @@ impl Reply {
         }
     }
 
+    /// A plain-text reply with a body made for it (a message with a value
+    /// in it, a profile's text form).
+    ///
+    /// ```
+    /// let r = service::Reply::text_owned(400, format!("bad value {}\n", 7));
+    /// assert_eq!((r.status, r.body.as_bytes()), (400, &b"bad value 7\n"[..]));
+    /// ```
+    pub fn text_owned(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: Body::Owned(body.into_bytes()),
+            not_before: None,
+        }
+    }
+
     pub(super) fn owned(status: u16, content_type: &'static str, body: Vec<u8>) -> Reply {
         Reply {
             status,
