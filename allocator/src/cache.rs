@@ -105,7 +105,7 @@ use crate::checked;
 use crate::events::NoEvents;
 use crate::events::{EventSink, HeapEvent};
 use crate::profile::next_gap;
-use crate::size_class::{CONST_TABLES, NUM_CLASSES, TABLES};
+use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
 use crate::span::{ListKind, Span};
 use crate::sync::Ordering;
 
@@ -141,6 +141,35 @@ static STASH_LIMIT: [usize; NUM_CLASSES + 1] = {
 #[inline(always)]
 fn stash_limit(class: usize) -> usize {
     STASH_LIMIT[class]
+}
+
+/// One span and its address range (see `Cache::free_memo`).
+#[derive(Clone, Copy)]
+struct FreeMemo {
+    start: usize,
+    len: usize,
+    span: *mut Span,
+}
+
+impl FreeMemo {
+    const EMPTY: FreeMemo = FreeMemo {
+        start: 0,
+        len: 0,
+        span: ptr::null_mut(),
+    };
+}
+
+/// What `Cache::free_owned_fast` did with an object.
+pub(crate) enum OwnedFree {
+    /// Its bit is cleared; nothing more to do.
+    Freed,
+    /// Its bit is cleared in this kept span, which must now move
+    /// (`Cache::after_local_free_cold`).
+    FreedMove(*mut Span),
+    /// Nothing changed: the object is not in a span this cache owns, or the
+    /// free needs the slow path (a counter flush, a sampled span, a double
+    /// free to report).
+    NotHere,
 }
 
 #[derive(Clone, Copy)]
@@ -185,6 +214,11 @@ pub struct Cache {
     keep_spans: bool,
     /// Lifecycle flag used by the thread-local wrapper in `global.rs`.
     pub(crate) state: u8,
+    /// The span the last owned free went to, and its address range: the
+    /// next free into the same span skips the page map. Cleared whenever
+    /// this cache gives that span up (`give_up`), so a hit is always a span
+    /// this cache owns.
+    free_memo: FreeMemo,
 }
 
 impl Cache {
@@ -210,6 +244,7 @@ impl Cache {
             scan_skip: [(0, 0); NUM_CLASSES + 1],
             keep_spans: true,
             state: 0,
+            free_memo: FreeMemo::EMPTY,
         }
     }
 
@@ -233,6 +268,26 @@ impl Cache {
     #[inline(always)]
     fn id(&self) -> usize {
         self as *const Cache as usize
+    }
+
+    /// Hands an owned span back to its central list (Go's
+    /// `mcentral.uncacheSpan`), forgetting it first if it is the free memo.
+    /// Every span this cache gives up goes through here.
+    ///
+    /// # Safety
+    /// This cache owns `s`, a small-object span of `class`, and gives it up.
+    unsafe fn give_up<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        s: *mut Span,
+        ev: &mut E,
+    ) {
+        if self.free_memo.span == s {
+            self.free_memo = FreeMemo::EMPTY;
+        }
+        // SAFETY: the caller's contract.
+        unsafe { b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev) };
     }
 
     /// Mixes `seed` into the sampling generator (each thread should sample
@@ -280,12 +335,12 @@ impl Cache {
     }
     // ANCHOR_END: cache_alloc
 
-    /// The allocation fast path, with no call in it: a stashed object, or
-    /// one from the cached bitmap word of the class's span (Go's
-    /// `nextFreeFast`). `None`, having changed nothing, when anything more is
-    /// needed (a refill, a bitmap walk, a profile sample): the caller then
-    /// takes `alloc`. Keeping calls out lets the compiler make this a leaf
-    /// with no registers to save.
+    /// The allocation fast path, with no call in it: the class's most
+    /// recently stashed object. `None`, having changed nothing, when
+    /// anything more is needed (an empty stash, a profile sample): the
+    /// caller then takes `alloc_span_fast` or `alloc`, out of line. Being
+    /// this short lets the compiler make `GlobalAlloc::alloc` a leaf that
+    /// saves no registers, which is most of an alloc/free pair's cost.
     #[inline(always)]
     pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<usize> {
         if class > NUM_CLASSES {
@@ -294,29 +349,39 @@ impl Cache {
             return None;
         }
         let size = TABLES.size[class];
-        if self.next_sample < size as isize {
+        let (head, len) = self.free_stash[class];
+        if head == 0 || self.next_sample < size as isize {
             return None;
         }
-        let (head, len) = self.free_stash[class];
-        let addr = if head != 0 {
-            // SAFETY: stashed objects are freed objects of `class` that this
-            // cache holds; each one's first word links to the next.
-            let next = unsafe { (head as *const usize).read() };
-            self.free_stash[class] = (next, len - 1);
-            head
-        } else {
-            let s = self.alloc[class];
-            if s.is_null() {
-                return None;
-            }
-            // SAFETY: this cache owns every span in `alloc`.
-            let i = unsafe { (*s).next_free_fast() }?;
-            // SAFETY: s is owned by this cache and i is the index next_free_fast just claimed.
-            unsafe { (*s).object_addr(i) }
-        };
+        // SAFETY: stashed objects are freed objects of `class` that this
+        // cache holds; each one's first word links to the next.
+        let next = unsafe { (head as *const usize).read() };
+        self.free_stash[class] = (next, len - 1);
         self.counts[class].allocs += 1;
         self.next_sample -= size as isize;
-        Some(addr)
+        Some(head)
+    }
+
+    /// The allocation path one step past the stash, still with no call in
+    /// it: an object from the cached bitmap word of the class's span (Go's
+    /// `nextFreeFast`). `None`, having changed nothing, when a bitmap walk,
+    /// a refill or a profile sample is needed.
+    #[inline(always)]
+    pub(crate) fn alloc_span_fast(&mut self, class: usize) -> Option<usize> {
+        if class > NUM_CLASSES {
+            return None; // never; drops the bounds checks, as in alloc_fast
+        }
+        let size = TABLES.size[class];
+        let s = self.alloc[class];
+        if s.is_null() || self.next_sample < size as isize {
+            return None;
+        }
+        // SAFETY: this cache owns every span in `alloc`.
+        let i = unsafe { (*s).next_free_fast() }?;
+        self.counts[class].allocs += 1;
+        self.next_sample -= size as isize;
+        // SAFETY: s is owned by this cache and i is the index next_free_fast just claimed.
+        Some(unsafe { (*s).object_addr(i) })
     }
 
     /// The free fast path (`GlobalAlloc::dealloc` in unchecked builds):
@@ -350,38 +415,58 @@ impl Cache {
             self.counts[class].frees += 1;
             return true;
         }
-        // SAFETY: the caller's contract.
-        unsafe { self.free_owned_fast(b, class, addr) }
+        false
     }
 
-    /// `free_fast` past the stash: the object's span, if this cache owns it.
-    /// Out of line, so that the stash's path in `dealloc` stays short (a
-    /// leaf call when the stash is full).
+    /// `free_fast` past the stash: a bit cleared in the object's span, if
+    /// this cache owns it (its current span or a kept one). It makes no
+    /// call: when a kept span must move (its first free gave it space, or
+    /// its last emptied it) it says so, and the caller makes that call,
+    /// `after_local_free_cold`, as a tail call.
     ///
     /// # Safety
     /// As `free_fast`.
-    #[inline(never)]
-    unsafe fn free_owned_fast(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
+    #[inline(always)]
+    pub(crate) unsafe fn free_owned_fast(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        addr: usize,
+    ) -> OwnedFree {
         if class > NUM_CLASSES {
-            return false; // never; drops the bounds checks, as in alloc_fast
+            return OwnedFree::NotHere; // never; drops the bounds checks, as in alloc_fast
         }
         let frees = self.counts[class].frees + 1;
         if frees & FREE_FLUSH_MASK == 0 {
-            return false;
+            return OwnedFree::NotHere;
         }
-        let s = b.pages.span_of_growable(addr);
-        if s.is_null() {
-            return false;
-        }
+        let memo = self.free_memo;
+        let s = if addr.wrapping_sub(memo.start) < memo.len {
+            // The span of the last owned free: this cache still owns it.
+            memo.span
+        } else {
+            let s = b.pages.span_of_growable(addr);
+            if s.is_null() {
+                return OwnedFree::NotHere;
+            }
+            // SAFETY: the page map only holds spans of this heap, never freed.
+            let span = unsafe { &*s };
+            // A span this cache owns is a small-object span it holds (a
+            // large or free span never has this cache as owner).
+            if span.owner.load(Ordering::Relaxed) != self.id() {
+                return OwnedFree::NotHere;
+            }
+            self.free_memo = FreeMemo {
+                start: span.start,
+                len: span.npages * PAGE_SIZE,
+                span: s,
+            };
+            s
+        };
         // SAFETY: the page map only holds spans of this heap, never freed.
         let span = unsafe { &*s };
-        // A span this cache owns is a small-object span it holds (a large
-        // or free span never has this cache as owner and class `class`).
-        if span.class != class
-            || span.owner.load(Ordering::Relaxed) != self.id()
-            || span.sampled.load(StatOrdering::Relaxed) != 0
-        {
-            return false;
+        if span.class != class || span.sampled.load(StatOrdering::Relaxed) != 0 {
+            return OwnedFree::NotHere;
         }
         let index = span.object_index(addr);
         // SAFETY: this cache owns the span, so its local state is ours.
@@ -391,33 +476,33 @@ impl Cache {
             // SAFETY: this cache owns the span; addr is one of its objects
             // (the caller's contract).
             if !unsafe { span.free_local(index) } {
-                return false;
+                return OwnedFree::NotHere;
             }
         } else {
             // A kept span (see `cache/kept.rs`).
             // SAFETY: this cache owns the span (owner checked), addr is one
             // of its objects, and no cache allocates from it now (it is kept).
             if !unsafe { span.free_bit(index) } {
-                return false;
+                return OwnedFree::NotHere;
             }
             // SAFETY: this cache owns the span.
             let l = unsafe { span.local_ref() };
             if list != ListKind::CachePartial || l.alloc_count == 0 {
-                // SAFETY: this cache owns s, a small-object span of `class`.
-                unsafe { self.after_local_free_cold(b, class, s) };
+                self.counts[class].frees = frees;
+                return OwnedFree::FreedMove(s);
             }
         }
         self.counts[class].frees = frees;
-        true
+        OwnedFree::Freed
     }
 
-    /// `after_local_free` out of `free_fast`'s way.
+    /// `after_local_free` out of `free_owned_fast`'s way.
     ///
     /// # Safety
     /// As `after_local_free`.
     #[cold]
     #[inline(never)]
-    unsafe fn after_local_free_cold(&mut self, b: &Backend, class: usize, s: *mut Span) {
+    pub(crate) unsafe fn after_local_free_cold(&mut self, b: &Backend, class: usize, s: *mut Span) {
         // SAFETY: the caller's contract.
         unsafe { self.after_local_free(b, class, s, NoEvents::sink()) };
     }
@@ -516,7 +601,7 @@ impl Cache {
                 if self.keep_spans {
                     self.keep(b, class, old, ev);
                 } else {
-                    b.central[class].uncache_span(class, old, &b.pages, &b.counters, ev);
+                    self.give_up(b, class, old, ev);
                 }
             }
         }
@@ -707,7 +792,7 @@ impl Cache {
             if !s.is_null() {
                 self.alloc[class] = ptr::null_mut();
                 // SAFETY: this cache owns s and gives it up.
-                unsafe { b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev) };
+                unsafe { self.give_up(b, class, s, ev) };
             }
             self.flush_class(b, class);
         }
