@@ -81,12 +81,7 @@ mod turns {
     fn report(name: &str, ratios: &mut [f64]) {
         ratios.sort_by(f64::total_cmp);
         let at = |q: usize| ratios[(ratios.len() - 1) * q / 4];
-        println!(
-            "{name:<24} {:>7.2}x {:>7.2}x–{:.2}x",
-            at(2),
-            at(1),
-            at(3)
-        );
+        println!("{name:<24} {:>7.2}x {:>7.2}x–{:.2}x", at(2), at(1), at(3));
     }
 
     fn layout(size: usize) -> Layout {

@@ -23,7 +23,7 @@
 //! lookup at all, since `GlobalAlloc::dealloc` is handed the `Layout` and so
 //! the class; the next allocation of the class pops the same, cache-hot,
 //! object. This is what glibc's tcache does, and it is what lets an
-//! alloc/free pair match glibc. Stashed objects still count as allocated in
+//! alloc/free pair match glibc and mimalloc. Stashed objects still count as allocated in
 //! their spans' bitmaps until the stash gives them back (when the thread
 //! exits or `SpanAlloc::flush_thread_cache` is called). Checked mode skips
 //! the stash, since it must see every free at its span; so does `Heap`,
@@ -31,13 +31,20 @@
 //! profile may have sampled also skips it (a counting filter answers that
 //! without the span, see `profile.rs`).
 //!
-//! When the stash is full, `GlobalAlloc::dealloc` still frees without a
-//! call if the object's span is one this cache owns (its current span or
-//! one it kept, see below): `free_fast` finds the span through the page
-//! map, checks owner and class, and clears the object's bit, the work Go
-//! would leave to its sweeper. Everything else (another cache's span, a
-//! sampled object, a large object, the free that flushes the counters)
-//! goes out of line.
+//! When the stash is full, `GlobalAlloc::dealloc` still frees with no lock
+//! and no atomic if the object's span is one this cache owns (its current
+//! span or one it kept, see below): `free_owned_fast` finds the span (the
+//! last one it freed into, or through the page map), checks owner and
+//! class, and clears the object's bit, the work Go would leave to its
+//! sweeper. Everything else (another cache's span, a sampled object, a
+//! large object, the free that flushes the counters) goes further out of
+//! line.
+//!
+//! The stash also takes runs from the span: an allocation that finds it
+//! empty takes up to a stash's worth of free objects from the span's
+//! cached bitmap word at once and stashes all but the first, so the next
+//! ones are pops (`cache/fast.rs` has the fast paths and why they are
+//! shaped as they are).
 //!
 //! Large objects have a second stash: up to four freed spans of up to
 //! 512 KiB, reused by the next large allocation of the same page count
@@ -95,18 +102,20 @@
 use core::ptr;
 use core::sync::atomic::Ordering as StatOrdering;
 
+mod fast;
 mod kept;
 mod large;
+use fast::FreeMemo;
+pub(crate) use fast::OwnedFree;
 use kept::SpanQueue;
 use large::STASH_SLOTS;
 
 use crate::backend::Backend;
 use crate::checked;
-use crate::events::NoEvents;
 use crate::events::{EventSink, HeapEvent};
 use crate::profile::next_gap;
-use crate::size_class::{CONST_TABLES, NUM_CLASSES, PAGE_SIZE, TABLES};
-use crate::span::{ListKind, Span};
+use crate::size_class::{CONST_TABLES, NUM_CLASSES, TABLES};
+use crate::span::Span;
 use crate::sync::Ordering;
 
 /// The free stash length that marks a class's stash as switched off: no
@@ -141,35 +150,6 @@ static STASH_LIMIT: [usize; NUM_CLASSES + 1] = {
 #[inline(always)]
 fn stash_limit(class: usize) -> usize {
     STASH_LIMIT[class]
-}
-
-/// One span and its address range (see `Cache::free_memo`).
-#[derive(Clone, Copy)]
-struct FreeMemo {
-    start: usize,
-    len: usize,
-    span: *mut Span,
-}
-
-impl FreeMemo {
-    const EMPTY: FreeMemo = FreeMemo {
-        start: 0,
-        len: 0,
-        span: ptr::null_mut(),
-    };
-}
-
-/// What `Cache::free_owned_fast` did with an object.
-pub(crate) enum OwnedFree {
-    /// Its bit is cleared; nothing more to do.
-    Freed,
-    /// Its bit is cleared in this kept span, which must now move
-    /// (`Cache::after_local_free_cold`).
-    FreedMove(*mut Span),
-    /// Nothing changed: the object is not in a span this cache owns, or the
-    /// free needs the slow path (a counter flush, a sampled span, a double
-    /// free to report).
-    NotHere,
 }
 
 #[derive(Clone, Copy)]
@@ -334,178 +314,6 @@ impl Cache {
         self.refill(b, class, ev)
     }
     // ANCHOR_END: cache_alloc
-
-    /// The allocation fast path, with no call in it: the class's most
-    /// recently stashed object. `None`, having changed nothing, when
-    /// anything more is needed (an empty stash, a profile sample): the
-    /// caller then takes `alloc_span_fast` or `alloc`, out of line. Being
-    /// this short lets the compiler make `GlobalAlloc::alloc` a leaf that
-    /// saves no registers, which is most of an alloc/free pair's cost.
-    #[inline(always)]
-    pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<usize> {
-        if class > NUM_CLASSES {
-            // Never true; it lets the compiler drop the bounds checks (and
-            // their panic calls) below.
-            return None;
-        }
-        let size = TABLES.size[class];
-        let (head, len) = self.free_stash[class];
-        if head == 0 || self.next_sample < size as isize {
-            return None;
-        }
-        // SAFETY: stashed objects are freed objects of `class` that this
-        // cache holds; each one's first word links to the next.
-        let next = unsafe { (head as *const usize).read() };
-        self.free_stash[class] = (next, len - 1);
-        self.counts[class].allocs += 1;
-        self.next_sample -= size as isize;
-        Some(head)
-    }
-
-    /// The allocation path one step past the stash, still with no call in
-    /// it: an object from the cached bitmap word of the class's span (Go's
-    /// `nextFreeFast`). `None`, having changed nothing, when a bitmap walk,
-    /// a refill or a profile sample is needed.
-    #[inline(always)]
-    pub(crate) fn alloc_span_fast(&mut self, class: usize) -> Option<usize> {
-        if class > NUM_CLASSES {
-            return None; // never; drops the bounds checks, as in alloc_fast
-        }
-        let size = TABLES.size[class];
-        let s = self.alloc[class];
-        if s.is_null() || self.next_sample < size as isize {
-            return None;
-        }
-        // SAFETY: this cache owns every span in `alloc`.
-        let i = unsafe { (*s).next_free_fast() }?;
-        self.counts[class].allocs += 1;
-        self.next_sample -= size as isize;
-        // SAFETY: s is owned by this cache and i is the index next_free_fast just claimed.
-        Some(unsafe { (*s).object_addr(i) })
-    }
-
-    /// The free fast path (`GlobalAlloc::dealloc` in unchecked builds):
-    /// the free stash if it has room, else, for an object of a span this
-    /// cache owns, a bit cleared in the span's bitmap, the same work
-    /// `free` does without its calls. False, having changed nothing, when
-    /// anything more is needed: a full stash and a span owned by another
-    /// cache (a remote free), a large object, an object the profile may
-    /// have sampled, the free that flushes the class's counters, or a
-    /// double free (the slow path then reports it). A kept span whose
-    /// first free gives it space, or whose last empties it, is moved with
-    /// one out-of-line call (`after_local_free`).
-    ///
-    /// # Safety
-    /// `addr` is an allocated object of `class` (the class of the layout it
-    /// was allocated with) that the caller gives up.
-    #[inline(always)]
-    pub(crate) unsafe fn free_fast(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
-        if class > NUM_CLASSES {
-            return false; // never; drops the bounds checks, as in alloc_fast
-        }
-        let (head, len) = self.free_stash[class];
-        if len < stash_limit(class)
-            && (self.counts[class].frees + 1) & FREE_FLUSH_MASK != 0
-            && !b.profile.may_be_sampled(addr)
-        {
-            // SAFETY: the object is ours now and at least 8 bytes: its first
-            // word becomes the link.
-            unsafe { (addr as *mut usize).write(head) };
-            self.free_stash[class] = (addr, len + 1);
-            self.counts[class].frees += 1;
-            return true;
-        }
-        false
-    }
-
-    /// `free_fast` past the stash: a bit cleared in the object's span, if
-    /// this cache owns it (its current span or a kept one). It makes no
-    /// call: when a kept span must move (its first free gave it space, or
-    /// its last emptied it) it says so, and the caller makes that call,
-    /// `after_local_free_cold`, as a tail call.
-    ///
-    /// # Safety
-    /// As `free_fast`.
-    #[inline(always)]
-    pub(crate) unsafe fn free_owned_fast(
-        &mut self,
-        b: &Backend,
-        class: usize,
-        addr: usize,
-    ) -> OwnedFree {
-        if class > NUM_CLASSES {
-            return OwnedFree::NotHere; // never; drops the bounds checks, as in alloc_fast
-        }
-        let frees = self.counts[class].frees + 1;
-        if frees & FREE_FLUSH_MASK == 0 {
-            return OwnedFree::NotHere;
-        }
-        let memo = self.free_memo;
-        let s = if addr.wrapping_sub(memo.start) < memo.len {
-            // The span of the last owned free: this cache still owns it.
-            memo.span
-        } else {
-            let s = b.pages.span_of_growable(addr);
-            if s.is_null() {
-                return OwnedFree::NotHere;
-            }
-            // SAFETY: the page map only holds spans of this heap, never freed.
-            let span = unsafe { &*s };
-            // A span this cache owns is a small-object span it holds (a
-            // large or free span never has this cache as owner).
-            if span.owner.load(Ordering::Relaxed) != self.id() {
-                return OwnedFree::NotHere;
-            }
-            self.free_memo = FreeMemo {
-                start: span.start,
-                len: span.npages * PAGE_SIZE,
-                span: s,
-            };
-            s
-        };
-        // SAFETY: the page map only holds spans of this heap, never freed.
-        let span = unsafe { &*s };
-        if span.class != class || span.sampled.load(StatOrdering::Relaxed) != 0 {
-            return OwnedFree::NotHere;
-        }
-        let index = span.object_index(addr);
-        // SAFETY: this cache owns the span, so its local state is ours.
-        let list = unsafe { span.local_ref().list };
-        if list == ListKind::None {
-            // The span this cache allocates from.
-            // SAFETY: this cache owns the span; addr is one of its objects
-            // (the caller's contract).
-            if !unsafe { span.free_local(index) } {
-                return OwnedFree::NotHere;
-            }
-        } else {
-            // A kept span (see `cache/kept.rs`).
-            // SAFETY: this cache owns the span (owner checked), addr is one
-            // of its objects, and no cache allocates from it now (it is kept).
-            if !unsafe { span.free_bit(index) } {
-                return OwnedFree::NotHere;
-            }
-            // SAFETY: this cache owns the span.
-            let l = unsafe { span.local_ref() };
-            if list != ListKind::CachePartial || l.alloc_count == 0 {
-                self.counts[class].frees = frees;
-                return OwnedFree::FreedMove(s);
-            }
-        }
-        self.counts[class].frees = frees;
-        OwnedFree::Freed
-    }
-
-    /// `after_local_free` out of `free_owned_fast`'s way.
-    ///
-    /// # Safety
-    /// As `after_local_free`.
-    #[cold]
-    #[inline(never)]
-    pub(crate) unsafe fn after_local_free_cold(&mut self, b: &Backend, class: usize, s: *mut Span) {
-        // SAFETY: the caller's contract.
-        unsafe { self.after_local_free(b, class, s, NoEvents::sink()) };
-    }
 
     /// Bookkeeping for an object just taken: count it and run the sampler.
     #[inline(always)]

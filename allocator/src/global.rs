@@ -31,9 +31,9 @@
 //! in registers and itself ends in tail calls. None of these saves a
 //! register on its fast path. When `alloc` also held the bitmap path
 //! inline, it pushed and popped six registers on every call, and the
-//! 16-byte pair ran at 1.5 to 2x mimalloc's time, although its instruction
-//! count was at or below mimalloc's; split this way it runs about level in
-//! the interleaved check the issue-17 note describes.
+//! 16-byte pair ran at 1.5 to 2x mimalloc's time although its instruction
+//! count was at or below mimalloc's; split this way it runs level with
+//! mimalloc (`examples/interleaved.rs` measures both turn by turn).
 //!
 //! ## The thread cache's lifecycle
 //!
@@ -335,9 +335,10 @@ unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
     }
 }
 
-/// `alloc` past the free stash, for a thread with an active cache: the
-/// cached bitmap word of the class's span (`Cache::alloc_span_fast`), else
-/// the cache's full path. Out of line and reached by a tail call, so that
+/// `alloc` past the free stash, for a thread with an active cache: a run
+/// of free objects from the cached bitmap word of the class's span, one
+/// returned and the rest stashed (`Cache::alloc_span_batch`), else the
+/// cache's full path. Out of line and reached by a tail call, so that
 /// neither `alloc` nor this step saves registers on its fast path.
 ///
 /// # Safety
@@ -346,7 +347,7 @@ unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
 unsafe fn alloc_from_span(c: *mut Cache, class: usize) -> *mut u8 {
     // SAFETY: the caller's contract.
     let cache = unsafe { &mut *c };
-    match cache.alloc_span_fast(class) {
+    match cache.alloc_span_batch(class) {
         Some(addr) => addr as *mut u8,
         // SAFETY: the caller's contract.
         None => unsafe { alloc_refill(c, class) },

@@ -369,7 +369,6 @@ mod loom_tests {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::cache::OwnedFree;
     use crate::events::NoEvents;
     use crate::size_class::PAGE_SIZE;
 
@@ -427,42 +426,5 @@ mod tests {
         cache.release_all(&b, &mut NoEvents);
         // SAFETY: nothing is used afterwards.
         unsafe { b.pages.release_all() };
-    }
-
-    #[test]
-    fn the_free_memo_forgets_a_span_the_cache_gives_up() {
-        // The process-wide heap: free_owned_fast finds spans through its
-        // growable page map, which a fixed test heap does not use.
-        let b = &crate::global::BACKEND;
-        let class = 4;
-        let per_span = TABLES.objects[class];
-        let mut cache = Cache::new();
-        cache.set_free_stash(false);
-        let objs: Vec<usize> = (0..=per_span)
-            .map(|_| cache.alloc(b, class, &mut NoEvents))
-            .collect();
-        let span_a = b.pages.span_of_growable(objs[0]);
-        // SAFETY: objs[0] is a live object of `class`, freed once.
-        let first = unsafe { cache.free_owned_fast(b, class, objs[0]) };
-        assert!(
-            !matches!(first, OwnedFree::NotHere),
-            "a free into a kept span of this cache should stay local"
-        );
-        assert_eq!(cache.free_memo.span, span_a, "the memo should hold span A");
-        cache.release_all(b, &mut NoEvents);
-        assert!(
-            cache.free_memo.span.is_null(),
-            "the memo still names a span the cache gave up"
-        );
-        // SAFETY: objs[1] is a live object of `class`; NotHere leaves it live.
-        let after = unsafe { cache.free_owned_fast(b, class, objs[1]) };
-        assert!(
-            matches!(after, OwnedFree::NotHere),
-            "a free into a span the central list owns was taken as local"
-        );
-        for &addr in &objs[1..] {
-            // SAFETY: each is a live object of its span, freed once here.
-            unsafe { crate::global::free_uncached(b.pages.span_of_growable(addr), addr) };
-        }
     }
 }

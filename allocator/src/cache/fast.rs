@@ -1,0 +1,405 @@
+//! The thread cache's fast paths: what `GlobalAlloc::alloc` and
+//! `dealloc` do on most calls, with no lock, no atomic read-modify-write
+//! and no call.
+//!
+//! ```text
+//!   alloc ── alloc_fast: pop the class's free stash
+//!         └─ (empty) alloc_span_batch: take a run of free objects from the
+//!              span's cached bitmap word, hand out the first, stash the rest
+//!   free  ── free_fast: push on the class's free stash (if it has room)
+//!         └─ (full) free_owned_fast: clear the object's bit in a span this
+//!              cache owns: the span the last such free went to (the memo),
+//!              or the one the page map names
+//! ```
+//!
+//! Each of these returns "not here" having changed nothing when more is
+//! needed (a refill, a profile sample, a counter flush, a span another
+//! thread owns), and the caller in `global.rs` goes on out of line. They
+//! stay this small because the compiler then keeps them free of register
+//! saves; that, more than their instruction count, is what an alloc/free
+//! pair of a few nanoseconds costs.
+//!
+//! Go's `mallocgc` has one fast path, `nextFreeFast`: a trailing-zero count
+//! on the span's `allocCache`, one object at a time. `alloc_span_batch`
+//! takes every free object of that cached word up to a stash's worth in one
+//! pass (one bitmap write for all of them) and links them through their
+//! first words, as mimalloc builds a page's free list a run at a time; the
+//! allocations after it are stash pops. Stashed objects count as allocated
+//! in their span's bitmap whether they came from a free or from a run, and
+//! as allocations in the statistics only when they are handed out.
+//!
+//! The free memo exists because frees come in runs: a program that frees a
+//! structure it built frees object after object of the same span. Checking
+//! the address against the last span's range is cheaper than the page map's
+//! two dependent loads and the owner check. A memo is only ever a span this
+//! cache owns: every span the cache gives up goes through `Cache::give_up`,
+//! which forgets it first.
+
+use core::ptr;
+use core::sync::atomic::Ordering as StatOrdering;
+
+use super::{Cache, FREE_FLUSH_MASK, stash_limit};
+use crate::backend::Backend;
+use crate::events::NoEvents;
+use crate::size_class::{NUM_CLASSES, PAGE_SIZE, TABLES};
+use crate::span::{ListKind, Span};
+use crate::sync::Ordering;
+
+/// One span and its address range (see `Cache::free_memo`).
+#[derive(Clone, Copy)]
+pub(super) struct FreeMemo {
+    start: usize,
+    len: usize,
+    pub(super) span: *mut Span,
+}
+
+impl FreeMemo {
+    pub(super) const EMPTY: FreeMemo = FreeMemo {
+        start: 0,
+        len: 0,
+        span: ptr::null_mut(),
+    };
+}
+
+/// What `Cache::free_owned_fast` did with an object.
+pub(crate) enum OwnedFree {
+    /// Its bit is cleared; nothing more to do.
+    Freed,
+    /// Its bit is cleared in this kept span, which must now move
+    /// (`Cache::after_local_free_cold`).
+    FreedMove(*mut Span),
+    /// Nothing changed: the object is not in a span this cache owns, or the
+    /// free needs the slow path (a counter flush, a sampled span, a double
+    /// free to report).
+    NotHere,
+}
+
+impl Cache {
+    /// The allocation fast path, with no call in it: the class's most
+    /// recently stashed object. `None`, having changed nothing, when
+    /// anything more is needed (an empty stash, a profile sample): the
+    /// caller then takes `alloc_span_fast` or `alloc`, out of line. Being
+    /// this short lets the compiler make `GlobalAlloc::alloc` a leaf that
+    /// saves no registers, which is most of an alloc/free pair's cost.
+    #[inline(always)]
+    pub(crate) fn alloc_fast(&mut self, class: usize) -> Option<usize> {
+        if class > NUM_CLASSES {
+            // Never true; it lets the compiler drop the bounds checks (and
+            // their panic calls) below.
+            return None;
+        }
+        let size = TABLES.size[class];
+        let (head, len) = self.free_stash[class];
+        if head == 0 || self.next_sample < size as isize {
+            return None;
+        }
+        // SAFETY: stashed objects are freed objects of `class` that this
+        // cache holds; each one's first word links to the next.
+        let next = unsafe { (head as *const usize).read() };
+        self.free_stash[class] = (next, len - 1);
+        self.counts[class].allocs += 1;
+        self.next_sample -= size as isize;
+        Some(head)
+    }
+
+    /// The allocation path one step past the stash, still with no call in
+    /// it: an object from the cached bitmap word of the class's span (Go's
+    /// `nextFreeFast`). `None`, having changed nothing, when a bitmap walk,
+    /// a refill or a profile sample is needed.
+    #[inline(always)]
+    pub(crate) fn alloc_span_fast(&mut self, class: usize) -> Option<usize> {
+        if class > NUM_CLASSES {
+            return None; // never; drops the bounds checks, as in alloc_fast
+        }
+        let size = TABLES.size[class];
+        let s = self.alloc[class];
+        if s.is_null() || self.next_sample < size as isize {
+            return None;
+        }
+        // SAFETY: this cache owns every span in `alloc`.
+        let i = unsafe { (*s).next_free_fast() }?;
+        self.counts[class].allocs += 1;
+        self.next_sample -= size as isize;
+        // SAFETY: s is owned by this cache and i is the index next_free_fast just claimed.
+        Some(unsafe { (*s).object_addr(i) })
+    }
+
+    /// `alloc_span_fast` for an empty free stash: takes up to a stash's
+    /// worth of free objects from the span's cached bitmap word in one go,
+    /// returns the first and stashes the rest in address order, so that
+    /// the next allocations of the class are stash pops (mimalloc builds
+    /// its pages' free lists the same way, a run at a time). The stashed
+    /// objects count as allocated in the span, as freed ones in the stash
+    /// do, and as allocations only when they are handed out.
+    #[inline(always)]
+    pub(crate) fn alloc_span_batch(&mut self, class: usize) -> Option<usize> {
+        if class > NUM_CLASSES {
+            return None; // never; drops the bounds checks, as in alloc_fast
+        }
+        if self.free_stash[class] != (0, 0) {
+            // Not empty, or switched off.
+            return self.alloc_span_fast(class);
+        }
+        let size = TABLES.size[class];
+        let s = self.alloc[class];
+        if s.is_null() || self.next_sample < size as isize {
+            return None;
+        }
+        // SAFETY: this cache owns every span in `alloc`.
+        let span = unsafe { &*s };
+        let (start, elem) = (span.start, span.elem_size);
+        let mut first = 0;
+        // Where the next object's address goes: the stash's head, then each
+        // stashed object's first word.
+        let mut link: *mut usize = &mut self.free_stash[class].0;
+        // SAFETY: this cache owns the span; each object taken is ours, at
+        // least 8 bytes, and not yet handed out, so its first word is free
+        // to hold the link.
+        let n = unsafe {
+            span.next_free_batch(stash_limit(class) + 1, |i| {
+                let addr = start + i * elem;
+                if first == 0 {
+                    first = addr;
+                } else {
+                    *link = addr;
+                    link = addr as *mut usize;
+                }
+            })
+        };
+        if n == 0 {
+            return None;
+        }
+        // SAFETY: `link` is the stash head (n == 1) or the last stashed
+        // object's first word: the list ends there.
+        unsafe { *link = 0 };
+        self.free_stash[class].1 = n - 1;
+        self.counts[class].allocs += 1;
+        self.next_sample -= size as isize;
+        Some(first)
+    }
+
+    /// The free fast path (`GlobalAlloc::dealloc` in unchecked builds):
+    /// the free stash if it has room, else, for an object of a span this
+    /// cache owns, a bit cleared in the span's bitmap, the same work
+    /// `free` does without its calls. False, having changed nothing, when
+    /// anything more is needed: a full stash and a span owned by another
+    /// cache (a remote free), a large object, an object the profile may
+    /// have sampled, the free that flushes the class's counters, or a
+    /// double free (the slow path then reports it). A kept span whose
+    /// first free gives it space, or whose last empties it, is moved with
+    /// one out-of-line call (`after_local_free`).
+    ///
+    /// # Safety
+    /// `addr` is an allocated object of `class` (the class of the layout it
+    /// was allocated with) that the caller gives up.
+    #[inline(always)]
+    pub(crate) unsafe fn free_fast(&mut self, b: &Backend, class: usize, addr: usize) -> bool {
+        if class > NUM_CLASSES {
+            return false; // never; drops the bounds checks, as in alloc_fast
+        }
+        let (head, len) = self.free_stash[class];
+        if len < stash_limit(class)
+            && (self.counts[class].frees + 1) & FREE_FLUSH_MASK != 0
+            && !b.profile.may_be_sampled(addr)
+        {
+            // SAFETY: the object is ours now and at least 8 bytes: its first
+            // word becomes the link.
+            unsafe { (addr as *mut usize).write(head) };
+            self.free_stash[class] = (addr, len + 1);
+            self.counts[class].frees += 1;
+            return true;
+        }
+        false
+    }
+
+    /// `free_fast` past the stash: a bit cleared in the object's span, if
+    /// this cache owns it (its current span or a kept one). It makes no
+    /// call: when a kept span must move (its first free gave it space, or
+    /// its last emptied it) it says so, and the caller makes that call,
+    /// `after_local_free_cold`, as a tail call.
+    ///
+    /// # Safety
+    /// As `free_fast`.
+    #[inline(always)]
+    pub(crate) unsafe fn free_owned_fast(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        addr: usize,
+    ) -> OwnedFree {
+        if class > NUM_CLASSES {
+            return OwnedFree::NotHere; // never; drops the bounds checks, as in alloc_fast
+        }
+        let frees = self.counts[class].frees + 1;
+        if frees & FREE_FLUSH_MASK == 0 {
+            return OwnedFree::NotHere;
+        }
+        let memo = self.free_memo;
+        let s = if addr.wrapping_sub(memo.start) < memo.len {
+            // The span of the last owned free: this cache still owns it.
+            memo.span
+        } else {
+            let s = b.pages.span_of_growable(addr);
+            if s.is_null() {
+                return OwnedFree::NotHere;
+            }
+            // SAFETY: the page map only holds spans of this heap, never freed.
+            let span = unsafe { &*s };
+            // A span this cache owns is a small-object span it holds (a
+            // large or free span never has this cache as owner).
+            if span.owner.load(Ordering::Relaxed) != self.id() {
+                return OwnedFree::NotHere;
+            }
+            self.free_memo = FreeMemo {
+                start: span.start,
+                len: span.npages * PAGE_SIZE,
+                span: s,
+            };
+            s
+        };
+        // SAFETY: the page map only holds spans of this heap, never freed.
+        let span = unsafe { &*s };
+        if span.class != class || span.sampled.load(StatOrdering::Relaxed) != 0 {
+            return OwnedFree::NotHere;
+        }
+        let index = span.object_index(addr);
+        // SAFETY: this cache owns the span, so its local state is ours.
+        let list = unsafe { span.local_ref().list };
+        if list == ListKind::None {
+            // The span this cache allocates from.
+            // SAFETY: this cache owns the span; addr is one of its objects
+            // (the caller's contract).
+            if !unsafe { span.free_local(index) } {
+                return OwnedFree::NotHere;
+            }
+        } else {
+            // A kept span (see `cache/kept.rs`).
+            // SAFETY: this cache owns the span (owner checked), addr is one
+            // of its objects, and no cache allocates from it now (it is kept).
+            if !unsafe { span.free_bit(index) } {
+                return OwnedFree::NotHere;
+            }
+            // SAFETY: this cache owns the span.
+            let l = unsafe { span.local_ref() };
+            if list != ListKind::CachePartial || l.alloc_count == 0 {
+                self.counts[class].frees = frees;
+                return OwnedFree::FreedMove(s);
+            }
+        }
+        self.counts[class].frees = frees;
+        OwnedFree::Freed
+    }
+
+    /// `after_local_free` out of `free_owned_fast`'s way.
+    ///
+    /// # Safety
+    /// As `after_local_free`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn after_local_free_cold(&mut self, b: &Backend, class: usize, s: *mut Span) {
+        // SAFETY: the caller's contract.
+        unsafe { self.after_local_free(b, class, s, NoEvents::sink()) };
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::events::NoEvents;
+
+    #[test]
+    fn a_run_from_the_span_is_stashed_and_counted_only_when_handed_out() {
+        let b = &crate::global::BACKEND;
+        let class = 4; // 32-byte objects, 256 per span
+        let mut cache = Cache::new();
+        // The first allocation takes a span (the full path).
+        let first = cache.alloc(b, class, &mut NoEvents);
+        let counted = cache.counts[class].allocs;
+        assert_eq!(counted, 1, "one object handed out, one counted");
+        let got = cache
+            .alloc_span_batch(class)
+            .expect("the span has free objects");
+        if crate::checked::CHECKED {
+            // Checked builds switch the stash off: a run is one object.
+            assert_eq!(
+                cache.free_stash[class].0, 0,
+                "nothing stashed when the stash is off"
+            );
+            assert_eq!(cache.counts[class].allocs, 2);
+            assert!(cache.alloc_fast(class).is_none());
+            // SAFETY: both objects are live objects of `class`, freed once.
+            unsafe {
+                for addr in [first, got] {
+                    cache.free(b, b.pages.span_of_growable(addr), addr, &mut NoEvents);
+                }
+            }
+            cache.release_all(b, &mut NoEvents);
+            return;
+        }
+        let limit = stash_limit(class);
+        assert_eq!(
+            cache.free_stash[class].1, limit,
+            "a stash's worth should be stashed"
+        );
+        assert_eq!(
+            cache.counts[class].allocs, 2,
+            "stashed objects are not allocations yet"
+        );
+        let mut handed = vec![first, got];
+        while let Some(addr) = cache.alloc_fast(class) {
+            handed.push(addr);
+        }
+        assert_eq!(handed.len(), 2 + limit, "every stashed object pops once");
+        assert_eq!(cache.counts[class].allocs, handed.len() as u64);
+        let mut sorted = handed.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, handed, "handed out in address order, none twice");
+        let s = b.pages.span_of_growable(first);
+        // SAFETY: the cache owns s; reading its count is a plain read.
+        assert_eq!(unsafe { (*s).alloc_count() }, handed.len());
+        // A run left in the stash goes back to the span with the cache.
+        cache.alloc_span_batch(class).expect("more free objects");
+        cache.release_all(b, &mut NoEvents);
+        // SAFETY: the span is central's now; nothing else uses class 4 objects
+        // of it but this test's, which are live.
+        assert_eq!(unsafe { (*s).alloc_count() }, handed.len() + 1);
+    }
+
+    #[test]
+    fn the_free_memo_forgets_a_span_the_cache_gives_up() {
+        // The process-wide heap: free_owned_fast finds spans through its
+        // growable page map, which a fixed test heap does not use.
+        let b = &crate::global::BACKEND;
+        let class = 4;
+        let per_span = TABLES.objects[class];
+        let mut cache = Cache::new();
+        cache.set_free_stash(false);
+        let objs: Vec<usize> = (0..=per_span)
+            .map(|_| cache.alloc(b, class, &mut NoEvents))
+            .collect();
+        let span_a = b.pages.span_of_growable(objs[0]);
+        // SAFETY: objs[0] is a live object of `class`, freed once.
+        let first = unsafe { cache.free_owned_fast(b, class, objs[0]) };
+        assert!(
+            !matches!(first, OwnedFree::NotHere),
+            "a free into a kept span of this cache should stay local"
+        );
+        assert_eq!(cache.free_memo.span, span_a, "the memo should hold span A");
+        cache.release_all(b, &mut NoEvents);
+        assert!(
+            cache.free_memo.span.is_null(),
+            "the memo still names a span the cache gave up"
+        );
+        // SAFETY: objs[1] is a live object of `class`; NotHere leaves it live.
+        let after = unsafe { cache.free_owned_fast(b, class, objs[1]) };
+        assert!(
+            matches!(after, OwnedFree::NotHere),
+            "a free into a span the central list owns was taken as local"
+        );
+        for &addr in &objs[1..] {
+            // SAFETY: each is a live object of its span, freed once here.
+            unsafe { crate::global::free_uncached(b.pages.span_of_growable(addr), addr) };
+        }
+    }
+}
