@@ -16,6 +16,14 @@
 //! Sizes and layouts go through `black_box`, as in the benches, so that
 //! neither allocator's size-class lookup is folded away by the compiler.
 //!
+//! Taking turns is not free of bias. mimalloc gives memory it has not used
+//! for 10 ms back to the OS (its `purge_delay`), and our turn lasts longer
+//! than that, so its next batch may fault its pages in again, which a
+//! criterion run of back-to-back batches rarely sees;
+//! `MIMALLOC_PURGE_DELAY=-1` switches that off (on the course's machine it
+//! moved the batch's ratio by about 0.03). Read this as the cross-check it
+//! is: the criterion groups are the measurement.
+//!
 //! ```text
 //! cargo run -p allocator --release --example interleaved [ROUNDS]
 //! ```
