@@ -72,10 +72,13 @@
 //! * **Per-span lock-free remote-free lists** (`span.rs`, mimalloc's
 //!   `thread_free`), where Go needs none: another thread's free costs one
 //!   compare-and-swap and reaches the span at once.
-//! * **A free stash and an inline free path** (`Cache::free_fast`): a short
-//!   per-class LIFO of freed objects (glibc's tcache), then, for an object
-//!   of one of the cache's own spans, a bit cleared in its bitmap, without
-//!   a call. Go has no free path to make fast.
+//! * **A free stash in front of the spans** (`cache/fast.rs`): a short
+//!   per-class LIFO of freed objects (glibc's tcache), also filled a run at
+//!   a time from the span's bitmap (mimalloc builds its free lists the same
+//!   way), then, for an object of one of the cache's own spans, a bit
+//!   cleared in its bitmap, the span found through a one-entry memo before
+//!   the page map. Go has no free path to make fast, and takes its objects
+//!   one `nextFreeFast` at a time.
 //! * **A large-object stash** (`cache/large.rs`), in the spirit of Go's
 //!   per-P page cache, and **`realloc` in place or by `mremap`**
 //!   (`realloc.rs`): Go never resizes an object.
