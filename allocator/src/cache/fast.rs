@@ -15,9 +15,9 @@
 //! Each of these returns "not here" having changed nothing when more is
 //! needed (a refill, a profile sample, a counter flush, a span another
 //! thread owns), and the caller in `global.rs` goes on out of line. They
-//! stay this small because the compiler then keeps them free of register
-//! saves; that, more than their instruction count, is what an alloc/free
-//! pair of a few nanoseconds costs.
+//! stay this small so that the compiler keeps them free of register saves:
+//! at a few nanoseconds a pair, six pushes and pops a call cost more than
+//! the work (see `global.rs`, "The fast paths' shape").
 //!
 //! Go's `mallocgc` has one fast path, `nextFreeFast`: a trailing-zero count
 //! on the span's `allocCache`, one object at a time. `alloc_span_batch`
@@ -78,7 +78,7 @@ impl Cache {
     /// The allocation fast path, with no call in it: the class's most
     /// recently stashed object. `None`, having changed nothing, when
     /// anything more is needed (an empty stash, a profile sample): the
-    /// caller then takes `alloc_span_fast` or `alloc`, out of line. Being
+    /// caller then takes `alloc_span_batch` or `alloc`, out of line. Being
     /// this short lets the compiler make `GlobalAlloc::alloc` a leaf that
     /// saves no registers, which is most of an alloc/free pair's cost.
     #[inline(always)]
@@ -93,8 +93,9 @@ impl Cache {
         if head == 0 || self.next_sample < size as isize {
             return None;
         }
-        // SAFETY: stashed objects are freed objects of `class` that this
-        // cache holds; each one's first word links to the next.
+        // SAFETY: stashed objects are objects of `class` that this cache
+        // holds (freed, or taken in a run); each one's first word links to
+        // the next.
         let next = unsafe { (head as *const usize).read() };
         self.free_stash[class] = (next, len - 1);
         self.counts[class].allocs += 1;
@@ -178,16 +179,12 @@ impl Cache {
         Some(first)
     }
 
-    /// The free fast path (`GlobalAlloc::dealloc` in unchecked builds):
-    /// the free stash if it has room, else, for an object of a span this
-    /// cache owns, a bit cleared in the span's bitmap, the same work
-    /// `free` does without its calls. False, having changed nothing, when
-    /// anything more is needed: a full stash and a span owned by another
-    /// cache (a remote free), a large object, an object the profile may
-    /// have sampled, the free that flushes the class's counters, or a
-    /// double free (the slow path then reports it). A kept span whose
-    /// first free gives it space, or whose last empties it, is moved with
-    /// one out-of-line call (`after_local_free`).
+    /// The free fast path (`GlobalAlloc::dealloc` in unchecked builds): a
+    /// push on the class's free stash. False, having changed nothing, when
+    /// the stash is full, when this is the free that flushes the class's
+    /// counters, or when the profile may have sampled the object; the
+    /// caller then goes on out of line (`free_owned_fast`, then the slow
+    /// path).
     ///
     /// # Safety
     /// `addr` is an allocated object of `class` (the class of the layout it
