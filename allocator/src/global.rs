@@ -366,8 +366,10 @@ unsafe fn alloc_refill(c: *mut Cache, class: usize) -> *mut u8 {
     unsafe { (*c).alloc(&BACKEND, class, NoEvents::sink()) as *mut u8 }
 }
 
-/// `dealloc` past a full free stash, for a thread with an active cache (and
-/// an unchecked build): a bit cleared in a span this cache owns
+/// `dealloc` past the free stash's push (the stash was full, or this free
+/// must flush the counters, or the object may be sampled), for a thread
+/// with an active cache in an unchecked build: a bit cleared in a span this
+/// cache owns
 /// (`Cache::free_owned_fast`), else `free_slow_cached`. Out of line and
 /// reached by a tail call, as `alloc_from_span` is; it takes no `Layout`,
 /// since only checked mode needs one past this point, so that its few
