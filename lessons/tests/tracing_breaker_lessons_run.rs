@@ -71,10 +71,18 @@ fn lesson_16_follows_one_trace_through_both_services_and_writes_request_tracks()
                     && e["name"].as_str().is_some_and(|n| n.starts_with("wait: "))
             })
             .count();
-        assert!(
-            polls >= 2 && waits >= 1,
-            "{service}: {polls} polls, {waits} waits"
-        );
+        // Each service's track has at least two Gs' polls: the request's
+        // G and the G it spawned. Only the frontend is sure to wait: its
+        // call waits on the socket while the backend works. The backend
+        // may find its request already read and its spawned G already done
+        // when it looks (CI once saw 2 polls and no wait there).
+        assert!(polls >= 2, "{service}: {polls} polls, want at least 2");
+        if service == "frontend" {
+            assert!(
+                waits >= 1,
+                "frontend: {polls} polls, {waits} waits; its backend call should wait on the socket"
+            );
+        }
         assert!(
             evs.iter().any(|e| e["pid"] == 1 && e["ph"] == "X"),
             "{service}: the runtime's own P tracks are kept"
