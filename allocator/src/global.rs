@@ -102,7 +102,7 @@ pub(crate) fn thread_cache() -> Option<*mut Cache> {
 /// This thread's cache if it is already active, else `None` without
 /// activating it (for the fast paths, which must not call anything).
 #[inline(always)]
-fn active_thread_cache() -> Option<*mut Cache> {
+pub(crate) fn active_thread_cache() -> Option<*mut Cache> {
     let c = crate::tls::cache();
     // SAFETY: the cache is this thread's; reading its state is a plain read.
     (unsafe { (*c).state } == ACTIVE).then_some(c)
@@ -380,7 +380,7 @@ unsafe fn alloc_refill(c: *mut Cache, class: usize) -> *mut u8 {
 /// allocated with) that the caller gives up, and `c` is this thread's
 /// active cache, not otherwise borrowed now.
 #[inline(never)]
-unsafe fn free_to_span(c: *mut Cache, class: usize, addr: usize) {
+pub(crate) unsafe fn free_to_span(c: *mut Cache, class: usize, addr: usize) {
     // SAFETY: the caller's contract.
     match unsafe { (*c).free_owned_fast(&BACKEND, class, addr) } {
         OwnedFree::Freed => {}

@@ -209,6 +209,41 @@ impl Cache {
         false
     }
 
+    /// The size class of `addr` if it lies in the free memo's span: a
+    /// span this cache owns, so its class cannot change under us. A free
+    /// without a `Layout` (C's `free`) asks this before it walks the page
+    /// map, whose two dependent loads cost more than the rest of a stash
+    /// push.
+    #[inline(always)]
+    pub(crate) fn memo_class(&self, addr: usize) -> Option<usize> {
+        let memo = self.free_memo;
+        if addr.wrapping_sub(memo.start) < memo.len {
+            // SAFETY: the memo only ever holds a span this cache owns, which
+            // the page heap cannot reuse while it is ours.
+            Some(unsafe { (*memo.span).class })
+        } else {
+            None
+        }
+    }
+
+    /// Makes `s` the free memo if this cache owns it (a small-object span
+    /// it allocates from or keeps), so that the next frees into it by
+    /// address skip the page map (see `memo_class`).
+    #[inline]
+    pub(crate) fn remember_if_owned(&mut self, s: *mut Span) {
+        // SAFETY: the page map only holds spans of this heap, never freed.
+        let span = unsafe { &*s };
+        // A span this cache owns is a small-object span it holds (a large
+        // or free span never has this cache as owner).
+        if span.owner.load(Ordering::Relaxed) == self.id() {
+            self.free_memo = FreeMemo {
+                start: span.start,
+                len: span.npages * PAGE_SIZE,
+                span: s,
+            };
+        }
+    }
+
     /// `free_fast` past the stash: a bit cleared in the object's span, if
     /// this cache owns it (its current span or a kept one). It makes no
     /// call: when a kept span must move (its first free gave it space, or
