@@ -10,6 +10,8 @@
 //!         └─ (full) free_owned_fast: clear the object's bit in a span this
 //!              cache owns: the span the last such free went to (the memo),
 //!              or the one the page map names
+//!   free by address (C's free) ── memo_class: the class, if the address is
+//!              in the memo's span; then free_fast, free_owned_fast as above
 //! ```
 //!
 //! Each of these returns "not here" having changed nothing when more is
@@ -59,6 +61,15 @@ impl FreeMemo {
         len: 0,
         span: ptr::null_mut(),
     };
+
+    /// The memo for `s` (`span` is `*s`).
+    fn of(s: *mut Span, span: &Span) -> FreeMemo {
+        FreeMemo {
+            start: span.start,
+            len: span.npages * PAGE_SIZE,
+            span: s,
+        }
+    }
 }
 
 /// What `Cache::free_owned_fast` did with an object.
@@ -236,11 +247,7 @@ impl Cache {
         // A span this cache owns is a small-object span it holds (a large
         // or free span never has this cache as owner).
         if span.owner.load(Ordering::Relaxed) == self.id() {
-            self.free_memo = FreeMemo {
-                start: span.start,
-                len: span.npages * PAGE_SIZE,
-                span: s,
-            };
+            self.free_memo = FreeMemo::of(s, span);
         }
     }
 
@@ -282,11 +289,7 @@ impl Cache {
             if span.owner.load(Ordering::Relaxed) != self.id() {
                 return OwnedFree::NotHere;
             }
-            self.free_memo = FreeMemo {
-                start: span.start,
-                len: span.npages * PAGE_SIZE,
-                span: s,
-            };
+            self.free_memo = FreeMemo::of(s, span);
             s
         };
         // SAFETY: the page map only holds spans of this heap, never freed.
