@@ -47,7 +47,7 @@ use core::alloc::Layout;
 use crate::checked::{self, CHECKED};
 use crate::events::NoEvents;
 use crate::global::{
-    BACKEND, SpanAlloc, active_thread_cache, free_to_span, free_uncached, thread_cache,
+    BACKEND, SpanAlloc, active_thread_cache, free_cached, free_uncached, thread_cache,
 };
 use crate::size_class::PAGE_SIZE;
 
@@ -132,12 +132,7 @@ impl SpanAlloc {
             // `GlobalAlloc::dealloc`.
             // SAFETY: ptr is a live object of that span (caller's contract),
             // so of `class`; c is this thread's active cache.
-            unsafe {
-                if (*c).free_fast(&BACKEND, class, addr) {
-                    return;
-                }
-                return free_to_span(c, class, addr);
-            }
+            return unsafe { free_cached(c, class, addr) };
         }
         // SAFETY: the caller's contract, passed on.
         unsafe { self.free_slow(ptr) }

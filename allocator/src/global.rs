@@ -366,6 +366,23 @@ unsafe fn alloc_refill(c: *mut Cache, class: usize) -> *mut u8 {
     unsafe { (*c).alloc(&BACKEND, class, NoEvents::sink()) as *mut u8 }
 }
 
+/// A free with this thread's active cache, once the class is known (from
+/// the `Layout` in `dealloc`, from the free memo in the by-address
+/// `free`): the stash push inline (`Cache::free_fast`), else a tail call to
+/// `free_to_span`.
+///
+/// # Safety
+/// As `free_to_span`.
+#[inline(always)]
+pub(crate) unsafe fn free_cached(c: *mut Cache, class: usize, addr: usize) {
+    // SAFETY: the caller's contract.
+    if unsafe { (*c).free_fast(&BACKEND, class, addr) } {
+        return;
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe { free_to_span(c, class, addr) }
+}
+
 /// `dealloc` past the free stash's push (the stash was full, or this free
 /// must flush the counters, or the object may be sampled), for a thread
 /// with an active cache in an unchecked build: a bit cleared in a span this
@@ -380,7 +397,7 @@ unsafe fn alloc_refill(c: *mut Cache, class: usize) -> *mut u8 {
 /// allocated with) that the caller gives up, and `c` is this thread's
 /// active cache, not otherwise borrowed now.
 #[inline(never)]
-pub(crate) unsafe fn free_to_span(c: *mut Cache, class: usize, addr: usize) {
+unsafe fn free_to_span(c: *mut Cache, class: usize, addr: usize) {
     // SAFETY: the caller's contract.
     match unsafe { (*c).free_owned_fast(&BACKEND, class, addr) } {
         OwnedFree::Freed => {}
@@ -513,12 +530,9 @@ unsafe impl GlobalAlloc for SpanAlloc {
             && let Some(c) = active_thread_cache()
         {
             // SAFETY: ptr is a live object of this class (GlobalAlloc
-            // contract: the layout is the one it was allocated with).
-            if unsafe { (*c).free_fast(&BACKEND, class, addr) } {
-                return;
-            }
-            // SAFETY: as above; c is this thread's active cache.
-            return unsafe { free_to_span(c, class, addr) };
+            // contract: the layout is the one it was allocated with), and
+            // c is this thread's active cache.
+            return unsafe { free_cached(c, class, addr) };
         }
         // SAFETY: the caller's contract, passed on.
         unsafe { dealloc_slow(self, ptr, layout) }
