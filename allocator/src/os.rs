@@ -76,46 +76,58 @@ pub(crate) fn discard(p: *mut u8, bytes: usize) {
 }
 
 /// Moves the pages of `[from, from + bytes)` to `[to, to + bytes)` without
-/// copying them: `mremap(MREMAP_MAYMOVE | MREMAP_FIXED)` hands the physical
-/// pages (the page-table entries) to the new address, and fresh zero pages
-/// are mapped back at `from`, which stays part of its arena. Both ranges are
-/// page-aligned parts of our private anonymous mappings and do not overlap.
-/// Returns false, having changed nothing, if the kernel refuses the move.
-/// (glibc's `realloc` moves its mmapped chunks the same way.)
+/// copying them: `mremap(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP)`
+/// hands the physical pages (the page-table entries) to the new address and
+/// leaves `from` mapped, empty: it reads back as zeros and stays part of its
+/// arena. Both ranges are page-aligned parts of our private anonymous
+/// mappings and do not overlap. Returns false, having changed nothing, if the
+/// kernel refuses (`MREMAP_DONTUNMAP` needs Linux 5.7); the caller copies.
+/// (glibc's `realloc` moves its mmapped chunks with `mremap` too.)
+///
+/// Why not a plain move and then `mmap(MAP_FIXED)` at `from` again: between
+/// the two calls `from` is a hole in the address space, and any thread's
+/// `mmap` (ours for span metadata, or a library's) may be placed in it, and
+/// then `MAP_FIXED` silently replaces that mapping with zeros. The test
+/// `a_move_leaves_no_hole_for_another_threads_mapping` catches that race.
 pub(crate) fn move_pages(from: *mut u8, bytes: usize, to: *mut u8) -> bool {
     // SAFETY: both ranges are ours and page-aligned (caller's contract); on
-    // success `to` holds what `from` held and `from` is unmapped.
+    // success `to` holds what `from` held and `from` is still mapped, empty.
     let moved = unsafe {
         libc::mremap(
             from.cast(),
             bytes,
             bytes,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | libc::MREMAP_DONTUNMAP,
             to.cast::<libc::c_void>(),
         )
     };
-    if moved != to.cast() {
-        return false;
+    if moved == to.cast() {
+        return true;
     }
-    // SAFETY: `from` was just unmapped by the move; mapping anonymous memory
-    // at exactly that range again (MAP_FIXED) touches nothing else.
-    let back = unsafe {
-        libc::mmap(
-            from.cast(),
+    // Linux refuses unknown flags before touching anything, but a move that
+    // fails later (out of memory for page tables) has already unmapped `to`.
+    // Map it back only if it is now a hole: MAP_FIXED_NOREPLACE fails, with
+    // nothing changed, wherever anything is still mapped.
+    // SAFETY: an anonymous mapping that replaces nothing.
+    unsafe {
+        let back = libc::mmap(
+            to.cast(),
             bytes,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            libc::MAP_PRIVATE
+                | libc::MAP_ANONYMOUS
+                | libc::MAP_NORESERVE
+                | libc::MAP_FIXED_NOREPLACE,
             -1,
             0,
-        )
-    };
-    if back != from.cast() {
-        // A hole in an arena would fault later, far from the cause.
-        write_stderr(&[b"allocator: could not map pages back after mremap\n"]);
-        // SAFETY: abort never returns and needs nothing.
-        unsafe { libc::abort() };
+        );
+        if back != libc::MAP_FAILED && back != to.cast() {
+            // A kernel without MAP_FIXED_NOREPLACE (before 4.17) took it as
+            // a hint and mapped elsewhere: undo that.
+            libc::munmap(back, bytes);
+        }
     }
-    true
+    false
 }
 
 /// Writes `parts` to stderr with `write(2)` and no allocation: the allocator
@@ -215,6 +227,79 @@ mod tests {
         }
         release(a, bytes);
         release(b, bytes);
+    }
+
+    /// One thread moves 1 MiB back and forth while two others map 64 KiB
+    /// chunks, fill them and check them a few rounds later. A move that left
+    /// its old range unmapped for a moment would let a chunk land there and
+    /// then be replaced by zeros when the range was mapped back (with that
+    /// variant this test fails every time, often by a crash, since any
+    /// mapping can fall in the hole). Every loop is bounded: nothing waits
+    /// for anything but the start and the joins.
+    #[test]
+    fn a_move_leaves_no_hole_for_another_threads_mapping() {
+        use std::sync::Barrier;
+        use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+        const ROUNDS: usize = 2000;
+        const CHUNK: usize = 64 << 10;
+        const RING: usize = 16;
+        let bytes = 1 << 20;
+        let (a, b) = (reserve(bytes) as usize, reserve(bytes) as usize);
+        assert!(a != 0 && b != 0);
+        let start = Barrier::new(3);
+        let mapping = AtomicUsize::new(2);
+        let (lost, refused) = std::thread::scope(|scope| {
+            let mappers: Vec<_> = (0..2u8)
+                .map(|t| {
+                    let (start, mapping) = (&start, &mapping);
+                    scope.spawn(move || {
+                        let mut ring = [(ptr::null_mut::<u8>(), 0u8); RING];
+                        let mut lost = 0;
+                        start.wait();
+                        for round in 0..ROUNDS {
+                            let (old, m) = ring[round % RING];
+                            if !old.is_null() {
+                                // SAFETY: old is a chunk we mapped and filled.
+                                lost += (0..CHUNK)
+                                    .step_by(4096)
+                                    .filter(|&i| unsafe { *old.add(i) } != m)
+                                    .count();
+                                release(old, CHUNK);
+                            }
+                            let (c, mark) = (reserve(CHUNK), (round as u8) | 1 | t << 7);
+                            assert!(!c.is_null());
+                            for i in (0..CHUNK).step_by(4096) {
+                                // SAFETY: c is CHUNK bytes of our memory.
+                                unsafe { *c.add(i) = mark };
+                            }
+                            ring[round % RING] = (c, mark);
+                        }
+                        for (c, _) in ring {
+                            release(c, CHUNK);
+                        }
+                        mapping.fetch_sub(1, Relaxed);
+                        lost
+                    })
+                })
+                .collect();
+            start.wait();
+            let mut refused = None;
+            let mut i = 0;
+            while mapping.load(Relaxed) > 0 && i < 1_000_000 {
+                let (from, to) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                if !move_pages(from as *mut u8, bytes, to as *mut u8) {
+                    refused = Some(i);
+                    break;
+                }
+                i += 1;
+            }
+            let lost: usize = mappers.into_iter().map(|m| m.join().unwrap()).sum();
+            (lost, refused)
+        });
+        assert_eq!(refused, None, "a move was refused");
+        assert_eq!(lost, 0, "pages of other threads' mappings zeroed by a move");
+        release(a as *mut u8, bytes);
+        release(b as *mut u8, bytes);
     }
 
     #[test]

@@ -22,11 +22,14 @@
 //! 3. **Moved by the kernel.** A large object of at least
 //!    [`MREMAP_MIN_BYTES`] that cannot grow in place gets a new span, and
 //!    `mremap` moves its pages there: the kernel moves page-table entries,
-//!    not bytes. Fresh zero pages are mapped back at the old address, so the
-//!    old run is freed as *released* (`free_run_zeroed`): the scavenger has
-//!    nothing to do for it and `alloc_zeroed` may hand it out uncleared.
-//!    glibc's `realloc` uses `mremap` for its mmapped chunks for the same
-//!    reason.
+//!    not bytes. With `MREMAP_DONTUNMAP` the old range stays mapped and
+//!    empty (it reads as zeros), so the old run is freed as *released*
+//!    (`free_run_zeroed`): the scavenger has nothing to do for it and
+//!    `alloc_zeroed` may hand it out uncleared. (An earlier version let the
+//!    move unmap the old range and mapped it back with `MAP_FIXED`; another
+//!    thread's `mmap` could land in the hole between the two calls and be
+//!    overwritten: `os::move_pages` explains.) glibc's `realloc` uses
+//!    `mremap` for its mmapped chunks for the same reason.
 //!
 //! Everything else (a small object changing class, a large one becoming
 //! small, or a move under 1 MiB) allocates, copies and frees.
@@ -182,7 +185,7 @@ unsafe fn move_large(
         .filter(|_| crate::checked::CHECKED)
         .map(|l| (l.size(), l.align()));
     // SAFETY: s is the page map's span for ptr, a live large block whose
-    // pages were just replaced by fresh zero pages; it is freed once.
+    // pages were just moved away, leaving zeros; it is freed once.
     unsafe { BACKEND.free_large_moved(s, ptr as usize, check, &mut NoEvents) };
     Some(fresh)
 }

@@ -387,7 +387,7 @@ impl PageHeap {
     }
 
     /// `free_run` for a span whose pages are known to read as zero (its
-    /// contents were moved away with `mremap` and fresh pages mapped in):
+    /// contents were moved away with `mremap`, leaving the range empty):
     /// the run counts as released, so the scavenger leaves it alone and
     /// `alloc_zeroed` need not clear it.
     ///
