@@ -11,8 +11,9 @@
 //! the span back to the central list and take one with space.
 //!
 //! Free: find the object's span through the page map. If this cache owns the
-//! span, clear its bit: no lock, no atomic. Otherwise push the object onto
-//! the span's remote-free list (one compare-and-swap, see `span.rs`).
+//! span, clear its bit, or, on the unchecked fast path, push the object on
+//! the span's own free list: no lock, no atomic. Otherwise push the object
+//! onto the span's remote-free list (one compare-and-swap, see `span.rs`).
 //!
 //! ## Two stashes in front of the spans (not in Go)
 //!
@@ -35,8 +36,9 @@
 //! and no atomic if the object's span is one this cache owns (its current
 //! span or one it kept, see below): `free_owned_fast` finds the span (the
 //! last one it freed into, or through the page map), checks owner and
-//! class, and clears the object's bit, the work Go would leave to its
-//! sweeper. Everything else (another cache's span, a sampled object, a
+//! class, and pushes the object on the span's own free list (the owner's
+//! free list of `span.rs`), which the next refill of the class from that
+//! span takes whole as its stash. Everything else (another cache's span, a sampled object, a
 //! large object, the free that flushes the counters) goes further out of
 //! line.
 //!
@@ -82,35 +84,39 @@
 //! glibc instead put frees in per-thread buffers and move them in batches.
 //! This allocator takes mimalloc's ownership rule and keeps Go's spans and
 //! bitmaps: **a cache keeps the spans it filled** (`cache/kept.rs`). Their
-//! owner stays this cache, so this thread's frees into them clear a bit
-//! with no atomic, exactly as frees into its current span do; a span with
+//! owner stays this cache, so this thread's frees into them need no atomic,
+//! exactly as frees into its current span do; a span with
 //! local frees is the first place a refill looks; other threads' frees still
 //! go onto the span's lock-free remote list, and the owner collects them when
 //! it looks at its oldest kept spans. What is given up: a span full of
 //! objects that other threads freed waits for its owner's next refill of
 //! the class (or its exit) to be reused, where Go's central list would offer
-//! it to every thread at once. Per-span sharding (a second bitmap or list
-//! per span) would have meant changing the span itself, which lessons draw
-//! and the collector's sweep (`install_mark_bits`) rewrites as a whole.
-//! `Heap`, the lessons' face, keeps Go's behaviour (`keep_spans` off), so
-//! its event log still shows every span going back to `mcentral`.
+//! it to every thread at once. `Heap`, the lessons' face, keeps Go's
+//! behaviour (`keep_spans` off), so its event log still shows every span
+//! going back to `mcentral`.
 //!
 //! Keeping spans took the batch from 3.6x mimalloc's time to about 1.7x;
 //! taking objects from the bitmap a run at a time and the free memo
 //! (`cache/fast.rs`) took it to between 1.0x and 1.3x on the course's
 //! machine then, and 1.3x to 1.6x on a later one (an AMD EPYC), where its
-//! free phase alone is 1.85x. What is left is the free. Under callgrind one
-//! free of the batch costs about 85 instructions, mimalloc's 21. The
-//! bitmap's own share (the object's index, its bit, the count) is about
-//! 20; the rest is the layering around it: the size class from the
-//! `Layout` (8), the free stash, full by then, saying so (about 15), the
-//! checks that must pass before a bit may be cleared (the memo's range,
-//! class, sampled, the counter flush: about 25), and the calls between
-//! them. mimalloc's free is one push on the list of a page found from the
-//! address. Closing that gap means a free that is a push on a per-span
-//! list, mimalloc's sharding, with the bitmap rebuilt from the list when
-//! the span is swept or inspected: a change to the span itself, not yet
-//! made.
+//! free phase alone was 1.85x. Under callgrind one free of the batch cost
+//! 92 instructions, mimalloc's 28: the bitmap's share (the object's index
+//! by a multiply, a read-modify-write of its word, the count, the check
+//! that the bit was set) about 20, and the layering around it the rest.
+//!
+//! So the free side now takes the other half of mimalloc's sharding as
+//! well: the owner's free into a span it holds is a push on that span's
+//! own free list (see "The owner's free list" in `span.rs`), and the
+//! bitmap is left alone, the listed objects counting as allocated as the
+//! free stash's do. The next refill of the class from that span takes the
+//! list whole as the stash, so the objects come back without a bitmap
+//! write; the list is folded into the bitmap only when the span leaves this
+//! cache (`give_up`), and an emptied span's fold is a clear of the bitmap.
+//! The span keeps Go's shape: its bitmap is what `Heap`'s lessons draw and
+//! its collector's sweep rewrites, and `Heap` never lists a free. One free
+//! of the batch is now 74 instructions (the push itself 3), and the batch
+//! about 1.15x mimalloc's time, its free phase 1.4x (see the book's "Why
+//! caches" for the measured table).
 //!
 //! The cache also keeps the per-class counters (flushed to the shared ones
 //! on slow paths, see `stats.rs`) and the profile's countdown
@@ -123,6 +129,8 @@ mod fast;
 mod kept;
 mod large;
 use fast::FreeMemo;
+// Only `global.rs`, which loom builds leave out, matches on it.
+#[cfg(not(loom))]
 pub(crate) use fast::OwnedFree;
 use kept::SpanQueue;
 use large::STASH_SLOTS;
@@ -283,8 +291,58 @@ impl Cache {
         if self.free_memo.span == s {
             self.free_memo = FreeMemo::EMPTY;
         }
+        // SAFETY: the caller's contract: this cache owns s until
+        // uncache_span, and the bits must be exact before anyone else looks.
+        unsafe {
+            (*s).fold_free_list();
+            b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev);
+        }
+    }
+
+    /// Makes a span's own free list (the objects this cache freed into it,
+    /// `head` and `len`, non-empty) the class's free stash, and returns its
+    /// first object for the caller to hand out.
+    ///
+    /// # Safety
+    /// The class's stash is empty and on; the list was just taken from a
+    /// span of `class` this cache owns.
+    #[inline(always)]
+    unsafe fn stash_free_list(&mut self, class: usize, head: usize, len: usize) -> usize {
+        // SAFETY: listed objects are linked through their first words.
+        self.free_stash[class] = (unsafe { (head as *const usize).read() }, len - 1);
+        head
+    }
+
+    /// For a refill that lands on `s` (the class's span again, or a kept
+    /// one): the objects this cache freed into it, taken whole as the
+    /// class's free stash, the first one handed out and returned. 0 if it
+    /// has none. Where the stash is not empty or is switched off, the list
+    /// is folded into the bitmap instead, for the bitmap search to find.
+    ///
+    /// # Safety
+    /// This cache owns `s`, its `alloc` span of `class`.
+    unsafe fn refill_from_free_list<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        s: *mut Span,
+        ev: &mut E,
+    ) -> usize {
         // SAFETY: the caller's contract.
-        unsafe { b.central[class].uncache_span(class, s, &b.pages, &b.counters, ev) };
+        unsafe {
+            let span = &*s;
+            if span.local_ref().free_len == 0 {
+                return 0;
+            }
+            if self.free_stash[class] != (0, 0) {
+                span.fold_free_list();
+                return 0;
+            }
+            let (head, len) = span.take_free_list();
+            let addr = self.stash_free_list(class, head, len);
+            self.taken(b, class, TABLES.size[class], s, addr, ev);
+            addr
+        }
     }
 
     /// Mixes `seed` into the sampling generator (each thread should sample
@@ -411,6 +469,10 @@ impl Cache {
             // SAFETY: this cache owns `old` until it hands it back.
             unsafe {
                 let span = &*old;
+                let addr = self.refill_from_free_list(b, class, old, ev);
+                if addr != 0 {
+                    return addr;
+                }
                 span.collect_remote(&mut |addr| checked::double_free(addr, class));
                 if let Some(i) = span.rewind_and_next_free() {
                     // Still the cache's own span, and still no lock taken.

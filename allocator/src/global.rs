@@ -6,7 +6,7 @@
 //!                                       └─ large (> 32 KiB or aligned beyond a page): page heap
 //!   dealloc(ptr)  ── small, room in this thread's free stash: push there (no span lookup)
 //!                 ── else the last span freed into, or the page map: span
-//!                                       ┬─ span owned by this thread's cache: clear a bit
+//!                                       ┬─ span owned by this thread's cache: push on the span's own list
 //!                                       ├─ another thread's / central's span: push on its remote list
 //!                                       └─ large: this thread's large stash, or the page heap
 //!                                          (coalesce, maybe scavenge)
@@ -335,9 +335,10 @@ unsafe fn alloc_slow(a: &SpanAlloc, layout: Layout) -> *mut u8 {
     }
 }
 
-/// `alloc` past the free stash, for a thread with an active cache: a run
-/// of free objects from the cached bitmap word of the class's span, one
-/// returned and the rest stashed (`Cache::alloc_span_batch`), else the
+/// `alloc` past the free stash, for a thread with an active cache: the
+/// span's own free list taken as the stash, or a run of free objects from
+/// the cached bitmap word of the class's span, one returned and the rest
+/// stashed (`Cache::alloc_span_batch`), else the
 /// cache's full path. Out of line and reached by a tail call, so that
 /// neither `alloc` nor this step saves registers on its fast path.
 ///
@@ -385,9 +386,8 @@ pub(crate) unsafe fn free_cached(c: *mut Cache, class: usize, addr: usize) {
 
 /// `dealloc` past the free stash's push (the stash was full, or this free
 /// must flush the counters, or the object may be sampled), for a thread
-/// with an active cache in an unchecked build: a bit cleared in a span this
-/// cache owns
-/// (`Cache::free_owned_fast`), else `free_slow_cached`. Out of line and
+/// with an active cache in an unchecked build: a push on the free list of
+/// a span this cache owns (`Cache::free_owned_fast`), else `free_slow_cached`. Out of line and
 /// reached by a tail call, as `alloc_from_span` is; it takes no `Layout`,
 /// since only checked mode needs one past this point, so that its few
 /// arguments leave it registers enough to save none.

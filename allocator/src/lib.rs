@@ -75,10 +75,12 @@
 //! * **A free stash in front of the spans** (`cache/fast.rs`): a short
 //!   per-class LIFO of freed objects (glibc's tcache), also filled a run at
 //!   a time from the span's bitmap (mimalloc builds its free lists the same
-//!   way), then, for an object of one of the cache's own spans, a bit
-//!   cleared in its bitmap, the span found through a one-entry memo before
-//!   the page map. Go has no free path to make fast, and takes its objects
-//!   one `nextFreeFast` at a time.
+//!   way), then, for an object of one of the cache's own spans, a push on
+//!   that span's own free list (mimalloc's per-page `local_free`; the
+//!   listed objects count as allocated in the bitmap until the span leaves
+//!   the cache), the span found through a one-entry memo before the page
+//!   map. Go has no free path to make fast, and takes its objects one
+//!   `nextFreeFast` at a time.
 //! * **A large-object stash** (`cache/large.rs`), in the spirit of Go's
 //!   per-P page cache, and **`realloc` in place or by `mremap`**
 //!   (`realloc.rs`): Go never resizes an object.

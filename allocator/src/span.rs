@@ -23,6 +23,25 @@
 //! way is here too, for `Heap`'s garbage collector: `install_mark_bits`
 //! makes the mark bits the allocation bits in one move.
 //!
+//! ## The owner's free list
+//!
+//! Clearing a bit is not the cheapest free: it needs the object's index (a
+//! multiply), a read-modify-write of the bitmap word and the count, and a
+//! check that the bit was set. mimalloc gives each page its own free list
+//! instead (its free lists are "sharded" per page), and a free by the
+//! owning thread is a push. Here the owner's fast free (`Cache::
+//! free_owned_fast`) pushes the object on its span's `free_list` the same
+//! way, and leaves the bitmap alone: an object on the list still counts as
+//! allocated, exactly as one in the thread cache's free stash does. So the
+//! bitmap is conservative, never wrong: nothing can hand out an object on
+//! the list twice, and whoever needs the bits to be exact folds the list in
+//! first (`fold_free_list`: the cache does it in `give_up`, before any other
+//! owner can see the span). The list is emptied in one move when the span
+//! is allocated from again: the cache takes it whole as its class's free
+//! stash (`take_free_list`). A span is empty when `alloc_count ==
+//! free_len`. Go has no such list because Go never frees one object at a
+//! time: its sweeper rebuilds the bitmap for a whole span at once.
+//!
 //! ## Who may touch what
 //!
 //! A span's allocation state (`SpanLocal`: bitmap, cache, counts, list
@@ -100,6 +119,12 @@ pub(crate) struct SpanLocal {
     pub(crate) prev: *mut Span,
     pub(crate) list: ListKind,
     pub(crate) state: SpanState,
+    /// Head of the owner's free list (see "The owner's free list" above),
+    /// linked through the objects' first words; 0 when empty.
+    pub(crate) free_list: usize,
+    /// Objects on `free_list`. They still count in `alloc_bits` and
+    /// `alloc_count`, so the span's live objects are the difference.
+    pub(crate) free_len: usize,
     /// One bit per object, 1 = allocated (Go's `allocBits`).
     pub(crate) alloc_bits: [u64; BITMAP_WORDS],
     /// For free runs: the pages were returned to the OS by the scavenger.
@@ -165,6 +190,8 @@ impl Span {
                 free_index: 0,
                 alloc_cache: 0,
                 alloc_count: 0,
+                free_list: 0,
+                free_len: 0,
                 alloc_bits: [0; BITMAP_WORDS],
                 scavenged: false,
             }),
@@ -210,6 +237,8 @@ impl Span {
         l.state = SpanState::Small;
         l.free_index = 0;
         l.alloc_count = 0;
+        l.free_list = 0;
+        l.free_len = 0;
         l.alloc_bits = [0; BITMAP_WORDS];
         l.alloc_cache = !0;
         self.owner = AtomicUsize::new(0);
@@ -369,6 +398,71 @@ impl Span {
         true
     }
 
+    /// Pushes `addr`, an object of this span that the owner frees, on the
+    /// owner's free list (see "The owner's free list"). Returns the span's
+    /// owner-only state, for the caller's checks of what the free changed.
+    ///
+    /// # Safety
+    /// The caller owns the span, and gives up `addr`, an allocated object of
+    /// it (at least 8 bytes: its first word becomes the link).
+    #[inline(always)]
+    pub(crate) unsafe fn push_free(&self, addr: usize) -> &SpanLocal {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        // SAFETY: the object is the caller's to give up, and big enough.
+        unsafe { (addr as *mut usize).write(l.free_list) };
+        l.free_list = addr;
+        l.free_len += 1;
+        l
+    }
+
+    /// Takes the owner's whole free list: its head and length, (0, 0) if
+    /// empty. The objects stay allocated in the bitmap; the caller holds
+    /// them now (the thread cache makes them its free stash).
+    ///
+    /// # Safety
+    /// The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn take_free_list(&self) -> (usize, usize) {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        let taken = (l.free_list, l.free_len);
+        (l.free_list, l.free_len) = (0, 0);
+        taken
+    }
+
+    /// Frees every object on the owner's free list in the bitmap, so that
+    /// the bits and the count are exact again (before the span changes
+    /// hands). `free_index` and `alloc_cache` are left alone: whoever
+    /// allocates from the span next restarts its search at object 0.
+    ///
+    /// # Safety
+    /// The caller owns the span, and nobody allocates from it meanwhile.
+    pub(crate) unsafe fn fold_free_list(&self) {
+        // SAFETY: ownership is the caller's contract.
+        let l = unsafe { self.local() };
+        if l.free_len == l.alloc_count {
+            // Every object still counted is on the list (none live, none in
+            // a stash, none on the remote list): the span is empty, and
+            // clearing the bitmap is cheaper than walking the list.
+            l.alloc_bits = [0; BITMAP_WORDS];
+            (l.alloc_count, l.free_list, l.free_len) = (0, 0, 0);
+            return;
+        }
+        // SAFETY: ownership is the caller's contract.
+        let (mut node, _) = unsafe { self.take_free_list() };
+        while node != 0 {
+            // SAFETY: listed objects are this span's, linked through their
+            // first words; the bit of each is set (it counts as allocated).
+            unsafe {
+                let next = (node as *const usize).read();
+                let was_set = self.free_bit(self.object_index(node));
+                debug_assert!(was_set, "an object on the free list was free in the bitmap");
+                node = next;
+            }
+        }
+    }
+
     /// Go's `nextFreeFast`: takes a free object from the cached bitmap word
     /// only; `None` when that word has none (then `next_free` walks on).
     ///
@@ -506,6 +600,7 @@ impl Span {
     pub(crate) unsafe fn install_mark_bits(&self, marks: &[u64]) -> usize {
         // SAFETY: ownership is the caller's contract.
         let l = unsafe { self.local() };
+        debug_assert_eq!(l.free_len, 0, "a swept span has no owner's free list");
         // The pending remote frees are unmarked, so already free below; the
         // list (and the PARKED flag) goes. The caller re-parks if full.
         self.remote.swap(0, Ordering::Acquire);
@@ -593,6 +688,62 @@ mod tests {
                 assert_eq!(s.rewind_and_next_free(), None);
             }
         }
+    }
+
+    #[test]
+    fn the_owners_free_list_counts_as_allocated_until_folded() {
+        let class = 4; // 32-byte objects, 256 per span
+        let pages = TABLES.pages[class];
+        // Real memory: the list links through the objects' first words.
+        let mut memory = vec![0u64; pages * PAGE_SIZE / 8];
+        let mut s = Span::new(memory.as_mut_ptr() as usize, pages, SpanState::Small);
+        // SAFETY: the test owns the span and the memory it describes.
+        unsafe {
+            s.init_small(class);
+            let all: Vec<usize> = (0..s.nelems)
+                .map(|_| s.object_addr(s.next_free().unwrap()))
+                .collect();
+            for &a in &all[..5] {
+                s.push_free(a);
+            }
+            assert_eq!(
+                s.alloc_count(),
+                s.nelems,
+                "listed objects still count as allocated"
+            );
+            assert_eq!(
+                s.rewind_and_next_free(),
+                None,
+                "a listed object was found free"
+            );
+            s.fold_free_list();
+            assert_eq!((s.alloc_count(), s.local_ref().free_len), (s.nelems - 5, 0));
+            let mut again = vec![s.object_addr(s.rewind_and_next_free().unwrap())];
+            while let Some(i) = s.next_free() {
+                again.push(s.object_addr(i));
+            }
+            assert_eq!(
+                again,
+                all[..5],
+                "folding should free exactly the listed objects"
+            );
+            // Everything listed: the span is empty, and folding clears it.
+            for &a in &all {
+                s.push_free(a);
+            }
+            assert_eq!(
+                s.take_free_list(),
+                (all[s.nelems - 1], s.nelems),
+                "LIFO, all of them"
+            );
+            for &a in &all {
+                s.push_free(a);
+            }
+            s.fold_free_list();
+            assert_eq!(s.alloc_count(), 0, "an emptied span should fold to empty");
+            assert_eq!(s.rewind_and_next_free(), Some(0));
+        }
+        drop(memory);
     }
 
     #[test]

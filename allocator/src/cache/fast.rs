@@ -4,10 +4,11 @@
 //!
 //! ```text
 //!   alloc ── alloc_fast: pop the class's free stash
-//!         └─ (empty) alloc_span_batch: take a run of free objects from the
-//!              span's cached bitmap word, hand out the first, stash the rest
+//!         └─ (empty) alloc_span_batch: take the span's own free list whole
+//!              as the new stash; else a run of free objects from the span's
+//!              cached bitmap word: hand out the first, stash the rest
 //!   free  ── free_fast: push on the class's free stash (if it has room)
-//!         └─ (full) free_owned_fast: clear the object's bit in a span this
+//!         └─ (full) free_owned_fast: push on the free list of a span this
 //!              cache owns: the span the last such free went to (the memo),
 //!              or the one the page map names
 //!   free by address (C's free) ── memo_class: the class, if the address is
@@ -159,6 +160,17 @@ impl Cache {
         }
         // SAFETY: this cache owns every span in `alloc`.
         let span = unsafe { &*s };
+        // SAFETY: as above.
+        let (head, len) = unsafe { span.take_free_list() };
+        if head != 0 {
+            // The objects this thread freed into the span: the new stash.
+            // SAFETY: the stash is empty and on (checked above); the list
+            // was just taken from this cache's span of `class`.
+            let addr = unsafe { self.stash_free_list(class, head, len) };
+            self.counts[class].allocs += 1;
+            self.next_sample -= size as isize;
+            return Some(addr);
+        }
         let (start, elem) = (span.start, span.elem_size);
         let mut first = 0;
         // Where the next object's address goes: the stash's head, then each
@@ -251,8 +263,9 @@ impl Cache {
         }
     }
 
-    /// `free_fast` past the stash: a bit cleared in the object's span, if
-    /// this cache owns it (its current span or a kept one). It makes no
+    /// `free_fast` past the stash: a push on the span's own free list (see
+    /// "The owner's free list" in `span.rs`), if this cache owns the span
+    /// (its current span or a kept one). It makes no
     /// call: when a kept span must move (its first free gave it space, or
     /// its last emptied it) it says so, and the caller makes that call,
     /// `after_local_free_cold`, as a tail call.
@@ -297,31 +310,17 @@ impl Cache {
         if span.class != class || span.sampled.load(StatOrdering::Relaxed) != 0 {
             return OwnedFree::NotHere;
         }
-        let index = span.object_index(addr);
-        // SAFETY: this cache owns the span, so its local state is ours.
-        let list = unsafe { span.local_ref().list };
-        if list == ListKind::None {
-            // The span this cache allocates from.
-            // SAFETY: this cache owns the span; addr is one of its objects
-            // (the caller's contract).
-            if !unsafe { span.free_local(index) } {
-                return OwnedFree::NotHere;
-            }
-        } else {
-            // A kept span (see `cache/kept.rs`).
-            // SAFETY: this cache owns the span (owner checked), addr is one
-            // of its objects, and no cache allocates from it now (it is kept).
-            if !unsafe { span.free_bit(index) } {
-                return OwnedFree::NotHere;
-            }
-            // SAFETY: this cache owns the span.
-            let l = unsafe { span.local_ref() };
-            if list != ListKind::CachePartial || l.alloc_count == 0 {
-                self.counts[class].frees = frees;
-                return OwnedFree::FreedMove(s);
-            }
-        }
+        // SAFETY: this cache owns the span; addr is one of its objects that
+        // the caller gives up (the caller's contract).
+        let l = unsafe { span.push_free(addr) };
         self.counts[class].frees = frees;
+        // The span this cache allocates from needs nothing more; a kept
+        // span moves when this free gave a full one space or emptied it.
+        if l.list != ListKind::None
+            && (l.list != ListKind::CachePartial || l.alloc_count == l.free_len)
+        {
+            return OwnedFree::FreedMove(s);
+        }
         OwnedFree::Freed
     }
 
@@ -399,6 +398,69 @@ mod tests {
         // SAFETY: the span is central's now; nothing else uses class 4 objects
         // of it but this test's, which are live.
         assert_eq!(unsafe { (*s).alloc_count() }, handed.len() + 1);
+    }
+
+    #[test]
+    fn the_owners_frees_wait_on_their_span_and_come_back_before_a_new_span() {
+        let b = &crate::global::BACKEND;
+        let class = 4; // 32-byte objects, 256 per span
+        let per_span = TABLES.objects[class];
+        let mut cache = Cache::new();
+        // Fill the cache's first span (other tests share the heap, so it
+        // may come from the central list part-used); it stays the cache's.
+        let mut objs = vec![cache.alloc(b, class, &mut NoEvents)];
+        let s = b.pages.span_of_growable(objs[0]);
+        // SAFETY: the cache owns s; is_full reads its count.
+        while !unsafe { (*s).is_full() } {
+            objs.push(cache.alloc(b, class, &mut NoEvents));
+        }
+        assert_eq!(
+            cache.alloc[class], s,
+            "the filled span should still be the cache's"
+        );
+        let n = objs.len().min(10);
+        for &addr in &objs[..n] {
+            // SAFETY: a live object of `class` in this cache's span, freed once.
+            let freed = unsafe { cache.free_owned_fast(b, class, addr) };
+            assert!(
+                matches!(freed, OwnedFree::Freed),
+                "the cache's own span needs no move"
+            );
+        }
+        // SAFETY: the cache owns s; these are plain reads.
+        unsafe {
+            assert_eq!((*s).alloc_count(), per_span, "the bitmap should not change");
+            assert_eq!((*s).local_ref().free_len, n);
+        }
+        // The next allocation finds them before it asks for a new span:
+        // taken whole as the stash, or (stash off in checked builds) folded
+        // into the bitmap by the refill.
+        let got = cache
+            .alloc_span_batch(class)
+            .unwrap_or_else(|| cache.alloc(b, class, &mut NoEvents));
+        assert!(
+            objs[..n].contains(&got),
+            "a freed object should be reused, got {got:#x}"
+        );
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!((*s).local_ref().free_len, 0, "the list should be taken");
+            let stashed = cache.free_stash[class].0 != 0 || n == 1;
+            let expect = if stashed {
+                per_span
+            } else {
+                per_span - (n - 1)
+            };
+            assert_eq!((*s).alloc_count(), expect, "stashed {stashed}");
+        }
+        cache.release_all(b, &mut NoEvents);
+        for &addr in objs
+            .iter()
+            .filter(|&&a| a == got || !objs[..n].contains(&a))
+        {
+            // SAFETY: each is a live object of its span, freed once here.
+            unsafe { crate::global::free_uncached(b.pages.span_of_growable(addr), addr) };
+        }
     }
 
     #[test]

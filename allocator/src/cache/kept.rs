@@ -5,8 +5,8 @@
 //! fields (a kept span is on no central list, so they are free):
 //!
 //! * `kept`: spans that were full when the cache last looked. Their owner is
-//!   still this cache, so this thread's frees into them clear a bit (no
-//!   atomic); other threads' frees go onto their remote lists as usual, but
+//!   still this cache, so this thread's frees into them go on the span's
+//!   own free list (no atomic, see `span.rs`); other threads' frees go onto their remote lists as usual, but
 //!   a kept span is never *parked*, so no free into it takes a lock.
 //! * `partial`: kept spans with objects this thread freed: the first place a
 //!   refill looks.
@@ -131,6 +131,10 @@ impl Cache {
         s: *mut Span,
         ev: &mut E,
     ) {
+        // The refill that gave s up took its free list first: a kept full
+        // span has none (only a free into it moves it to `partial`).
+        // SAFETY: the cache owns s (the caller's contract).
+        debug_assert_eq!(unsafe { (*s).local_ref().free_len }, 0);
         if self.kept[class].len >= KEEP_MAX {
             // SAFETY: the oldest kept span is ours; the central list takes it.
             unsafe {
@@ -165,12 +169,12 @@ impl Cache {
                     self.kept[class].remove(s);
                     self.partial[class].push_back(s, ListKind::CachePartial);
                 }
-                if l.alloc_count == 0 {
+                if l.alloc_count == l.free_len {
                     // SAFETY: as below.
                     unsafe { self.release_if_spare(b, class, s, ev) };
                 }
             }
-            ListKind::CachePartial if l.alloc_count == 0 => {
+            ListKind::CachePartial if l.alloc_count == l.free_len => {
                 // SAFETY: s is on the partial queue of its class.
                 unsafe { self.release_if_spare(b, class, s, ev) };
             }
@@ -182,7 +186,8 @@ impl Cache {
     ///
     /// # Safety
     /// The cache owns `s`, on the partial queue of `class`, with nothing
-    /// allocated (so no remote free can be pending or in flight).
+    /// live (every object counted is on its own free list, so no remote
+    /// free can be pending or in flight).
     #[cold]
     unsafe fn release_if_spare<E: EventSink>(
         &mut self,
@@ -249,6 +254,10 @@ impl Cache {
             l.free_index = 0;
             l.alloc_cache = !l.alloc_bits[0];
             self.alloc[class] = s;
+            let addr = self.refill_from_free_list(b, class, s, ev);
+            if addr != 0 {
+                return addr;
+            }
             match (*s).next_free() {
                 Some(i) => {
                     let addr = (*s).object_addr(i);
