@@ -9,6 +9,7 @@
 //! the preload took effect, then runs the checks.
 
 use std::ffi::{CStr, c_void};
+use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -126,15 +127,24 @@ fn impossible_sizes_fail_with_enomem_and_overflow_is_caught() {
             1 << 50,
         ] {
             clear_errno();
-            assert!(libc::malloc(size).is_null(), "malloc({size}) should fail");
+            // black_box: an optimised build may otherwise assume that an
+            // allocation whose pointer is only tested succeeded (LLVM
+            // removes such a malloc), and the call would never be made.
+            assert!(
+                black_box(libc::malloc(size)).is_null(),
+                "malloc({size}) should fail"
+            );
             assert_eq!(errno(), libc::ENOMEM, "malloc({size}) sets ENOMEM");
         }
         clear_errno();
-        assert!(libc::calloc(usize::MAX / 2, 3).is_null(), "calloc overflow");
+        assert!(
+            black_box(libc::calloc(usize::MAX / 2, 3)).is_null(),
+            "calloc overflow"
+        );
         assert_eq!(errno(), libc::ENOMEM);
         clear_errno();
         assert!(
-            libc::calloc(1 << 32, 1 << 32).is_null(),
+            black_box(libc::calloc(1 << 32, 1 << 32)).is_null(),
             "calloc overflow to 0"
         );
         assert_eq!(errno(), libc::ENOMEM);

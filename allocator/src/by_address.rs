@@ -179,10 +179,16 @@ impl SpanAlloc {
         match cache {
             Some(c) => {
                 // SAFETY: ptr is a live object of s, whose class is `class`;
-                // the cache is this thread's and not otherwise borrowed.
+                // the cache is this thread's, active and not otherwise
+                // borrowed.
                 unsafe {
                     if !CHECKED {
+                        // The memo now names s if this cache owns it, so
+                        // the fast paths find it: the same free as
+                        // `dealloc`'s (a stash push, or a push on the
+                        // span's own list).
                         (*c).remember_if_owned(s);
+                        return free_cached(c, class, addr);
                     }
                     if !(*c).stash_free(&BACKEND, class, addr) {
                         (*c).free(&BACKEND, s, addr, NoEvents::sink());
