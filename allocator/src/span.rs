@@ -482,36 +482,47 @@ impl Span {
     }
 
     /// Takes up to `max` free objects at once from the cached bitmap word
-    /// (`next_free_fast`, many at a time): sets their bits with one write,
-    /// and calls `each` with every index taken, lowest first. Returns how
-    /// many it took, 0 when the cached word has none left.
+    /// (`next_free_fast`, many at a time), lowest first, and sets their bits
+    /// with one write. Returns them as `(base, taken)`: bit `i` of `taken`
+    /// is object `base + i`. `None` when the cached word has none left.
+    ///
+    /// A word that is free from its lowest free bit up (a fresh span, or
+    /// one emptied and cleared) is the common case, and needs no loop: the
+    /// run is a mask. Otherwise the lowest `max` bits are picked one by one.
     ///
     /// # Safety
     /// The caller owns the span.
     #[inline(always)]
-    pub(crate) unsafe fn next_free_batch(&self, max: usize, mut each: impl FnMut(usize)) -> usize {
+    pub(crate) unsafe fn take_free_run(&self, max: usize) -> Option<(usize, u64)> {
         // SAFETY: ownership is the caller's contract.
         let l = unsafe { self.local() };
         let base = l.free_index;
         // Bit i of the cache is object base + i; none lies past the last
         // object.
         let room = self.nelems.saturating_sub(base);
-        let mut free = if room < 64 {
+        let free = if room < 64 {
             l.alloc_cache & ((1u64 << room) - 1)
         } else {
             l.alloc_cache
         };
-        let (mut taken, mut n) = (0u64, 0);
-        while free != 0 && n < max {
-            each(base + free.trailing_zeros() as usize);
-            let lowest = free & free.wrapping_neg();
-            taken |= lowest;
-            free ^= lowest;
-            n += 1;
+        if free == 0 || max == 0 {
+            return None;
         }
-        if n == 0 {
-            return 0;
-        }
+        let n = (free.count_ones() as usize).min(max);
+        let low = free.trailing_zeros();
+        let run = free >> low;
+        let taken = if run & run.wrapping_add(1) == 0 {
+            // One contiguous run from the lowest free bit: its first n bits.
+            (u64::MAX >> (64 - n)) << low
+        } else {
+            let (mut rest, mut taken) = (free, 0u64);
+            for _ in 0..n {
+                let lowest = rest & rest.wrapping_neg();
+                taken |= lowest;
+                rest ^= lowest;
+            }
+            taken
+        };
         // The cache covers free_index to the end of its word, so the taken
         // bits, shifted to free_index's place in that word, are their bits.
         l.alloc_bits[(base / 64) & (BITMAP_WORDS - 1)] |= taken << (base % 64);
@@ -522,7 +533,7 @@ impl Span {
         if l.free_index.is_multiple_of(64) && l.free_index < self.nelems {
             l.alloc_cache = !l.alloc_bits[(l.free_index / 64) & (BITMAP_WORDS - 1)];
         }
-        n
+        Some((base, taken))
     }
 
     // ANCHOR: next_free
@@ -852,10 +863,15 @@ mod tests {
                     continue;
                 }
                 let max = 1 + (rand() as usize) % 40;
-                let mut got = vec![];
                 // SAFETY: the test owns both spans.
-                let n = unsafe { batched.next_free_batch(max, |i| got.push(i)) };
-                assert_eq!(n, got.len(), "class {class}: count");
+                let got: Vec<usize> = match unsafe { batched.take_free_run(max) } {
+                    Some((base, taken)) => (0..64)
+                        .filter(|i| taken & (1 << i) != 0)
+                        .map(|i| base + i)
+                        .collect(),
+                    None => vec![],
+                };
+                let n = got.len();
                 assert!(n <= max, "class {class}: took {n} of at most {max}");
                 let want: Vec<usize> = (0..n)
                     // SAFETY: the test owns the span.

@@ -171,32 +171,47 @@ impl Cache {
             self.next_sample -= size as isize;
             return Some(addr);
         }
-        let (start, elem) = (span.start, span.elem_size);
-        let mut first = 0;
-        // Where the next object's address goes: the stash's head, then each
-        // stashed object's first word.
-        let mut link: *mut usize = &mut self.free_stash[class].0;
-        // SAFETY: this cache owns the span; each object taken is ours, at
+        // SAFETY: as above.
+        let (base, taken) = unsafe { span.take_free_run(stash_limit(class) + 1) }?;
+        let elem = span.elem_size;
+        let low = taken.trailing_zeros() as usize;
+        let first = span.start + (base + low) * elem;
+        let n = taken.count_ones() as usize;
+        // Link the rest, in address order, through their first words: the
+        // stash's head is the second object. Every object taken is ours, at
         // least 8 bytes, and not yet handed out, so its first word is free
         // to hold the link.
-        let n = unsafe {
-            span.next_free_batch(stash_limit(class) + 1, |i| {
-                let addr = start + i * elem;
-                if first == 0 {
-                    first = addr;
-                } else {
-                    *link = addr;
-                    link = addr as *mut usize;
-                }
-            })
+        let run = taken >> low;
+        let head = if run & run.wrapping_add(1) == 0 {
+            // Contiguous (the common case): a stride, no bit walk.
+            let mut addr = first + elem;
+            for _ in 2..n {
+                // SAFETY: addr is an object just taken, as said above.
+                unsafe { (addr as *mut usize).write(addr + elem) };
+                addr += elem;
+            }
+            if n > 1 {
+                // SAFETY: as above; the list ends here.
+                unsafe { (addr as *mut usize).write(0) };
+                first + elem
+            } else {
+                0
+            }
+        } else {
+            let mut rest = taken & (taken - 1); // all but the first
+            let mut link: *mut usize = &mut self.free_stash[class].0;
+            while rest != 0 {
+                let addr = span.start + (base + rest.trailing_zeros() as usize) * elem;
+                // SAFETY: link is the stash head or an object just taken.
+                unsafe { *link = addr };
+                link = addr as *mut usize;
+                rest &= rest - 1;
+            }
+            // SAFETY: as above; the list ends here.
+            unsafe { *link = 0 };
+            self.free_stash[class].0
         };
-        if n == 0 {
-            return None;
-        }
-        // SAFETY: `link` is the stash head (n == 1) or the last stashed
-        // object's first word: the list ends there.
-        unsafe { *link = 0 };
-        self.free_stash[class].1 = n - 1;
+        self.free_stash[class] = (head, n - 1);
         self.counts[class].allocs += 1;
         self.next_sample -= size as isize;
         Some(first)
