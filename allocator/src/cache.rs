@@ -114,9 +114,18 @@
 //! cache (`give_up`), and an emptied span's fold is a clear of the bitmap.
 //! The span keeps Go's shape: its bitmap is what `Heap`'s lessons draw and
 //! its collector's sweep rewrites, and `Heap` never lists a free. One free
-//! of the batch is now 74 instructions (the push itself 3), and the batch
-//! about 1.15x mimalloc's time, its free phase 1.4x (see the book's "Why
-//! caches" for the measured table).
+//! of the batch is now 74 instructions (the push itself 3); with runs
+//! linked by stride (`cache/fast.rs`), a whole alloc-and-free of the batch
+//! is 53 instructions against mimalloc's 74. Yet criterion on the EPYC
+//! still puts the batch at 1.42x to 1.51x mimalloc's time (1.57x before
+//! the span lists), and taking turns with it (`examples/interleaved.rs`)
+//! at 1.19x. What is left is not instructions. One cost is known: every
+//! span the batch empties goes back through its central list to the page
+//! heap, and comes back the same way in the next batch (about 3,900 of
+//! them a turn). An experiment that kept every emptied span in the cache
+//! took about 1 ms off the batch's 8, but also kept all its memory from the
+//! page heap and the scavenger, so it is not done here; mimalloc keeps
+//! empty pages in the thread's own segment and purges them after a delay.
 //!
 //! The cache also keeps the per-class counters (flushed to the shared ones
 //! on slow paths, see `stats.rs`) and the profile's countdown
