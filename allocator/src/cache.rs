@@ -38,9 +38,9 @@
 //! last one it freed into, or through the page map), checks owner and
 //! class, and pushes the object on the span's own free list (the owner's
 //! free list of `span.rs`), which the next refill of the class from that
-//! span takes whole as its stash. Everything else (another cache's span, a sampled object, a
-//! large object, the free that flushes the counters) goes further out of
-//! line.
+//! span takes whole as its stash. Everything else (another cache's span, a
+//! sampled object, a large object, the free that flushes the counters) goes
+//! further out of line.
 //!
 //! The stash also takes runs from the span: an allocation that finds it
 //! empty takes up to a stash's worth of free objects from the span's
