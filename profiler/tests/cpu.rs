@@ -68,10 +68,27 @@ fn a_busy_function_dominates_its_own_profile_at_the_timer_rate() {
     // in a debug build), before that function has pushed its frame pointer,
     // reads busy_loop's saved frame as its own and is charged to
     // busy_loop's caller. That prologue skid is the known blind spot of
-    // frame-pointer unwinding; two thirds is far above any other function.
+    // frame-pointer unwinding. Such a sample is still recognisable: its
+    // leaf is one of busy_loop's callees, right under this test. (CI once
+    // saw 6 of 17 samples skid that way, so a bound on busy_loop's share
+    // alone would be a bound on luck.) At least half must name busy_loop,
+    // and all but a tenth must be busy_loop's or its skid.
+    let skidded: u64 = profile
+        .stacks
+        .iter()
+        .filter(|s| {
+            let n = s.stack.len();
+            !s.stack.iter().any(|f| f.contains("busy_loop"))
+                && n >= 2
+                && s.stack[n - 2].contains("dominates_its_own_profile")
+                && (s.stack[n - 1].contains("black_box") || s.stack[n - 1].contains("iter::range"))
+        })
+        .map(|s| s.count)
+        .sum();
     assert!(
-        busy * 3 >= total * 2,
-        "busy_loop in {busy} of {total} samples, wanted >= 2/3:\n{}",
+        busy * 2 >= total && (busy + skidded) * 10 >= total * 9,
+        "busy_loop in {busy} of {total} samples and {skidded} skidded into its callees, \
+         wanted >= 1/2 and >= 9/10 together:\n{}",
         profile.folded()
     );
     // 100 Hz of this thread's CPU time: one sample per 10 ms it burnt. All
