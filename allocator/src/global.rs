@@ -388,9 +388,10 @@ pub(crate) unsafe fn free_cached(c: *mut Cache, class: usize, addr: usize) {
 /// must flush the counters, or the object may be sampled), for a thread
 /// with an active cache in an unchecked build: a push on the free list of
 /// a span this cache owns (`Cache::free_owned_fast`), else
-/// `free_slow_cached`. Out of line and reached by a tail call, as `alloc_from_span` is; it takes no `Layout`,
-/// since only checked mode needs one past this point, so that its few
-/// arguments leave it registers enough to save none.
+/// `free_slow_cached`. Out of line and reached by a tail call, as
+/// `alloc_from_span` is; it takes no `Layout`, since only checked mode needs
+/// one past this point, so that its few arguments leave it registers enough
+/// to save none.
 ///
 /// # Safety
 /// `addr` is a live object of `class` (the class of the layout it was

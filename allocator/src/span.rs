@@ -131,6 +131,16 @@ pub(crate) struct SpanLocal {
     pub(crate) scavenged: bool,
 }
 
+impl SpanLocal {
+    /// Whether no object of the span is live: every one still counted
+    /// allocated is on the owner's free list (none in a stash, none on the
+    /// remote list, none in use).
+    #[inline(always)]
+    pub(crate) fn nothing_live(&self) -> bool {
+        self.alloc_count == self.free_len
+    }
+}
+
 /// A span (Go's `mspan`). Lives in the page heap's metadata memory, never in
 /// the pages it describes. Fields other than `local` are set when the span is
 /// (re)initialised and are read-only while it is in use. The fields every
@@ -441,10 +451,9 @@ impl Span {
     pub(crate) unsafe fn fold_free_list(&self) {
         // SAFETY: ownership is the caller's contract.
         let l = unsafe { self.local() };
-        if l.free_len == l.alloc_count {
-            // Every object still counted is on the list (none live, none in
-            // a stash, none on the remote list): the span is empty, and
-            // clearing the bitmap is cheaper than walking the list.
+        if l.nothing_live() {
+            // The span is empty, and clearing the bitmap is cheaper than
+            // walking the list.
             l.alloc_bits = [0; BITMAP_WORDS];
             (l.alloc_count, l.free_list, l.free_len) = (0, 0, 0);
             return;

@@ -331,9 +331,7 @@ impl Cache {
         self.counts[class].frees = frees;
         // The span this cache allocates from needs nothing more; a kept
         // span moves when this free gave a full one space or emptied it.
-        if l.list != ListKind::None
-            && (l.list != ListKind::CachePartial || l.alloc_count == l.free_len)
-        {
+        if l.list != ListKind::None && (l.list != ListKind::CachePartial || l.nothing_live()) {
             return OwnedFree::FreedMove(s);
         }
         OwnedFree::Freed

@@ -6,7 +6,8 @@
 //!
 //! * `kept`: spans that were full when the cache last looked. Their owner is
 //!   still this cache, so this thread's frees into them go on the span's
-//!   own free list (no atomic, see `span.rs`); other threads' frees go onto their remote lists as usual, but
+//!   own free list (no atomic, see `span.rs`); other threads' frees go onto
+//!   their remote lists as usual, but
 //!   a kept span is never *parked*, so no free into it takes a lock.
 //! * `partial`: kept spans with objects this thread freed: the first place a
 //!   refill looks.
@@ -169,12 +170,12 @@ impl Cache {
                     self.kept[class].remove(s);
                     self.partial[class].push_back(s, ListKind::CachePartial);
                 }
-                if l.alloc_count == l.free_len {
+                if l.nothing_live() {
                     // SAFETY: as below.
                     unsafe { self.release_if_spare(b, class, s, ev) };
                 }
             }
-            ListKind::CachePartial if l.alloc_count == l.free_len => {
+            ListKind::CachePartial if l.nothing_live() => {
                 // SAFETY: s is on the partial queue of its class.
                 unsafe { self.release_if_spare(b, class, s, ev) };
             }
