@@ -197,7 +197,8 @@ mod benches {
         layout: Layout,
     ) {
         group.bench_function(name, |b| {
-            b.iter(|| {
+            let layout = *black_box(&layout);
+            b.iter(move || {
                 // SAFETY: `layout` has a non-zero size; the pointer is checked
                 // for null before the write and freed with the same layout.
                 unsafe {
@@ -232,7 +233,8 @@ mod benches {
         // The pointer array is allocated once, outside the measurement.
         let mut live: Vec<*mut u8> = Vec::with_capacity(BATCH_OBJECTS);
         group.bench_function(name, |b| {
-            b.iter(|| {
+            let (layout, live) = (*black_box(&layout), &mut live);
+            b.iter(move || {
                 for i in 0..BATCH_OBJECTS {
                     // SAFETY: non-zero size; checked for null before the write.
                     unsafe {
