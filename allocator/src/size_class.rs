@@ -247,7 +247,7 @@ pub fn size_class_for(bytes: usize) -> Option<usize> {
 /// The class for `bytes <= MAX_SMALL_SIZE` (Go's `sizeToClass`).
 #[inline(always)]
 pub(crate) fn class_of(bytes: usize) -> usize {
-    if bytes <= SMALL_SIZE_MAX {
+    let class = if bytes <= SMALL_SIZE_MAX {
         TABLES.size_to_class8[bytes.div_ceil(SMALL_SIZE_DIV)] as usize
     } else {
         // `min` changes nothing for bytes <= MAX_SMALL_SIZE; it lets the
@@ -255,7 +255,15 @@ pub(crate) fn class_of(bytes: usize) -> usize {
         // allocator's fast path.
         let i = (bytes - SMALL_SIZE_MAX).div_ceil(LARGE_SIZE_DIV);
         TABLES.size_to_class128[i.min(TABLES.size_to_class128.len() - 1)] as usize
-    }
+    };
+    // SAFETY: `make_tables` stores in both lookup tables only classes it
+    // has just used to index `t.size`, whose last entry is NUM_CLASSES, and
+    // starts at class 1; an index past the end would have stopped the build
+    // (constant evaluation panics), so every entry is in 1..=NUM_CLASSES
+    // (`every_table_entry_is_a_class` checks it too). Saying so lets the
+    // compiler drop the per-class arrays' bounds checks from the fast paths.
+    unsafe { core::hint::assert_unchecked((1..=NUM_CLASSES).contains(&class)) };
+    class
 }
 // ANCHOR_END: size_class_for
 
@@ -364,6 +372,22 @@ mod tests {
         (66, 28672, 57344, 2, 0, 4.91),
         (67, 32768, 32768, 1, 0, 12.50),
     ];
+
+    #[test]
+    fn every_table_entry_is_a_class() {
+        // class_of promises the compiler this (see its SAFETY comment).
+        for (name, table) in [
+            ("size_to_class8", &TABLES.size_to_class8[..]),
+            ("size_to_class128", &TABLES.size_to_class128[..]),
+        ] {
+            for (i, &c) in table.iter().enumerate() {
+                assert!(
+                    (1..=NUM_CLASSES).contains(&(c as usize)),
+                    "{name}[{i}] is {c}, not a class in 1..={NUM_CLASSES}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn generated_table_matches_go_sizeclasses_row_for_row() {
