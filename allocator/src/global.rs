@@ -400,10 +400,10 @@ pub(crate) unsafe fn free_cached(c: *mut Cache, class: usize, addr: usize) {
 #[inline(never)]
 unsafe fn free_to_span(c: *mut Cache, class: usize, addr: usize) {
     // SAFETY: the caller's contract.
-    match unsafe { (*c).free_owned_fast(&BACKEND, class, addr) } {
+    match unsafe { (*c).free_owned_fast(&BACKEND, addr) } {
         OwnedFree::Freed => {}
-        // SAFETY: c owns s, a small-object span of `class`.
-        OwnedFree::FreedMove(s) => unsafe { (*c).after_local_free_cold(&BACKEND, class, s) },
+        // SAFETY: c owns s, a small-object span.
+        OwnedFree::FreedMove(s) => unsafe { (*c).after_local_free_cold(&BACKEND, s) },
         // SAFETY: the caller's contract, passed on.
         OwnedFree::NotHere => unsafe { free_slow_cached(c, class, addr) },
     }

@@ -115,8 +115,13 @@ pub(crate) struct SpanLocal {
     /// Objects allocated and not yet freed to the owner (Go's `allocCount`);
     /// objects waiting on the remote list still count.
     pub(crate) alloc_count: usize,
-    pub(crate) next: *mut Span,
-    pub(crate) prev: *mut Span,
+    /// The `free_len` at which a free onto the owner's list must tell the
+    /// owning cache, so that its fast path decides with one compare: the
+    /// first free into a kept full span (it moves to the cache's partial
+    /// queue), the free that empties a kept partial one (it may go back),
+    /// never (`usize::MAX`) otherwise. Kept by `set_list`.
+    pub(crate) free_watch: usize,
+    /// Which list the span is on; change it with `set_list`.
     pub(crate) list: ListKind,
     pub(crate) state: SpanState,
     /// Head of the owner's free list (see "The owner's free list" above),
@@ -125,6 +130,8 @@ pub(crate) struct SpanLocal {
     /// Objects on `free_list`. They still count in `alloc_bits` and
     /// `alloc_count`, so the span's live objects are the difference.
     pub(crate) free_len: usize,
+    pub(crate) next: *mut Span,
+    pub(crate) prev: *mut Span,
     /// One bit per object, 1 = allocated (Go's `allocBits`).
     pub(crate) alloc_bits: [u64; BITMAP_WORDS],
     /// For free runs: the pages were returned to the OS by the scavenger.
@@ -138,6 +145,19 @@ impl SpanLocal {
     #[inline(always)]
     pub(crate) fn nothing_live(&self) -> bool {
         self.alloc_count == self.free_len
+    }
+
+    /// Records that the span is now on list `kind` (or none), with the
+    /// `free_watch` that goes with it. Call it again for a kept partial
+    /// span whose `alloc_count` changed.
+    #[inline]
+    pub(crate) fn set_list(&mut self, kind: ListKind) {
+        self.list = kind;
+        self.free_watch = match kind {
+            ListKind::CacheFull => self.free_len + 1,
+            ListKind::CachePartial => self.alloc_count,
+            _ => usize::MAX,
+        };
     }
 }
 
@@ -200,6 +220,7 @@ impl Span {
                 free_index: 0,
                 alloc_cache: 0,
                 alloc_count: 0,
+                free_watch: usize::MAX,
                 free_list: 0,
                 free_len: 0,
                 alloc_bits: [0; BITMAP_WORDS],
@@ -446,17 +467,20 @@ impl Span {
     /// hands). `free_index` and `alloc_cache` are left alone: whoever
     /// allocates from the span next restarts its search at object 0.
     ///
+    /// Returns how many objects it folded.
+    ///
     /// # Safety
     /// The caller owns the span, and nobody allocates from it meanwhile.
-    pub(crate) unsafe fn fold_free_list(&self) {
+    pub(crate) unsafe fn fold_free_list(&self) -> usize {
         // SAFETY: ownership is the caller's contract.
         let l = unsafe { self.local() };
+        let folded = l.free_len;
         if l.nothing_live() {
             // The span is empty, and clearing the bitmap is cheaper than
             // walking the list.
             l.alloc_bits = [0; BITMAP_WORDS];
             (l.alloc_count, l.free_list, l.free_len) = (0, 0, 0);
-            return;
+            return folded;
         }
         // SAFETY: ownership is the caller's contract.
         let (mut node, _) = unsafe { self.take_free_list() };
@@ -470,6 +494,7 @@ impl Span {
                 node = next;
             }
         }
+        folded
     }
 
     /// Go's `nextFreeFast`: takes a free object from the cached bitmap word
@@ -736,7 +761,7 @@ mod tests {
                 None,
                 "a listed object was found free"
             );
-            s.fold_free_list();
+            assert_eq!(s.fold_free_list(), 5, "five objects were listed");
             assert_eq!((s.alloc_count(), s.local_ref().free_len), (s.nelems - 5, 0));
             let mut again = vec![s.object_addr(s.rewind_and_next_free().unwrap())];
             while let Some(i) = s.next_free() {
@@ -759,7 +784,7 @@ mod tests {
             for &a in &all {
                 s.push_free(a);
             }
-            s.fold_free_list();
+            assert_eq!(s.fold_free_list(), s.nelems, "every object was listed");
             assert_eq!(s.alloc_count(), 0, "an emptied span should fold to empty");
             assert_eq!(s.rewind_and_next_free(), Some(0));
         }

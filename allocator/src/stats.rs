@@ -5,10 +5,14 @@
 //! integers. It adds them to the shared counters below (relaxed atomics)
 //! when it goes to the central list anyway (a refill), every 1024 frees of a
 //! class, and when the thread exits or calls
-//! `SpanAlloc::flush_thread_cache`. So the shared figures can lag a running
-//! thread by at most one span's worth of allocations and 1023 frees per
-//! class; in-use counts are clamped at zero while they lag. Span counts and
-//! large objects are counted where they happen, on slow paths.
+//! `SpanAlloc::flush_thread_cache`; `SpanAlloc::stats` flushes the calling
+//! thread's first. A free onto the owner's list of a span the cache holds is
+//! counted when that list comes back (see "Counting" in `cache.rs`). So the
+//! shared figures can lag another running thread by at most one span's
+//! worth of allocations and 1023 frees per class, plus the frees waiting on
+//! the lists of the spans it holds; in-use counts are clamped at zero while
+//! they lag. Span counts and large objects are counted where they happen,
+//! on slow paths.
 //!
 //! The shared counters are plain `core` atomics, not the loom facade's: they
 //! are statistics, not part of any protocol a model needs to explore.

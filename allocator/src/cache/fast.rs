@@ -41,11 +41,11 @@
 use core::ptr;
 use core::sync::atomic::Ordering as StatOrdering;
 
-use super::{Cache, FREE_FLUSH_MASK, stash_limit};
+use super::{Cache, FREE_FLUSH_MASK, Stash, stash_limit};
 use crate::backend::Backend;
 use crate::events::NoEvents;
 use crate::size_class::{NUM_CLASSES, PAGE_SIZE, TABLES};
-use crate::span::{ListKind, Span};
+use crate::span::Span;
 use crate::sync::Ordering;
 
 /// One span and its address range (see `Cache::free_memo`).
@@ -101,7 +101,7 @@ impl Cache {
             return None;
         }
         let size = TABLES.size[class];
-        let (head, len) = self.free_stash[class];
+        let Stash { head, room } = self.free_stash[class];
         if head == 0 || self.next_sample < size as isize {
             return None;
         }
@@ -109,7 +109,10 @@ impl Cache {
         // holds (freed, or taken in a run); each one's first word links to
         // the next.
         let next = unsafe { (head as *const usize).read() };
-        self.free_stash[class] = (next, len - 1);
+        self.free_stash[class] = Stash {
+            head: next,
+            room: room + 1,
+        };
         self.counts[class].allocs += 1;
         self.next_sample -= size as isize;
         Some(head)
@@ -149,7 +152,7 @@ impl Cache {
         if class > NUM_CLASSES {
             return None; // never; drops the bounds checks, as in alloc_fast
         }
-        if self.free_stash[class] != (0, 0) {
+        if self.free_stash[class] != Stash::empty(class, true) {
             // Not empty, or switched off.
             return self.alloc_span_fast(class);
         }
@@ -163,6 +166,8 @@ impl Cache {
         // SAFETY: as above.
         let (head, len) = unsafe { span.take_free_list() };
         if head != 0 {
+            // Their frees are counted now (see "Counting" in cache.rs).
+            self.counts[class].frees += len as u64;
             // The objects this thread freed into the span: the new stash.
             // SAFETY: the stash is empty and on (checked above); the list
             // was just taken from this cache's span of `class`.
@@ -199,7 +204,7 @@ impl Cache {
             }
         } else {
             let mut rest = taken & (taken - 1); // all but the first
-            let mut link: *mut usize = &mut self.free_stash[class].0;
+            let mut link: *mut usize = &mut self.free_stash[class].head;
             while rest != 0 {
                 let addr = span.start + (base + rest.trailing_zeros() as usize) * elem;
                 // SAFETY: link is the stash head or an object just taken.
@@ -209,9 +214,9 @@ impl Cache {
             }
             // SAFETY: as above; the list ends here.
             unsafe { *link = 0 };
-            self.free_stash[class].0
+            self.free_stash[class].head
         };
-        self.free_stash[class] = (head, n - 1);
+        self.free_stash[class] = Stash::holding(class, head, n - 1);
         self.counts[class].allocs += 1;
         self.next_sample -= size as isize;
         Some(first)
@@ -232,15 +237,18 @@ impl Cache {
         if class > NUM_CLASSES {
             return false; // never; drops the bounds checks, as in alloc_fast
         }
-        let (head, len) = self.free_stash[class];
-        if len < stash_limit(class)
+        let Stash { head, room } = self.free_stash[class];
+        if room > 0
             && (self.counts[class].frees + 1) & FREE_FLUSH_MASK != 0
             && !b.profile.may_be_sampled(addr)
         {
             // SAFETY: the object is ours now and at least 8 bytes: its first
             // word becomes the link.
             unsafe { (addr as *mut usize).write(head) };
-            self.free_stash[class] = (addr, len + 1);
+            self.free_stash[class] = Stash {
+                head: addr,
+                room: room - 1,
+            };
             self.counts[class].frees += 1;
             return true;
         }
@@ -266,86 +274,74 @@ impl Cache {
 
     /// Makes `s` the free memo if this cache owns it (a small-object span
     /// it allocates from or keeps), so that the next frees into it by
-    /// address skip the page map (see `memo_class`).
+    /// address skip the page map (see `memo_class`). Returns whether it did.
     #[inline]
-    pub(crate) fn remember_if_owned(&mut self, s: *mut Span) {
+    pub(crate) fn remember_if_owned(&mut self, s: *mut Span) -> bool {
         // SAFETY: the page map only holds spans of this heap, never freed.
         let span = unsafe { &*s };
         // A span this cache owns is a small-object span it holds (a large
         // or free span never has this cache as owner).
-        if span.owner.load(Ordering::Relaxed) == self.id() {
-            self.free_memo = FreeMemo::of(s, span);
+        if span.owner.load(Ordering::Relaxed) != self.id() {
+            return false;
         }
+        self.free_memo = FreeMemo::of(s, span);
+        true
     }
 
     /// `free_fast` past the stash: a push on the span's own free list (see
     /// "The owner's free list" in `span.rs`), if this cache owns the span
-    /// (its current span or a kept one). It makes no
-    /// call: when a kept span must move (its first free gave it space, or
-    /// its last emptied it) it says so, and the caller makes that call,
-    /// `after_local_free_cold`, as a tail call.
+    /// (its current span or a kept one). The span's class is the object's,
+    /// so none is asked for. It makes no call: when a kept span must move
+    /// (its first free gave it space, or its last emptied it) it says so,
+    /// and the caller makes that call, `after_local_free_cold`, as a tail
+    /// call.
     ///
     /// # Safety
-    /// As `free_fast`.
+    /// `addr` is an allocated small object that the caller gives up.
     #[inline(always)]
-    pub(crate) unsafe fn free_owned_fast(
-        &mut self,
-        b: &Backend,
-        class: usize,
-        addr: usize,
-    ) -> OwnedFree {
-        if class > NUM_CLASSES {
-            return OwnedFree::NotHere; // never; drops the bounds checks, as in alloc_fast
-        }
-        let frees = self.counts[class].frees + 1;
-        if frees & FREE_FLUSH_MASK == 0 {
-            return OwnedFree::NotHere;
-        }
+    pub(crate) unsafe fn free_owned_fast(&mut self, b: &Backend, addr: usize) -> OwnedFree {
         let memo = self.free_memo;
         let s = if addr.wrapping_sub(memo.start) < memo.len {
             // The span of the last owned free: this cache still owns it.
             memo.span
         } else {
             let s = b.pages.span_of_growable(addr);
-            if s.is_null() {
+            if s.is_null() || !self.remember_if_owned(s) {
                 return OwnedFree::NotHere;
             }
-            // SAFETY: the page map only holds spans of this heap, never freed.
-            let span = unsafe { &*s };
-            // A span this cache owns is a small-object span it holds (a
-            // large or free span never has this cache as owner).
-            if span.owner.load(Ordering::Relaxed) != self.id() {
-                return OwnedFree::NotHere;
-            }
-            self.free_memo = FreeMemo::of(s, span);
             s
         };
         // SAFETY: the page map only holds spans of this heap, never freed.
         let span = unsafe { &*s };
-        if span.class != class || span.sampled.load(StatOrdering::Relaxed) != 0 {
+        // A span with sampled objects frees on the slow path, where the
+        // profile sees the free of a sampled one.
+        if span.sampled.load(StatOrdering::Relaxed) != 0 {
             return OwnedFree::NotHere;
         }
         // SAFETY: this cache owns the span; addr is one of its objects that
-        // the caller gives up (the caller's contract).
+        // the caller gives up (the caller's contract). The free is counted
+        // when the list comes back (see "Counting" in cache.rs).
         let l = unsafe { span.push_free(addr) };
-        self.counts[class].frees = frees;
         // The span this cache allocates from needs nothing more; a kept
-        // span moves when this free gave a full one space or emptied it.
-        if l.list != ListKind::None && (l.list != ListKind::CachePartial || l.nothing_live()) {
+        // span moves when this free gave a full one space or emptied it
+        // (both are `free_watch`, see span.rs).
+        if l.free_len == l.free_watch {
             return OwnedFree::FreedMove(s);
         }
         OwnedFree::Freed
     }
 
-    /// `after_local_free` out of `free_owned_fast`'s way.
+    /// `after_local_free` out of `free_owned_fast`'s way, for the span's
+    /// own class.
     ///
     /// # Safety
-    /// As `after_local_free`.
+    /// The cache owns `s`, a small-object span.
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn after_local_free_cold(&mut self, b: &Backend, class: usize, s: *mut Span) {
-        // SAFETY: the caller's contract.
-        unsafe { self.after_local_free(b, class, s, NoEvents::sink()) };
+    pub(crate) unsafe fn after_local_free_cold(&mut self, b: &Backend, s: *mut Span) {
+        // SAFETY: the caller's contract; a span's class is fixed while it
+        // is in use.
+        unsafe { self.after_local_free(b, (*s).class, s, NoEvents::sink()) };
     }
 }
 
@@ -369,7 +365,7 @@ mod tests {
         if crate::checked::CHECKED {
             // Checked builds switch the stash off: a run is one object.
             assert_eq!(
-                cache.free_stash[class].0, 0,
+                cache.free_stash[class].head, 0,
                 "nothing stashed when the stash is off"
             );
             assert_eq!(cache.counts[class].allocs, 2);
@@ -385,7 +381,8 @@ mod tests {
         }
         let limit = stash_limit(class);
         assert_eq!(
-            cache.free_stash[class].1, limit,
+            cache.stash_len(class),
+            limit,
             "a stash's worth should be stashed"
         );
         assert_eq!(
@@ -434,7 +431,7 @@ mod tests {
         let n = objs.len().min(10);
         for &addr in &objs[..n] {
             // SAFETY: a live object of `class` in this cache's span, freed once.
-            let freed = unsafe { cache.free_owned_fast(b, class, addr) };
+            let freed = unsafe { cache.free_owned_fast(b, addr) };
             assert!(
                 matches!(freed, OwnedFree::Freed),
                 "the cache's own span needs no move"
@@ -458,7 +455,7 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             assert_eq!((*s).local_ref().free_len, 0, "the list should be taken");
-            let stashed = cache.free_stash[class].0 != 0 || n == 1;
+            let stashed = cache.free_stash[class].head != 0 || n == 1;
             let expect = if stashed {
                 per_span
             } else {
@@ -476,6 +473,102 @@ mod tests {
         }
     }
 
+    /// A cache that will take no profile sample, so that no span of the
+    /// test's turns "sampled" (which sends its frees the slow way).
+    fn unsampled_cache() -> Cache {
+        let mut cache = Cache::new();
+        cache.sampling_armed = true;
+        cache.next_sample = isize::MAX;
+        cache
+    }
+
+    #[test]
+    fn a_kept_span_asks_to_move_on_its_first_free_and_on_the_one_that_empties_it() {
+        let b = &crate::global::BACKEND;
+        let class = 4; // 32-byte objects, 256 per span
+        let mut cache = unsampled_cache();
+        let mut objs = vec![cache.alloc(b, class, &mut NoEvents)];
+        let s = b.pages.span_of_growable(objs[0]);
+        // SAFETY: the cache owns s; is_full reads its count.
+        while !unsafe { (*s).is_full() } {
+            objs.push(cache.alloc(b, class, &mut NoEvents));
+        }
+        // One more: the refill keeps the full span.
+        let other = cache.alloc(b, class, &mut NoEvents);
+        // SAFETY: the cache owns s; a plain read.
+        let list = unsafe { (*s).local_ref().list };
+        assert_eq!(
+            list,
+            crate::span::ListKind::CacheFull,
+            "the full span is kept"
+        );
+        // SAFETY: objs are live objects of s, each freed once below.
+        let first = unsafe { cache.free_owned_fast(b, objs[0]) };
+        let OwnedFree::FreedMove(moved) = first else {
+            panic!("the first free into a kept full span should ask to move it");
+        };
+        assert_eq!(moved, s);
+        // SAFETY: the cache owns s.
+        unsafe { cache.after_local_free_cold(b, s) };
+        // SAFETY: as above.
+        let list = unsafe { (*s).local_ref().list };
+        assert_eq!(list, crate::span::ListKind::CachePartial);
+        // The span may hold other tests' objects (it can come part-used from
+        // the central list); only if it does not does the last free empty it.
+        let empties = objs.len() == TABLES.objects[class];
+        for (i, &addr) in objs.iter().enumerate().skip(1) {
+            // SAFETY: as above.
+            let freed = unsafe { cache.free_owned_fast(b, addr) };
+            let last = i == objs.len() - 1;
+            match freed {
+                OwnedFree::Freed => assert!(!(last && empties), "the emptying free said nothing"),
+                OwnedFree::FreedMove(_) => {
+                    assert!(last && empties, "free {i} asked to move the span")
+                }
+                OwnedFree::NotHere => panic!("free {i} left the owner's fast path"),
+            }
+        }
+        cache.release_all(b, &mut NoEvents);
+        // SAFETY: a live object of its span, freed once.
+        unsafe { crate::global::free_uncached(b.pages.span_of_growable(other), other) };
+    }
+
+    #[test]
+    fn frees_onto_a_spans_list_are_counted_when_the_list_comes_back() {
+        let b = &crate::global::BACKEND;
+        let class = 4;
+        let mut cache = unsampled_cache();
+        let objs: Vec<usize> = (0..10)
+            .map(|_| cache.alloc(b, class, &mut NoEvents))
+            .collect();
+        let s = b.pages.span_of_growable(objs[0]);
+        assert!(
+            objs.iter().all(|&a| b.pages.span_of_growable(a) == s),
+            "ten objects should come from one span"
+        );
+        let before = cache.counts[class].frees;
+        for &addr in &objs {
+            // SAFETY: live objects of the cache's span, each freed once.
+            let freed = unsafe { cache.free_owned_fast(b, addr) };
+            assert!(matches!(freed, OwnedFree::Freed));
+        }
+        assert_eq!(cache.counts[class].frees, before, "a push counts nothing");
+        cache.flush_counts(b);
+        assert_eq!(
+            cache.counts[class].frees,
+            before + 10,
+            "flush_counts should count the listed frees"
+        );
+        // SAFETY: the cache owns s; a plain read.
+        let listed = unsafe { (*s).local_ref().free_len };
+        assert_eq!(
+            listed, 0,
+            "and fold them into the bitmap, so none counts twice"
+        );
+        cache.release_all(b, &mut NoEvents);
+        assert_eq!(cache.counts[class].frees, before + 10);
+    }
+
     #[test]
     fn the_free_memo_forgets_a_span_the_cache_gives_up() {
         // The process-wide heap: free_owned_fast finds spans through its
@@ -490,7 +583,7 @@ mod tests {
             .collect();
         let span_a = b.pages.span_of_growable(objs[0]);
         // SAFETY: objs[0] is a live object of `class`, freed once.
-        let first = unsafe { cache.free_owned_fast(b, class, objs[0]) };
+        let first = unsafe { cache.free_owned_fast(b, objs[0]) };
         assert!(
             !matches!(first, OwnedFree::NotHere),
             "a free into a kept span of this cache should stay local"
@@ -502,7 +595,7 @@ mod tests {
             "the memo still names a span the cache gave up"
         );
         // SAFETY: objs[1] is a live object of `class`; NotHere leaves it live.
-        let after = unsafe { cache.free_owned_fast(b, class, objs[1]) };
+        let after = unsafe { cache.free_owned_fast(b, objs[1]) };
         assert!(
             matches!(after, OwnedFree::NotHere),
             "a free into a span the central list owns was taken as local"

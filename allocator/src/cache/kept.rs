@@ -66,7 +66,7 @@ impl SpanQueue {
         unsafe {
             let l = (*s).local();
             debug_assert_eq!(l.list, ListKind::None);
-            l.list = kind;
+            l.set_list(kind);
             l.next = ptr::null_mut();
             l.prev = self.tail;
             if self.tail.is_null() {
@@ -100,7 +100,7 @@ impl SpanQueue {
             }
             l.next = ptr::null_mut();
             l.prev = ptr::null_mut();
-            l.list = ListKind::None;
+            l.set_list(ListKind::None);
         }
         self.len -= 1;
     }
@@ -179,6 +179,9 @@ impl Cache {
                 // SAFETY: s is on the partial queue of its class.
                 unsafe { self.release_if_spare(b, class, s, ev) };
             }
+            // A free into the bitmap (not onto the span's list) lowered
+            // alloc_count: the watch follows it.
+            ListKind::CachePartial => l.set_list(ListKind::CachePartial),
             _ => {}
         }
     }
@@ -206,6 +209,26 @@ impl Cache {
             }
             b.settle_pages(ev);
         }
+    }
+
+    /// Folds the owner's free lists of the class's kept partial spans into
+    /// their bitmaps (for `flush_counts`), and returns how many objects
+    /// that was.
+    pub(super) fn fold_partial_lists(&mut self, class: usize) -> usize {
+        let mut folded = 0;
+        let mut s = self.partial[class].head;
+        while !s.is_null() {
+            // SAFETY: every span on the queue is owned by this cache, which
+            // allocates from none of them; folding lowered alloc_count, so
+            // the watch is set again.
+            unsafe {
+                folded += (*s).fold_free_list();
+                let l = (*s).local();
+                l.set_list(ListKind::CachePartial);
+                s = l.next;
+            }
+        }
+        folded
     }
 
     /// A refill from the spans this cache keeps: the oldest partial span,

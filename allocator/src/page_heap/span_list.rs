@@ -32,7 +32,7 @@ impl SpanList {
         unsafe {
             let l = (*s).local();
             debug_assert_eq!(l.list, ListKind::None);
-            l.list = kind;
+            l.set_list(kind);
             l.prev = ptr::null_mut();
             l.next = self.head;
             if !self.head.is_null() {
@@ -62,7 +62,7 @@ impl SpanList {
             }
             l.next = ptr::null_mut();
             l.prev = ptr::null_mut();
-            l.list = ListKind::None;
+            l.set_list(ListKind::None);
         }
         self.len -= 1;
     }
