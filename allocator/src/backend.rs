@@ -9,6 +9,7 @@
 //! `EventSink` (see `events.rs`); the global allocator passes `NoEvents`,
 //! which compiles to nothing.
 
+use crate::cache::EmptyBudget;
 use crate::central::{Central, PageSource};
 use crate::checked;
 use crate::events::{EventSink, HeapEvent};
@@ -25,6 +26,8 @@ pub(crate) struct Backend {
     pub(crate) central: [Central; NUM_CLASSES + 1],
     pub(crate) counters: Counters,
     pub(crate) profile: Profiler,
+    /// The emptied spans thread caches may keep (see `cache/kept.rs`).
+    pub(crate) empty_budget: EmptyBudget,
 }
 
 impl Backend {
@@ -36,6 +39,7 @@ impl Backend {
             central: [const { Central::new() }; NUM_CLASSES + 1],
             counters: Counters::new(),
             profile: Profiler::new(),
+            empty_budget: EmptyBudget::new(crate::page_heap::DEFAULT_SCAVENGE_THRESHOLD / 2),
         }
     }
 
@@ -46,6 +50,7 @@ impl Backend {
             central: core::array::from_fn(|_| Central::new()),
             counters: Counters::new(),
             profile: Profiler::new(),
+            empty_budget: EmptyBudget::new(scavenge_threshold / 2),
         })
     }
 

@@ -151,6 +151,7 @@ use fast::FreeMemo;
 // Only `global.rs`, which loom builds leave out, matches on it.
 #[cfg(not(loom))]
 pub(crate) use fast::OwnedFree;
+pub(crate) use kept::EmptyBudget;
 use kept::SpanQueue;
 use large::STASH_SLOTS;
 

@@ -75,14 +75,13 @@ impl FreeMemo {
 
 /// What `Cache::free_owned_fast` did with an object.
 pub(crate) enum OwnedFree {
-    /// Its bit is cleared; nothing more to do.
+    /// It is on its span's own list; nothing more to do.
     Freed,
-    /// Its bit is cleared in this kept span, which must now move
+    /// It is on the list of this kept span, which must now move
     /// (`Cache::after_local_free_cold`).
     FreedMove(*mut Span),
-    /// Nothing changed: the object is not in a span this cache owns, or the
-    /// free needs the slow path (a counter flush, a sampled span, a double
-    /// free to report).
+    /// Nothing changed: the object is not in a span this cache owns, or its
+    /// span has sampled objects (the slow path tells the profile).
     NotHere,
 }
 

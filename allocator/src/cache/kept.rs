@@ -16,13 +16,16 @@
 //! [`SCAN`] of the oldest `kept` spans for remote frees (a producer whose
 //! objects another thread frees finds them there, oldest first), backing
 //! off exponentially while scans find nothing; only then does it go to the
-//! central list. A span that becomes empty goes back to
-//! the page heap unless it is the class's only partial span, and at most
-//! [`KEEP_MAX`] spans per class are kept (beyond that the oldest is handed to
-//! the central list, parked as in Go). Thread exit hands every kept span
-//! back to the central lists.
+//! central list. A span that becomes empty stays on `partial` with its
+//! bitmap cleared while the process-wide [`EmptyBudget`] has room (or when
+//! it is the class's only partial span), else it goes back to the page
+//! heap (see "Keeping the spans it emptied" in `cache.rs`). At most
+//! [`KEEP_MAX`] full spans per class are kept (beyond that the oldest is
+//! handed to the central list, parked as in Go). Thread exit hands every
+//! kept span back to the central lists.
 
 use core::ptr;
+use core::sync::atomic::{AtomicUsize, Ordering as BudgetOrdering};
 
 use super::Cache;
 use crate::backend::Backend;
@@ -38,6 +41,56 @@ pub(super) const SCAN: usize = 4;
 pub(super) const MAX_SCAN_SKIP: u16 = 64;
 /// Most full spans a cache keeps per size class (64 MiB of 8 KiB spans).
 pub(super) const KEEP_MAX: usize = 8192;
+
+/// The bytes of emptied spans that thread caches keep, all of them
+/// together (see "Keeping the spans it emptied" in `cache.rs`). A budget,
+/// not a protocol: a race between two caches can only let one span more
+/// or fewer be kept, so it is a plain atomic outside the loom facade.
+pub(crate) struct EmptyBudget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl EmptyBudget {
+    /// A budget of `limit` bytes, none held.
+    pub(crate) const fn new(limit: usize) -> EmptyBudget {
+        EmptyBudget {
+            held: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// Whether `bytes` more fit.
+    fn fits(&self, bytes: usize) -> bool {
+        self.held.load(BudgetOrdering::Relaxed) + bytes <= self.limit
+    }
+
+    fn charge(&self, bytes: usize) {
+        self.held.fetch_add(bytes, BudgetOrdering::Relaxed);
+    }
+
+    fn refund(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, BudgetOrdering::Relaxed);
+    }
+
+    /// Bytes of emptied spans the caches hold now.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(BudgetOrdering::Relaxed)
+    }
+}
+
+/// Whether `s`, on a partial queue, is an emptied span the budget pays for:
+/// every span that empties there goes through `release_if_spare`, which
+/// clears its bitmap if it keeps it, so an empty span on the queue is
+/// exactly a kept empty one.
+///
+/// # Safety
+/// The caller's cache owns `s`.
+unsafe fn held_empty(s: *mut Span) -> bool {
+    // SAFETY: the caller's contract.
+    unsafe { (*s).alloc_count() == 0 }
+}
 
 /// A FIFO of spans linked through their `next` / `prev` fields. All-zero
 /// bytes are an empty queue (the thread cache may start as zeroed TLS).
@@ -186,7 +239,9 @@ impl Cache {
         }
     }
 
-    /// Gives the empty partial span `s` back unless it is the only one.
+    /// Keeps the empty partial span `s`, its bitmap cleared, if the budget
+    /// has room for it or it is the class's only partial span; else gives
+    /// it back to the page heap.
     ///
     /// # Safety
     /// The cache owns `s`, on the partial queue of `class`, with nothing
@@ -200,7 +255,9 @@ impl Cache {
         s: *mut Span,
         ev: &mut E,
     ) {
-        if self.partial[class].len > 1 {
+        // SAFETY: the caller's contract.
+        let bytes = unsafe { (*s).npages } * crate::size_class::PAGE_SIZE;
+        if self.partial[class].len > 1 && !b.empty_budget.fits(bytes) {
             // SAFETY: the caller's contract; uncache_span frees an empty
             // span to the page heap.
             unsafe {
@@ -208,6 +265,31 @@ impl Cache {
                 self.give_up(b, class, s, ev);
             }
             b.settle_pages(ev);
+            return;
+        }
+        b.empty_budget.charge(bytes);
+        // Folding an empty span clears its bitmap: reused, it hands out
+        // runs linked by stride, not its free list, a walk through objects
+        // long out of the cache. Its frees are counted now.
+        // SAFETY: the caller's contract.
+        unsafe {
+            self.counts[class].frees += (*s).fold_free_list() as u64;
+            (*s).local().set_list(ListKind::CachePartial);
+        }
+    }
+
+    /// Refunds the budget for `s` if it is a kept empty span (it is leaving
+    /// the partial queue).
+    ///
+    /// # Safety
+    /// The cache owns `s`, just taken off a partial queue.
+    unsafe fn leaving_partial(&mut self, b: &Backend, s: *mut Span) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            if held_empty(s) {
+                b.empty_budget
+                    .refund((*s).npages * crate::size_class::PAGE_SIZE);
+            }
         }
     }
 
@@ -244,6 +326,9 @@ impl Cache {
         // SAFETY: every span on the queues is owned by this cache.
         unsafe {
             let mut s = self.partial[class].pop_front();
+            if !s.is_null() {
+                self.leaving_partial(b, s);
+            }
             if s.is_null() {
                 // Scanning touches cold span headers: after a scan that found
                 // nothing, skip the next 1, 2, 4, ... up to 64 refills of the
@@ -309,6 +394,9 @@ impl Cache {
                         let s = q.pop_front();
                         if s.is_null() {
                             break;
+                        }
+                        if !kept {
+                            self.leaving_partial(b, s);
                         }
                         self.give_up(b, class, s, ev);
                     }
@@ -404,6 +492,63 @@ mod tests {
     use super::*;
     use crate::events::NoEvents;
     use crate::size_class::PAGE_SIZE;
+
+    #[test]
+    fn an_emptied_span_is_kept_clear_while_the_budget_has_room() {
+        // Scavenger threshold 4 pages: a budget of two one-page spans.
+        let b = Backend::new_fixed(256 * PAGE_SIZE, 4 * PAGE_SIZE).unwrap();
+        let class = 4; // 32-byte objects, 256 per one-page span
+        let per_span = TABLES.objects[class];
+        let mut cache = Cache::new();
+        cache.set_free_stash(false);
+        // Fill four spans; the fifth allocation's refill keeps the fourth.
+        let spans: Vec<Vec<usize>> = (0..4)
+            .map(|_| {
+                (0..per_span)
+                    .map(|_| cache.alloc(&b, class, &mut NoEvents))
+                    .collect()
+            })
+            .collect();
+        let last = cache.alloc(&b, class, &mut NoEvents);
+        assert_eq!(cache.kept[class].len, 4, "four full spans kept");
+        let free_all = |cache: &mut Cache, objs: &[usize]| {
+            for &a in objs {
+                // SAFETY: live objects of b, each freed once.
+                unsafe { cache.free(&b, b.pages.span_of(a), a, &mut NoEvents) };
+            }
+        };
+        // The first two emptied spans fit the budget and stay, cleared.
+        free_all(&mut cache, &spans[0]);
+        free_all(&mut cache, &spans[1]);
+        assert_eq!(cache.partial[class].len, 2, "both emptied spans kept");
+        assert_eq!(b.empty_budget.held(), 2 * PAGE_SIZE);
+        let s0 = b.pages.span_of(spans[0][0]);
+        // SAFETY: the cache owns s0; plain reads.
+        unsafe {
+            assert_eq!((*s0).alloc_count(), 0, "kept with its bitmap cleared");
+            assert_eq!((*s0).local_ref().free_len, 0);
+        }
+        // The third does not fit and goes back to the page heap.
+        let free_before = b.pages.stats().free_bytes;
+        free_all(&mut cache, &spans[2]);
+        assert_eq!(cache.partial[class].len, 2, "the third went back");
+        assert_eq!(b.empty_budget.held(), 2 * PAGE_SIZE);
+        assert_eq!(b.pages.stats().free_bytes, free_before + PAGE_SIZE);
+        // Reusing a kept span refunds it: the refill after the current
+        // span takes the oldest kept one, with no central list involved.
+        let rest: Vec<usize> = (1..per_span)
+            .map(|_| cache.alloc(&b, class, &mut NoEvents))
+            .collect();
+        let again = cache.alloc(&b, class, &mut NoEvents);
+        assert_eq!(b.pages.span_of(again), s0, "the oldest kept span is reused");
+        assert_eq!(b.empty_budget.held(), PAGE_SIZE, "and no longer charged");
+        // Thread exit gives back the rest, and the budget with them.
+        cache.release_all(&b, &mut NoEvents);
+        assert_eq!(b.empty_budget.held(), 0);
+        let _ = (last, rest, &spans[3]);
+        // SAFETY: nothing is used afterwards.
+        unsafe { b.pages.release_all() };
+    }
 
     #[test]
     fn the_owners_frees_into_a_span_it_filled_stay_local_and_it_is_reused() {
