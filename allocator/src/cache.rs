@@ -112,19 +112,54 @@
 //! write; the list is folded into the bitmap only when the span leaves this
 //! cache (`give_up`), and an emptied span's fold is a clear of the bitmap.
 //! The span keeps Go's shape: its bitmap is what `Heap`'s lessons draw and
-//! its collector's sweep rewrites, and `Heap` never lists a free. One free
-//! of the batch is now 74 instructions (the push itself 3); with runs
-//! linked by stride (`cache/fast.rs`), a whole alloc-and-free of the batch
-//! is 53 instructions against mimalloc's 74. Yet criterion on the EPYC
-//! still puts the batch at 1.42x to 1.51x mimalloc's time (1.57x before
-//! the span lists), and taking turns with it (`examples/interleaved.rs`)
-//! at 1.19x. What is left is not instructions. One cost is known: every
-//! span the batch empties goes back through its central list to the page
-//! heap, and comes back the same way in the next batch (about 3,900 of
-//! them a turn). An experiment that kept every emptied span in the cache
-//! took about 1 ms off the batch's 8, but also kept all its memory from the
-//! page heap and the scavenger, so it is not done here; mimalloc keeps
-//! empty pages in the thread's own segment and purges them after a delay.
+//! its collector's sweep rewrites, and `Heap` never lists a free. Under
+//! callgrind a whole alloc-and-free of the batch then came to 53
+//! instructions against mimalloc's 74 (runs linked by stride, see
+//! `cache/fast.rs`), and yet criterion still put the batch at 1.4x to 1.5x
+//! mimalloc's time. Two costs were left. The free path the batch takes
+//! (stash full, so onto the span's list) still carried the stash's counter
+//! with its flush check and a test of the span's list kind; now it counts
+//! nothing (see "Counting" below), and whether a kept span must move is one
+//! compare (`SpanLocal::free_watch`): 17 instructions from the call to the
+//! return. And every span the batch emptied went back through its central
+//! list to the page heap and came back the same way the next time, about
+//! 3,900 spans a turn and two locks each way; see the next section.
+//! On a two-core Intel Xeon virtual machine, seven criterion runs of the
+//! batch after both changes gave 1.16x to 1.43x mimalloc's time, median
+//! 1.21x (the code before them: 1.26x to 1.53x there), and taking turns
+//! with it 1.09x to 1.17x (its free phase 1.28x to 1.31x, from 1.32x to
+//! 1.41x). The workspace builds every crate with frame pointers, for the
+//! profilers, and mimalloc's C without: in a loop of the same shape built
+//! without them the batch ran at 0.93x to 1.12x mimalloc's time, so the
+//! frame that each out-of-line step of ours sets up is now a visible part
+//! of what is left.
+//!
+//! ## Keeping the spans it emptied
+//!
+//! Go's sweeper hands a span it finds empty to the page heap at once
+//! (`mheap.freeSpan`), and the next span a P needs comes from its per-P
+//! page cache without the heap's lock (`pageCache`). Here a span that the
+//! owner's frees empty stays in the cache, on the class's partial queue
+//! with its bitmap cleared, and the class's next refill takes it back with
+//! no lock at all, much as mimalloc leaves an emptied page committed in the
+//! thread's heap for a while. It is bounded: all caches together keep at
+//! most an `EmptyBudget` (half the scavenger's threshold, 32 MiB, the dirty
+//! free memory the page heap itself keeps after the scavenger has run), and
+//! beyond it an emptied span goes back to the page heap as before. An
+//! emptied span also waits only for its own class: a refill of any other
+//! class that goes to the central list gives this cache's emptied spans
+//! back first, so that they never make the heap grow for another class (the
+//! Lua script of `.ci/preload.sh`, which churns many classes, peaked at 18.3
+//! MiB without that rule and 16.3 MiB with it; glibc 14.4). Thread exit and
+//! `SpanAlloc::flush_thread_cache` give them all back. And it is
+//! cleared: kept with its free list, a span made the next batch take that
+//! list as its stash and walk it, one dependent load per object from a line
+//! long gone from the cache, and the batch ran slower than when the span
+//! went back; cleared, it hands out runs linked by stride. The price is up
+//! to 32 MiB of free memory that the scavenger cannot return and other
+//! threads cannot use until its owner refills the class or exits. mimalloc
+//! bounds the same thing by time (it purges after 10 ms); this allocator
+//! reads no clock on its paths, so it bounds the bytes.
 //!
 //! ## Counting
 //!
@@ -273,6 +308,10 @@ pub struct Cache {
     /// Per class: refills left to skip the kept-span scan, and the current
     /// back-off (see `cache/kept.rs`).
     scan_skip: [(u16, u16); NUM_CLASSES + 1],
+    /// Per class: emptied spans waiting on `partial` (see `cache/kept.rs`),
+    /// and their sum.
+    held_empty: [usize; NUM_CLASSES + 1],
+    held_empty_total: usize,
     /// Whether exhausted spans are kept (`SpanAlloc`) or handed back to the
     /// central list as in Go (`Heap`, whose lessons follow Go's tiers).
     keep_spans: bool,
@@ -306,6 +345,8 @@ impl Cache {
             kept: [SpanQueue::new(); NUM_CLASSES + 1],
             partial: [SpanQueue::new(); NUM_CLASSES + 1],
             scan_skip: [(0, 0); NUM_CLASSES + 1],
+            held_empty: [0; NUM_CLASSES + 1],
+            held_empty_total: 0,
             keep_spans: true,
             state: 0,
             free_memo: FreeMemo::EMPTY,
@@ -562,6 +603,9 @@ impl Cache {
             }
         }
         self.flush_class(b, class);
+        if self.held_empty_total != 0 {
+            self.give_back_other_empties(b, class, ev);
+        }
         let s = b.central[class].cache_span(class, b, self.id(), ev);
         // Handing spans back may have freed pages under a central lock;
         // none is held now (see `page_heap/scavenge.rs`).

@@ -19,7 +19,9 @@
 //! central list. A span that becomes empty stays on `partial` with its
 //! bitmap cleared while the process-wide [`EmptyBudget`] has room (or when
 //! it is the class's only partial span), else it goes back to the page
-//! heap (see "Keeping the spans it emptied" in `cache.rs`). At most
+//! heap (see "Keeping the spans it emptied" in `cache.rs`); a refill of
+//! another class that goes to the central list gives such spans back
+//! first. At most
 //! [`KEEP_MAX`] full spans per class are kept (beyond that the oldest is
 //! handed to the central list, parked as in Go). Thread exit hands every
 //! kept span back to the central lists.
@@ -268,6 +270,8 @@ impl Cache {
             return;
         }
         b.empty_budget.charge(bytes);
+        self.held_empty[class] += 1;
+        self.held_empty_total += 1;
         // Folding an empty span clears its bitmap: reused, it hands out
         // runs linked by stride, not its free list, a walk through objects
         // long out of the cache. Its frees are counted now.
@@ -279,18 +283,53 @@ impl Cache {
     }
 
     /// Refunds the budget for `s` if it is a kept empty span (it is leaving
-    /// the partial queue).
+    /// the partial queue of `class`).
     ///
     /// # Safety
-    /// The cache owns `s`, just taken off a partial queue.
-    unsafe fn leaving_partial(&mut self, b: &Backend, s: *mut Span) {
+    /// The cache owns `s`, just taken off the partial queue of `class`.
+    unsafe fn leaving_partial(&mut self, b: &Backend, class: usize, s: *mut Span) {
         // SAFETY: the caller's contract.
         unsafe {
             if held_empty(s) {
                 b.empty_budget
                     .refund((*s).npages * crate::size_class::PAGE_SIZE);
+                self.held_empty[class] -= 1;
+                self.held_empty_total -= 1;
             }
         }
+    }
+
+    /// Gives the emptied spans this cache keeps for classes other than
+    /// `class` back to the page heap, before a refill of `class` asks the
+    /// central list (and maybe the page heap) for a span: an emptied span
+    /// waits for its own class, but never makes the heap grow for another.
+    #[cold]
+    pub(super) fn give_back_other_empties<E: EventSink>(
+        &mut self,
+        b: &Backend,
+        class: usize,
+        ev: &mut E,
+    ) {
+        for c in 1..=crate::size_class::NUM_CLASSES {
+            if c == class || self.held_empty[c] == 0 {
+                continue;
+            }
+            let mut s = self.partial[c].head;
+            while !s.is_null() && self.held_empty[c] != 0 {
+                // SAFETY: every span on the queue is owned by this cache,
+                // and an empty one holds nothing live.
+                unsafe {
+                    let next = (*s).local_ref().next;
+                    if held_empty(s) {
+                        self.partial[c].remove(s);
+                        self.leaving_partial(b, c, s);
+                        self.give_up(b, c, s, ev);
+                    }
+                    s = next;
+                }
+            }
+        }
+        b.settle_pages(ev);
     }
 
     /// Folds the owner's free lists of the class's kept partial spans into
@@ -327,7 +366,7 @@ impl Cache {
         unsafe {
             let mut s = self.partial[class].pop_front();
             if !s.is_null() {
-                self.leaving_partial(b, s);
+                self.leaving_partial(b, class, s);
             }
             if s.is_null() {
                 // Scanning touches cold span headers: after a scan that found
@@ -396,7 +435,7 @@ impl Cache {
                             break;
                         }
                         if !kept {
-                            self.leaving_partial(b, s);
+                            self.leaving_partial(b, class, s);
                         }
                         self.give_up(b, class, s, ev);
                     }
@@ -542,9 +581,25 @@ mod tests {
         let again = cache.alloc(&b, class, &mut NoEvents);
         assert_eq!(b.pages.span_of(again), s0, "the oldest kept span is reused");
         assert_eq!(b.empty_budget.held(), PAGE_SIZE, "and no longer charged");
-        // Thread exit gives back the rest, and the budget with them.
+        // A refill of another class from the central list gives the
+        // emptied span still kept back first.
+        let free_before = b.pages.stats().free_bytes;
+        let other = cache.alloc(&b, class + 1, &mut NoEvents);
+        assert_eq!(
+            b.empty_budget.held(),
+            0,
+            "another class's refill gave it back"
+        );
+        assert_eq!(cache.partial[class].len, 0);
+        assert!(
+            b.pages.stats().free_bytes + TABLES.pages[class + 1] * PAGE_SIZE
+                >= free_before + PAGE_SIZE,
+            "the page heap should have had the emptied span's page to give"
+        );
+        // Thread exit gives back the rest.
         cache.release_all(&b, &mut NoEvents);
         assert_eq!(b.empty_budget.held(), 0);
+        let _ = other;
         let _ = (last, rest, &spans[3]);
         // SAFETY: nothing is used afterwards.
         unsafe { b.pages.release_all() };
