@@ -25,7 +25,7 @@
 //!
 //! Go's `mallocgc` has one fast path, `nextFreeFast`: a trailing-zero count
 //! on the span's `allocCache`, one object at a time. `alloc_span_batch`
-//! takes every free object of that cached word up to a stash's worth in one
+//! takes every free object of that cached word up to a run's worth in one
 //! pass (one bitmap write for all of them); the allocations after it are
 //! stash pops. mimalloc builds a page's free list a run at a time by
 //! writing each block's link, and so did this file until the batch showed
@@ -39,10 +39,9 @@
 //! Together they took the batch's allocation phase from 1.01x to between
 //! 0.92x and 0.96x mimalloc's time (`examples/interleaved.rs`, 21 rounds
 //! each, medians), and its criterion ratio from 1.27x to 1.09x (see
-//! `cache.rs`). Stashed objects
-//! count as allocated in their span's bitmap whether they came from a free
-//! or from a run, and as allocations in the statistics only when they are
-//! handed out.
+//! `cache.rs`). Stashed objects count as allocated in their span's bitmap
+//! whether they came from a free or from a run, and as allocations in the
+//! statistics only when they are handed out.
 //!
 //! The free memo exists because frees come in runs: a program that frees a
 //! structure it built frees object after object of the same span. Checking
@@ -90,6 +89,7 @@ const RUN_LIMIT: [usize; NUM_CLASSES + 1] = {
     t
 };
 
+/// `RUN_LIMIT` for `class`.
 #[inline(always)]
 fn run_limit(class: usize) -> usize {
     RUN_LIMIT[class]
@@ -178,8 +178,8 @@ impl Cache {
         Some(unsafe { (*s).object_addr(i) })
     }
 
-    /// `alloc_span_fast` for an empty free stash: takes up to a stash's
-    /// worth of free objects from the span's cached bitmap word in one go,
+    /// `alloc_span_fast` for an empty free stash: takes up to a run's worth
+    /// (`RUN_LIMIT`) of free objects from the span's cached bitmap word in one go,
     /// returns the first and stashes the rest in address order, so that
     /// the next allocations of the class are stash pops (a range when the
     /// objects are consecutive, see the module comment). The stashed
